@@ -1,0 +1,44 @@
+# make test: set up .venv (first run only) and run lint, types and the whole test suite.
+# make demo: run the example DAGs against the local vendor sandbox and print a usage report.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+AIRFLOW_VERSION ?= 3.3.2
+STAMP := $(VENV)/.installed
+
+.PHONY: test lint demo docs sysdeps clean
+
+$(STAMP): pyproject.toml Makefile
+	@$(MAKE) --no-print-directory sysdeps
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]' 'apache-airflow==$(AIRFLOW_VERSION)'
+	touch $(STAMP)
+
+# mysqlclient (MySQL/MariaDB provider) builds against the MariaDB client headers.
+sysdeps:
+	@if ! pkg-config --exists mariadb 2>/dev/null && ! pkg-config --exists mysqlclient 2>/dev/null; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing libmariadb-dev and pkg-config (needed to build mysqlclient)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmariadb-dev pkg-config >/dev/null; \
+	  else \
+	    echo "please install the MariaDB client headers (Debian: apt-get install libmariadb-dev pkg-config)"; exit 1; \
+	  fi; \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check airflow_provider_credits tests example_dags benchmarks
+	$(BIN)/ruff format --check airflow_provider_credits tests example_dags benchmarks
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir .site
+
+demo: $(STAMP)
+	$(BIN)/python -m airflow_provider_credits.demo
+
+clean:
+	rm -rf $(VENV) .site .pytest_cache .mypy_cache .ruff_cache

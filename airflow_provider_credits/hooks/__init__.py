@@ -1,0 +1,60 @@
+"""Hooks for the vendors' credit APIs, and lookup of the right hook for a connection.
+
+Only a table of class paths lives here; the hook modules are imported on first use so
+that importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_credits.exceptions import CreditsConfigError
+
+if TYPE_CHECKING:
+    from airflow_provider_credits.hooks.base import CreditsHook
+
+#: connection type -> hook class path; the provider info is generated from this table.
+HOOK_CLASS_PATHS: dict[str, str] = {
+    "clay": "airflow_provider_credits.hooks.clay.ClayHook",
+    "clodura": "airflow_provider_credits.hooks.clodura.CloduraHook",
+    "theirstack": "airflow_provider_credits.hooks.theirstack.TheirStackHook",
+    "trendtrack": "airflow_provider_credits.hooks.trendtrack.TrendtrackHook",
+}
+
+
+def hook_class_for(conn_type: str | None, conn_id: str = "") -> type[CreditsHook]:
+    """Return the hook class for a connection type.
+
+    :param conn_type: the connection's type, e.g. ``"clodura"``.
+    :param conn_id: the connection id, only used in the error message.
+    :raises CreditsConfigError: the type is not one of this provider's.
+    """
+    path = HOOK_CLASS_PATHS.get(conn_type or "")
+    if path is None:
+        raise CreditsConfigError(
+            f"connection {conn_id!r} has type {conn_type!r}; a credits connection must have one of "
+            f"the types {', '.join(sorted(HOOK_CLASS_PATHS))}"
+        )
+    module_name, class_name = path.rsplit(".", 1)
+    return getattr(import_module(module_name), class_name)
+
+
+def get_credits_hook(conn_id: str, **hook_kwargs: Any) -> CreditsHook:
+    """Build the vendor hook matching the type of connection ``conn_id``.
+
+    :param conn_id: an Airflow connection of type clay, clodura, theirstack or trendtrack.
+    :param hook_kwargs: passed on to the hook's constructor.
+    """
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    return hook_class_for(conn.conn_type, conn_id)(conn_id=conn_id, **hook_kwargs)
+
+
+async def aget_credits_hook(conn_id: str, **hook_kwargs: Any) -> CreditsHook:
+    """Async :func:`get_credits_hook`: safe to call from a trigger's event loop."""
+    from airflow.sdk import BaseHook
+
+    conn = await BaseHook.aget_connection(conn_id)
+    return hook_class_for(conn.conn_type, conn_id)(conn_id=conn_id, **hook_kwargs)

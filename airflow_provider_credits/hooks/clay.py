@@ -1,0 +1,313 @@
+"""Clay: workspace credits and credit reports through Clay's *unofficial* v3 API.
+
+Clay publishes no credit API; these endpoints are the ones its web app uses, documented
+by third parties, and may change without notice. Auth is the ``claysession`` cookie of a
+signed-in browser (pasted into the connection's password field), or, optionally, an
+email and account password with which the hook signs in to get a fresh cookie.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from pydantic import RootModel
+
+from airflow_provider_credits.exceptions import CreditsConfigError
+from airflow_provider_credits.hooks.base import ConnectionSettings, CreditsHook, Endpoint, VendorResponse
+from airflow_provider_credits.models import CreditBalance, CreditPool, Credits, UsageRecord
+
+COOKIE_NAME = "claysession"
+
+
+class ClayWorkspaceCredits(VendorResponse):
+    """``GET /v3/workspaces/{id}/credits``."""
+
+    totalCredits: Credits | None = None
+    usedCredits: Credits | None = None
+    remainingCredits: Credits
+    periodStart: datetime | None = None
+    periodEnd: datetime | None = None
+
+
+class ClayReportEntry(VendorResponse):
+    """One entry of a credit report. [assumption] Clay documents the report body only as ``{}``;
+    entries carry a day (``date`` or ``periodStart``), an amount (``creditsUsed`` or ``credits``)
+    and optionally a ``userId`` or ``integration`` breakdown."""
+
+    date: datetime | None = None
+    periodStart: datetime | None = None
+    periodEnd: datetime | None = None
+    creditsUsed: Credits | None = None
+    credits: Credits | None = None
+    userId: str | None = None
+    integration: str | None = None
+
+    @property
+    def start(self) -> datetime | None:
+        return self.periodStart or self.date
+
+    @property
+    def amount(self) -> Decimal:
+        value = self.creditsUsed if self.creditsUsed is not None else self.credits
+        return value if value is not None else Decimal(0)
+
+    @property
+    def dimension(self) -> str:
+        if self.userId:
+            return f"user:{self.userId}"
+        return f"integration:{self.integration}" if self.integration else ""
+
+
+class ClayCreditReport(VendorResponse):
+    """``GET /v3/credit-reporting/{workspace}/creditReportType/workspace`` (shape assumed, see entries)."""
+
+    entries: list[ClayReportEntry] | None = None
+
+
+class ClayJson(RootModel[Any]):
+    """Undocumented responses, passed through as decoded JSON."""
+
+
+WORKSPACE_CREDITS = Endpoint("GET", "/v3/workspaces/{workspace_id}/credits", ClayWorkspaceCredits)
+WORKSPACE_CREDIT_REPORT = Endpoint(
+    "GET", "/v3/credit-reporting/{workspace_id}/creditReportType/workspace", ClayCreditReport
+)
+OWNERS = Endpoint("GET", "/v3/owners", ClayJson)
+USER_CREDITS = Endpoint("GET", "/v3/users/{user_id}/credits", ClayJson)
+USER_RESOURCES = Endpoint("POST", "/v3/users/{user_id}/resources", ClayJson)
+INTEGRATIONS = Endpoint("GET", "/v3/integrations", ClayJson)
+INTEGRATION = Endpoint("GET", "/v3/integrations/{integration_type}", ClayJson)
+INTEGRATION_CREDITS = Endpoint("GET", "/v3/integrations/{integration_type}/credits", ClayJson)
+INTEGRATION_CREDIT_REPORT = Endpoint("GET", "/v3/integrations/{integration_type}/credits/report", ClayJson)
+LOGIN_PATH = "/v3/auth/login"
+
+
+def _report_params(start: datetime, end: datetime) -> dict[str, str]:
+    def iso(value: datetime) -> str:
+        return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    return {"timeRange[startTime]": iso(start), "timeRange[endTime]": iso(end)}
+
+
+class ClayHook(CreditsHook):
+    """Reads Clay workspace credits and credit reports (unofficial API).
+
+    Pool: ``credits``. Connection: the ``claysession`` cookie in the password field (with or
+    without the ``claysession=`` prefix) and the ``workspace_id`` extra; optionally the
+    account email in login and the ``account_password`` extra, to sign in again once when
+    Clay answers 401.
+
+    :param conn_id: connection of type ``clay``.
+    """
+
+    conn_type = "clay"
+    default_conn_name = "clay_default"
+    hook_name = "Clay (credits, unofficial API)"
+    vendor = "clay"
+    default_base_url = "https://api.clay.com"
+    supports_usage = True
+
+    def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(conn_id, **kwargs)
+        self._cookie: str | None = None
+
+    # ---------------------------------------------------------------- auth
+
+    def _validate_settings(self, settings: ConnectionSettings) -> None:
+        settings.secret = settings.secret.removeprefix(f"{COOKIE_NAME}=").strip()
+        if not settings.secret and not self._can_login(settings):
+            raise CreditsConfigError(
+                f"connection {self.conn_id!r} has neither a session cookie (password field) nor an email "
+                "(login) with the account_password extra",
+                vendor=self.vendor,
+            )
+
+    @staticmethod
+    def _can_login(settings: ConnectionSettings) -> bool:
+        return bool(settings.login and settings.extras.get("account_password"))
+
+    def _secrets(self) -> list[str]:
+        secrets = super()._secrets()
+        if self._cookie:
+            secrets.append(self._cookie)
+        if self._settings and self._settings.extras.get("account_password"):
+            secrets.append(str(self._settings.extras["account_password"]))
+        return secrets
+
+    def _auth_headers(self, settings: ConnectionSettings) -> dict[str, str]:
+        cookie = self._cookie or settings.secret
+        return {"Cookie": f"{COOKIE_NAME}={cookie}"} if cookie else {}
+
+    def _login_body(self) -> dict[str, Any]:
+        assert self._settings is not None
+        return {
+            "email": self._settings.login,
+            "password": self._settings.extras["account_password"],
+            "source": None,
+        }
+
+    def _remember_cookie(self, cookies: Any) -> bool:
+        cookie = cookies.get(COOKIE_NAME)
+        if not cookie:
+            return False
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(cookie)
+        self._cookie = cookie
+        return True
+
+    def _refresh_auth(self) -> bool:
+        if self._settings is None or not self._can_login(self._settings):
+            return False
+        self.log.info("Clay session rejected; signing in again as %s", self._settings.login)
+        response = self.get_conn().post(LOGIN_PATH, json=self._login_body())
+        return response.status_code < 300 and self._remember_cookie(response.cookies)
+
+    async def _arefresh_auth(self) -> bool:
+        if self._settings is None or not self._can_login(self._settings):
+            return False
+        self.log.info("Clay session rejected; signing in again as %s", self._settings.login)
+        response = await (await self.aget_conn()).post(LOGIN_PATH, json=self._login_body())
+        return response.status_code < 300 and self._remember_cookie(response.cookies)
+
+    def login(self) -> None:
+        """Sign in with the connection's email and ``account_password`` now, replacing the cookie."""
+        settings = self.settings
+        if not self._can_login(settings):
+            raise CreditsConfigError(
+                f"connection {self.conn_id!r}: signing in needs the email (login) and the account_password extra",
+                vendor=self.vendor,
+            )
+        self.request("POST", LOGIN_PATH, json_body=self._login_body())
+        # httpx keeps Set-Cookie on the client; take the fresh session from there.
+        if not self._remember_cookie(self.get_conn().cookies):
+            raise CreditsConfigError(
+                "Clay accepted the sign-in but sent no claysession cookie", vendor=self.vendor
+            )
+
+    # ----------------------------------------------------------- endpoints
+
+    @property
+    def workspace_id(self) -> str:
+        workspace = self.extra("workspace_id")
+        if not workspace:
+            raise CreditsConfigError(
+                f"connection {self.conn_id!r} has no workspace_id extra: set it to the Clay workspace "
+                "whose credits should be read",
+                vendor=self.vendor,
+            )
+        return str(workspace)
+
+    @property
+    def account(self) -> str:
+        return self.workspace_id
+
+    def get_workspace_credits(self) -> ClayWorkspaceCredits:
+        """``GET /v3/workspaces/{workspace_id}/credits``."""
+        return self.call(WORKSPACE_CREDITS, workspace_id=self.workspace_id)
+
+    async def aget_workspace_credits(self) -> ClayWorkspaceCredits:
+        await self.aget_settings()
+        return await self.acall(WORKSPACE_CREDITS, workspace_id=self.workspace_id)
+
+    def get_workspace_credit_report(self, start: datetime, end: datetime) -> ClayCreditReport:
+        """Workspace credit report between ``start`` and ``end``.
+
+        :param start: window start (aware datetime).
+        :param end: window end (aware datetime).
+        """
+        return self.call(WORKSPACE_CREDIT_REPORT, _report_params(start, end), workspace_id=self.workspace_id)
+
+    def get_owners(self) -> Any:
+        """``GET /v3/owners``: owners/admins who can see credit usage."""
+        return self.call(OWNERS).root
+
+    def get_user_credits(self, user_id: str) -> Any:
+        """``GET /v3/users/{user_id}/credits``.
+
+        :param user_id: Clay user id.
+        """
+        return self.call(USER_CREDITS, user_id=user_id).root
+
+    def get_user_resources(self, user_id: str) -> Any:
+        """``POST /v3/users/{user_id}/resources``: workbooks and tables the user created (read-only).
+
+        :param user_id: Clay user id.
+        """
+        path = USER_RESOURCES.path.format(user_id=user_id)
+        return self._parse(USER_RESOURCES, path, self.request("POST", path)).root
+
+    def list_integrations(self) -> Any:
+        """``GET /v3/integrations``."""
+        return self.call(INTEGRATIONS).root
+
+    def get_integration(self, integration_type: str) -> Any:
+        """``GET /v3/integrations/{integration_type}``.
+
+        :param integration_type: e.g. ``"clearbit"``.
+        """
+        return self.call(INTEGRATION, integration_type=integration_type).root
+
+    def get_integration_credits(self, integration_type: str) -> Any:
+        """``GET /v3/integrations/{integration_type}/credits``.
+
+        :param integration_type: e.g. ``"clearbit"``.
+        """
+        return self.call(INTEGRATION_CREDITS, integration_type=integration_type).root
+
+    def get_integration_credit_report(self, integration_type: str) -> Any:
+        """``GET /v3/integrations/{integration_type}/credits/report``.
+
+        :param integration_type: e.g. ``"clearbit"``.
+        """
+        return self.call(INTEGRATION_CREDIT_REPORT, integration_type=integration_type).root
+
+    # ---------------------------------------------------------- normalized
+
+    def _balance_call(self) -> tuple[Endpoint[Any], dict[str, Any]]:
+        return WORKSPACE_CREDITS, {"workspace_id": self.workspace_id}
+
+    def _to_balance(self, raw: ClayWorkspaceCredits) -> CreditBalance:
+        pool = CreditPool(
+            name="credits",
+            remaining=raw.remainingCredits,
+            limit=raw.totalCredits,
+            used=raw.usedCredits,
+            period_start=raw.periodStart,
+            period_end=raw.periodEnd,
+        )
+        return CreditBalance(vendor=self.vendor, account=self.account, pools=(pool,))
+
+    def _usage_call(
+        self, start: datetime, end: datetime
+    ) -> tuple[Endpoint[Any], dict[str, Any], dict[str, Any]]:
+        return WORKSPACE_CREDIT_REPORT, _report_params(start, end), {"workspace_id": self.workspace_id}
+
+    def _to_usage(self, raw: ClayCreditReport, start: datetime, end: datetime) -> list[UsageRecord]:
+        """Daily rows of the ``credits`` pool; days without entries count as 0."""
+        totals: dict[tuple[datetime, str], Decimal] = {}
+        for entry in raw.entries or []:
+            if entry.start is None:
+                continue
+            day = datetime.combine(entry.start.astimezone(timezone.utc).date(), time(0), tzinfo=timezone.utc)
+            key = (day, entry.dimension)
+            totals[key] = totals.get(key, Decimal(0)) + entry.amount
+        first = datetime.combine(start.date(), time(0), tzinfo=timezone.utc)
+        day = first
+        while day < end:
+            totals.setdefault((day, ""), Decimal(0))
+            day += timedelta(days=1)
+        return [
+            UsageRecord(
+                vendor=self.vendor,
+                account=self.account,
+                pool="credits",
+                dimension=dimension,
+                period_start=day,
+                period_end=day + timedelta(days=1),
+                amount=amount,
+            )
+            for (day, dimension), amount in sorted(totals.items())
+        ]

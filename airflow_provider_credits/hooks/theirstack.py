@@ -1,0 +1,205 @@
+"""TheirStack: credit balance, daily credit consumption and request counts (Bearer auth)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import RootModel
+
+from airflow_provider_credits.exceptions import CreditsConfigError
+from airflow_provider_credits.hooks.base import ConnectionSettings, CreditsHook, Endpoint, VendorResponse
+from airflow_provider_credits.models import CreditBalance, CreditPool, Credits, UsageRecord
+
+
+class TheirStackCreditBalance(VendorResponse):
+    """``GET /v0/billing/credit-balance``."""
+
+    ui_credits: Credits
+    used_ui_credits: Credits
+    api_credits: Credits
+    used_api_credits: Credits
+
+
+class TheirStackConsumptionDay(VendorResponse):
+    period_start: datetime
+    api_credits_consumed: Credits = Decimal(0)
+    ui_credits_consumed: Credits = Decimal(0)
+
+
+class TheirStackConsumption(RootModel[list[TheirStackConsumptionDay]]):
+    """``GET /v0/teams/credits_consumption``: one item per day."""
+
+
+class TheirStackRequestCount(VendorResponse):
+    period_start: datetime
+    number_of_requests: int
+
+
+class TheirStackRequestCounts(RootModel[list[TheirStackRequestCount]]):
+    """``GET /v0/requests/count``: one item per day."""
+
+
+CREDIT_BALANCE = Endpoint("GET", "/v0/billing/credit-balance", TheirStackCreditBalance)
+CREDITS_CONSUMPTION = Endpoint("GET", "/v0/teams/credits_consumption", TheirStackConsumption)
+REQUEST_COUNTS = Endpoint("GET", "/v0/requests/count", TheirStackRequestCounts)
+
+_POOLS = {"api_credits": "api_credits_consumed", "ui_credits": "ui_credits_consumed"}
+
+
+def _window_params(start: datetime, end: datetime, tz: str) -> dict[str, str]:
+    fmt = "%Y-%m-%dT%H:%M:%S"
+    return {
+        "start_datetime": start.astimezone(timezone.utc).strftime(fmt),
+        "end_datetime": end.astimezone(timezone.utc).strftime(fmt),
+        "timezone": tz,
+    }
+
+
+class TheirStackHook(CreditsHook):
+    """Reads TheirStack credits.
+
+    Pools: ``api_credits`` (primary) and ``ui_credits``. TheirStack reports a grant and the
+    amount used; we assume ``remaining = api_credits - used_api_credits`` (likewise for UI
+    credits), which TheirStack does not state explicitly.
+
+    :param conn_id: connection of type ``theirstack`` (API key in the password field).
+    """
+
+    conn_type = "theirstack"
+    default_conn_name = "theirstack_default"
+    hook_name = "TheirStack (credits)"
+    vendor = "theirstack"
+    default_base_url = "https://api.theirstack.com"
+    supports_usage = True
+
+    def _auth_headers(self, settings: ConnectionSettings) -> dict[str, str]:
+        return {"Authorization": f"Bearer {settings.secret}"}
+
+    @property
+    def timezone(self) -> str:
+        return str(self.extra("timezone") or "UTC")
+
+    def get_credit_balance(self) -> TheirStackCreditBalance:
+        """Raw ``GET /v0/billing/credit-balance``."""
+        return self.call(CREDIT_BALANCE)
+
+    async def aget_credit_balance(self) -> TheirStackCreditBalance:
+        return await self.acall(CREDIT_BALANCE)
+
+    def get_credits_consumption(self, start: datetime, end: datetime) -> TheirStackConsumption:
+        """Raw daily consumption between ``start`` and ``end``.
+
+        :param start: window start (aware datetime).
+        :param end: window end (aware datetime).
+        """
+        return self.call(CREDITS_CONSUMPTION, _window_params(start, end, self.timezone))
+
+    async def aget_credits_consumption(self, start: datetime, end: datetime) -> TheirStackConsumption:
+        await self.aget_settings()
+        return await self.acall(CREDITS_CONSUMPTION, _window_params(start, end, self.timezone))
+
+    def get_request_counts(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        api_key_id: str | None = None,
+        is_origin_app: bool | None = None,
+    ) -> TheirStackRequestCounts:
+        """Raw daily request counts.
+
+        :param start: window start.
+        :param end: window end.
+        :param api_key_id: only requests made with this API key.
+        :param is_origin_app: only requests from the web app (True) or the API (False).
+        """
+        return self.call(REQUEST_COUNTS, self._count_params(start, end, api_key_id, is_origin_app))
+
+    async def aget_request_counts(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        api_key_id: str | None = None,
+        is_origin_app: bool | None = None,
+    ) -> TheirStackRequestCounts:
+        await self.aget_settings()
+        return await self.acall(REQUEST_COUNTS, self._count_params(start, end, api_key_id, is_origin_app))
+
+    def _count_params(
+        self, start: datetime, end: datetime, api_key_id: str | None, is_origin_app: bool | None
+    ) -> dict[str, str]:
+        params = _window_params(start, end, self.timezone)
+        if api_key_id is not None:
+            params["api_key_id"] = api_key_id
+        if is_origin_app is not None:
+            params["is_origin_app"] = str(is_origin_app).lower()
+        return params
+
+    def _balance_call(self) -> tuple[Endpoint[Any], dict[str, Any]]:
+        return CREDIT_BALANCE, {}
+
+    def _to_balance(self, raw: TheirStackCreditBalance) -> CreditBalance:
+        return CreditBalance(
+            vendor=self.vendor,
+            account=self.account,
+            pools=(
+                CreditPool(
+                    name="api_credits",
+                    limit=raw.api_credits,
+                    used=raw.used_api_credits,
+                    remaining=raw.api_credits - raw.used_api_credits,
+                ),
+                CreditPool(
+                    name="ui_credits",
+                    limit=raw.ui_credits,
+                    used=raw.used_ui_credits,
+                    remaining=raw.ui_credits - raw.used_ui_credits,
+                ),
+            ),
+        )
+
+    def _usage_call(
+        self, start: datetime, end: datetime
+    ) -> tuple[Endpoint[Any], dict[str, Any], dict[str, Any]]:
+        # TheirStack's end is inclusive: stop one second before our exclusive end.
+        return CREDITS_CONSUMPTION, _window_params(start, end - timedelta(seconds=1), self.timezone), {}
+
+    def _to_usage(self, raw: TheirStackConsumption, start: datetime, end: datetime) -> list[UsageRecord]:
+        """One row per day and pool; days inside the window that TheirStack omits count as 0."""
+        tz = self._zone()
+        by_start = {item.period_start.astimezone(timezone.utc): item for item in raw.root}
+        first, last = start.astimezone(tz).date(), (end - timedelta(microseconds=1)).astimezone(tz).date()
+        day_starts = {
+            datetime.combine(first + timedelta(days=n), time(0), tzinfo=tz).astimezone(timezone.utc)
+            for n in range((last - first).days + 1)
+        }
+        records = []
+        for day_start in sorted(day_starts | set(by_start)):
+            item = by_start.get(day_start)
+            day_end = (day_start.astimezone(tz) + timedelta(days=1)).astimezone(timezone.utc)
+            for pool, attr in _POOLS.items():
+                records.append(
+                    UsageRecord(
+                        vendor=self.vendor,
+                        account=self.account,
+                        pool=pool,
+                        period_start=day_start,
+                        period_end=day_end,
+                        amount=getattr(item, attr) if item is not None else Decimal(0),
+                    )
+                )
+        return records
+
+    def _zone(self) -> ZoneInfo:
+        try:
+            return ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise CreditsConfigError(
+                f"connection {self.conn_id!r}: timezone {self.timezone!r} is not an IANA time zone "
+                "(e.g. UTC, Europe/Madrid)",
+                vendor=self.vendor,
+            ) from None

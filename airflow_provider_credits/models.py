@@ -1,0 +1,134 @@
+"""Normalized, vendor-independent credit models.
+
+Every hook turns its vendor's response into these models, so sensors, operators and
+users deal with one shape whatever the vendor. Numbers are :class:`~decimal.Decimal`
+(exact, and vendors send ``"25000.00"`` as strings); in JSON (XCom) they become plain
+ints or floats.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+
+from airflow_provider_credits.exceptions import UnknownCreditPoolError
+
+
+def _number_to_json(value: Decimal | None) -> int | float | None:
+    if value is None:
+        return None
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+Credits = Annotated[
+    Decimal,
+    Field(allow_inf_nan=False),
+    PlainSerializer(_number_to_json, when_used="json"),
+]
+"""An exact credit amount; accepts ints, floats and numeric strings."""
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    """Make a datetime timezone-aware in UTC (naive values are taken as UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _datetimes_in_utc(cls, value: Any) -> Any:
+        return _as_utc(value) if isinstance(value, datetime) else value
+
+
+class CreditPool(_Model):
+    """One pool of credits of a vendor account (e.g. Clodura's ``direct_dials``).
+
+    Any of ``remaining``, ``limit`` and ``used`` is ``None`` when the vendor does not say.
+    """
+
+    name: str
+    unit: str = "credits"
+    remaining: Credits | None = None
+    limit: Credits | None = None
+    used: Credits | None = None
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+
+    @property
+    def remaining_pct(self) -> Decimal | None:
+        """Remaining credits as a percentage of the limit, or None without a positive limit."""
+        if self.remaining is None or not self.limit:
+            return None
+        return self.remaining * 100 / self.limit
+
+
+class CreditBalance(_Model):
+    """A snapshot of every credit pool of one vendor account.
+
+    ``pools`` lists the primary pool first: the one a sensor gates on when no pool is named.
+    """
+
+    vendor: str
+    account: str
+    pools: tuple[CreditPool, ...] = Field(min_length=1)
+    fetched_at: datetime = Field(default_factory=utcnow)
+
+    @field_validator("pools")
+    @classmethod
+    def _unique_pool_names(cls, pools: tuple[CreditPool, ...]) -> tuple[CreditPool, ...]:
+        names = [p.name for p in pools]
+        if len(set(names)) != len(names):
+            raise ValueError(f"pool names must be unique, got {names}")
+        return pools
+
+    @property
+    def primary(self) -> CreditPool:
+        """The pool used for gating when none is named."""
+        return self.pools[0]
+
+    @property
+    def pool_names(self) -> list[str]:
+        return [p.name for p in self.pools]
+
+    def pool(self, name: str | None = None) -> CreditPool:
+        """Return the pool called ``name`` (the primary pool when ``name`` is None).
+
+        :param name: pool name, e.g. ``"api_credits"``.
+        :raises UnknownCreditPoolError: the account has no such pool; the message lists those it has.
+        """
+        if name is None:
+            return self.primary
+        for p in self.pools:
+            if p.name == name:
+                return p
+        raise UnknownCreditPoolError(vendor=self.vendor, pool=name, available=self.pool_names)
+
+
+class UsageRecord(_Model):
+    """Credits consumed in one period, for one pool and optional dimension.
+
+    ``dimension`` is ``""`` when the vendor reports no breakdown (user, integration,
+    API key); an empty string rather than None keeps it usable in a unique key.
+    """
+
+    vendor: str
+    account: str
+    pool: str
+    dimension: str = ""
+    period_start: datetime
+    period_end: datetime
+    amount: Credits
+    unit: str = "credits"
