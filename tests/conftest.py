@@ -1,0 +1,32 @@
+"""Test-session set-up shared by every test module.
+
+Airflow reads its configuration at import, so the throwaway AIRFLOW_HOME is chosen here,
+before any test module imports Airflow. One migrated metadata database is shared by the
+whole session (see ``tests/plugins/airflow_env.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_HOME = Path(tempfile.mkdtemp(prefix="credits-airflow-home-"))
+(_HOME / "dags").mkdir()
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(_HOME / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME / 'airflow.db'}",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+    }
+)
+
+pytest_plugins = [
+    "tests.plugins.services",
+    "tests.plugins.airflow_env",
+    "tests.plugins.sandbox",
+    "tests.plugins.databases",
+]

@@ -1,0 +1,1 @@
+"""Placeholder: AIRFLOW_HOME and dag.test() helpers."""
