@@ -1,4 +1,4 @@
-# make test: set up .venv (first run only) and run lint, types and the whole test suite.
+# make test: set up .venv (first run only); run ruff, mypy, the strict docs build and the whole test suite.
 # make demo: run the example DAGs against the local vendor sandbox and print a usage report.
 PYTHON ?= python3
 VENV := .venv
@@ -26,12 +26,14 @@ sysdeps:
 	  fi; \
 	fi
 
+PY_DIRS := $(wildcard airflow_provider_credits tests example_dags benchmarks scripts)
+
 lint: $(STAMP)
-	$(BIN)/ruff check airflow_provider_credits tests example_dags benchmarks
-	$(BIN)/ruff format --check airflow_provider_credits tests example_dags benchmarks
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
 	$(BIN)/mypy
 
-test: lint
+test: lint docs
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
 
 docs: $(STAMP)

@@ -12,7 +12,7 @@ CreditsExhaustedError          402: the account is out of credits      never
 CreditsRateLimitError          429 after the retries ran out           yes
 CreditsServerError             5xx after the retries ran out           yes
 CreditsTransportError          timeout, refused or dropped connection  yes
-CreditsResponseError           not JSON, HTML page, schema drift       no
+CreditsResponseError           not JSON, HTML, schema drift, too big   no
 CreditsRequestError            other 4xx (400, 404, 422)               no
 CreditsConfigError             connection or argument is unusable      no
 =============================  ======================================  ==========
@@ -115,13 +115,14 @@ class CreditsServerError(CreditsApiError):
 
 
 class CreditsTransportError(CreditsApiError):
-    """No usable HTTP response: timeout, refused or dropped connection, oversized body."""
+    """No usable HTTP response: timeout, refused or dropped connection."""
 
     transient = True
 
 
 class CreditsResponseError(CreditsApiError):
-    """The vendor answered 2xx with something unusable: not JSON, an HTML page, or a changed schema."""
+    """The vendor answered with something unusable: not JSON, an HTML page, a changed schema, a redirect
+    or a body over the size cap."""
 
 
 class CreditsRequestError(CreditsApiError):

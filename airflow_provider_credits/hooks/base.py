@@ -67,6 +67,10 @@ class Endpoint(Generic[ResponseT]):
     headers_into: Mapping[str, str] = field(default_factory=dict)
 
 
+class ResponseTooLarge(httpx.DecodingError):
+    """A response body over the hook's ``max_response_bytes`` cap (raised while reading it)."""
+
+
 @dataclass(frozen=True)
 class ApiResponse:
     """A fully read (size-capped) HTTP response."""
@@ -395,7 +399,7 @@ class CreditsHook(BaseHook):
     def _check_length(self, response: httpx.Response) -> None:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_response_bytes:
-            raise httpx.DecodingError(
+            raise ResponseTooLarge(
                 f"response of {declared} bytes exceeds the {self.max_response_bytes} cap"
             )
 
@@ -406,7 +410,7 @@ class CreditsHook(BaseHook):
             for chunk in response.iter_bytes():
                 body += chunk
                 if len(body) > self.max_response_bytes:
-                    raise httpx.DecodingError(f"response body exceeds the {self.max_response_bytes} byte cap")
+                    raise ResponseTooLarge(f"response body exceeds the {self.max_response_bytes} byte cap")
             return ApiResponse(response.status_code, response.headers, bytes(body))
         finally:
             response.close()
@@ -418,7 +422,7 @@ class CreditsHook(BaseHook):
             async for chunk in response.aiter_bytes():
                 body += chunk
                 if len(body) > self.max_response_bytes:
-                    raise httpx.DecodingError(f"response body exceeds the {self.max_response_bytes} byte cap")
+                    raise ResponseTooLarge(f"response body exceeds the {self.max_response_bytes} byte cap")
             return ApiResponse(response.status_code, response.headers, bytes(body))
         finally:
             await response.aclose()
@@ -432,10 +436,11 @@ class CreditsHook(BaseHook):
         return text
 
     def _error(self, cls: type[CreditsApiError], message: str, **context: Any) -> CreditsApiError:
+        context = {k: self._redact(v) if isinstance(v, str) else v for k, v in context.items()}
         return cls(self._redact(message), vendor=self.vendor, **context)
 
     def _transport_error(self, exc: httpx.HTTPError, method: str, path: str) -> CreditsApiError:
-        if isinstance(exc, httpx.DecodingError) and "cap" in str(exc):
+        if isinstance(exc, ResponseTooLarge):
             return self._error(CreditsResponseError, str(exc), method=method, path=path)
         kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
         return self._error(

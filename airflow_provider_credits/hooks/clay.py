@@ -12,9 +12,10 @@ from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import httpx
 from pydantic import RootModel
 
-from airflow_provider_credits.exceptions import CreditsConfigError
+from airflow_provider_credits.exceptions import CreditsConfigError, CreditsResponseError
 from airflow_provider_credits.hooks.base import ConnectionSettings, CreditsHook, Endpoint, VendorResponse
 from airflow_provider_credits.models import CreditBalance, CreditPool, Credits, UsageRecord
 
@@ -162,14 +163,22 @@ class ClayHook(CreditsHook):
         if self._settings is None or not self._can_login(self._settings):
             return False
         self.log.info("Clay session rejected; signing in again as %s", self._settings.login)
-        response = self.get_conn().post(LOGIN_PATH, json=self._login_body())
+        try:
+            response = self.get_conn().post(LOGIN_PATH, json=self._login_body())
+        except httpx.HTTPError as exc:
+            self.log.warning("Clay sign-in failed: %s", type(exc).__name__)
+            return False
         return response.status_code < 300 and self._remember_cookie(response.cookies)
 
     async def _arefresh_auth(self) -> bool:
         if self._settings is None or not self._can_login(self._settings):
             return False
         self.log.info("Clay session rejected; signing in again as %s", self._settings.login)
-        response = await (await self.aget_conn()).post(LOGIN_PATH, json=self._login_body())
+        try:
+            response = await (await self.aget_conn()).post(LOGIN_PATH, json=self._login_body())
+        except httpx.HTTPError as exc:
+            self.log.warning("Clay sign-in failed: %s", type(exc).__name__)
+            return False
         return response.status_code < 300 and self._remember_cookie(response.cookies)
 
     def login(self) -> None:
@@ -220,9 +229,18 @@ class ClayHook(CreditsHook):
         """
         return self.call(WORKSPACE_CREDIT_REPORT, _report_params(start, end), workspace_id=self.workspace_id)
 
+    async def aget_workspace_credit_report(self, start: datetime, end: datetime) -> ClayCreditReport:
+        await self.aget_settings()
+        return await self.acall(
+            WORKSPACE_CREDIT_REPORT, _report_params(start, end), workspace_id=self.workspace_id
+        )
+
     def get_owners(self) -> Any:
         """``GET /v3/owners``: owners/admins who can see credit usage."""
         return self.call(OWNERS).root
+
+    async def aget_owners(self) -> Any:
+        return (await self.acall(OWNERS)).root
 
     def get_user_credits(self, user_id: str) -> Any:
         """``GET /v3/users/{user_id}/credits``.
@@ -231,17 +249,25 @@ class ClayHook(CreditsHook):
         """
         return self.call(USER_CREDITS, user_id=user_id).root
 
+    async def aget_user_credits(self, user_id: str) -> Any:
+        return (await self.acall(USER_CREDITS, user_id=user_id)).root
+
     def get_user_resources(self, user_id: str) -> Any:
         """``POST /v3/users/{user_id}/resources``: workbooks and tables the user created (read-only).
 
         :param user_id: Clay user id.
         """
-        path = USER_RESOURCES.path.format(user_id=user_id)
-        return self._parse(USER_RESOURCES, path, self.request("POST", path)).root
+        return self.call(USER_RESOURCES, user_id=user_id).root
+
+    async def aget_user_resources(self, user_id: str) -> Any:
+        return (await self.acall(USER_RESOURCES, user_id=user_id)).root
 
     def list_integrations(self) -> Any:
         """``GET /v3/integrations``."""
         return self.call(INTEGRATIONS).root
+
+    async def alist_integrations(self) -> Any:
+        return (await self.acall(INTEGRATIONS)).root
 
     def get_integration(self, integration_type: str) -> Any:
         """``GET /v3/integrations/{integration_type}``.
@@ -250,6 +276,9 @@ class ClayHook(CreditsHook):
         """
         return self.call(INTEGRATION, integration_type=integration_type).root
 
+    async def aget_integration(self, integration_type: str) -> Any:
+        return (await self.acall(INTEGRATION, integration_type=integration_type)).root
+
     def get_integration_credits(self, integration_type: str) -> Any:
         """``GET /v3/integrations/{integration_type}/credits``.
 
@@ -257,12 +286,18 @@ class ClayHook(CreditsHook):
         """
         return self.call(INTEGRATION_CREDITS, integration_type=integration_type).root
 
+    async def aget_integration_credits(self, integration_type: str) -> Any:
+        return (await self.acall(INTEGRATION_CREDITS, integration_type=integration_type)).root
+
     def get_integration_credit_report(self, integration_type: str) -> Any:
         """``GET /v3/integrations/{integration_type}/credits/report``.
 
         :param integration_type: e.g. ``"clearbit"``.
         """
         return self.call(INTEGRATION_CREDIT_REPORT, integration_type=integration_type).root
+
+    async def aget_integration_credit_report(self, integration_type: str) -> Any:
+        return (await self.acall(INTEGRATION_CREDIT_REPORT, integration_type=integration_type)).root
 
     # ---------------------------------------------------------- normalized
 
@@ -286,7 +321,19 @@ class ClayHook(CreditsHook):
         return WORKSPACE_CREDIT_REPORT, _report_params(start, end), {"workspace_id": self.workspace_id}
 
     def _to_usage(self, raw: ClayCreditReport, start: datetime, end: datetime) -> list[UsageRecord]:
-        """Daily rows of the ``credits`` pool; days without entries count as 0."""
+        """Daily rows of the ``credits`` pool; days without entries count as 0.
+
+        A report without ``entries`` but with other fields is a shape we do not know: refuse
+        it rather than record zero usage.
+        """
+        if raw.entries is None and raw.model_extra:
+            raise CreditsResponseError(
+                "unknown credit report schema: expected an 'entries' list; fields seen: "
+                f"{sorted(raw.model_extra)[:20]}",
+                vendor=self.vendor,
+                method=WORKSPACE_CREDIT_REPORT.method,
+                path=WORKSPACE_CREDIT_REPORT.path.format(workspace_id=self.workspace_id),
+            )
         totals: dict[tuple[datetime, str], Decimal] = {}
         for entry in raw.entries or []:
             if entry.start is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -49,12 +49,13 @@ REQUEST_COUNTS = Endpoint("GET", "/v0/requests/count", TheirStackRequestCounts)
 _POOLS = {"api_credits": "api_credits_consumed", "ui_credits": "ui_credits_consumed"}
 
 
-def _window_params(start: datetime, end: datetime, tz: str) -> dict[str, str]:
+def _window_params(start: datetime, end: datetime, zone: ZoneInfo) -> dict[str, str]:
+    """Query parameters of a window: TheirStack reads naive datetimes in the ``timezone`` given."""
     fmt = "%Y-%m-%dT%H:%M:%S"
     return {
-        "start_datetime": start.astimezone(timezone.utc).strftime(fmt),
-        "end_datetime": end.astimezone(timezone.utc).strftime(fmt),
-        "timezone": tz,
+        "start_datetime": start.astimezone(zone).strftime(fmt),
+        "end_datetime": end.astimezone(zone).strftime(fmt),
+        "timezone": zone.key,
     }
 
 
@@ -95,11 +96,11 @@ class TheirStackHook(CreditsHook):
         :param start: window start (aware datetime).
         :param end: window end (aware datetime).
         """
-        return self.call(CREDITS_CONSUMPTION, _window_params(start, end, self.timezone))
+        return self.call(CREDITS_CONSUMPTION, _window_params(start, end, self._zone()))
 
     async def aget_credits_consumption(self, start: datetime, end: datetime) -> TheirStackConsumption:
         await self.aget_settings()
-        return await self.acall(CREDITS_CONSUMPTION, _window_params(start, end, self.timezone))
+        return await self.acall(CREDITS_CONSUMPTION, _window_params(start, end, self._zone()))
 
     def get_request_counts(
         self,
@@ -132,7 +133,7 @@ class TheirStackHook(CreditsHook):
     def _count_params(
         self, start: datetime, end: datetime, api_key_id: str | None, is_origin_app: bool | None
     ) -> dict[str, str]:
-        params = _window_params(start, end, self.timezone)
+        params = _window_params(start, end, self._zone())
         if api_key_id is not None:
             params["api_key_id"] = api_key_id
         if is_origin_app is not None:
@@ -166,33 +167,42 @@ class TheirStackHook(CreditsHook):
         self, start: datetime, end: datetime
     ) -> tuple[Endpoint[Any], dict[str, Any], dict[str, Any]]:
         # TheirStack's end is inclusive: stop one second before our exclusive end.
-        return CREDITS_CONSUMPTION, _window_params(start, end - timedelta(seconds=1), self.timezone), {}
+        return CREDITS_CONSUMPTION, _window_params(start, end - timedelta(seconds=1), self._zone()), {}
 
     def _to_usage(self, raw: TheirStackConsumption, start: datetime, end: datetime) -> list[UsageRecord]:
-        """One row per day and pool; days inside the window that TheirStack omits count as 0."""
+        """One row per local day and pool; days inside the window that TheirStack omits count as 0.
+
+        Each item is counted in the day (in the connection's time zone) its ``period_start``
+        falls in, so the documented example's ``14:15:22`` start still lands on its day.
+        """
         tz = self._zone()
-        by_start = {item.period_start.astimezone(timezone.utc): item for item in raw.root}
+
+        def midnight(day: date) -> datetime:
+            return datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
+
+        def local_date(moment: datetime) -> date:
+            # a naive period_start is in the requested time zone
+            return (moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)).date()
+
+        zero = dict.fromkeys(_POOLS, Decimal(0))
         first, last = start.astimezone(tz).date(), (end - timedelta(microseconds=1)).astimezone(tz).date()
-        day_starts = {
-            datetime.combine(first + timedelta(days=n), time(0), tzinfo=tz).astimezone(timezone.utc)
-            for n in range((last - first).days + 1)
-        }
-        records = []
-        for day_start in sorted(day_starts | set(by_start)):
-            item = by_start.get(day_start)
-            day_end = (day_start.astimezone(tz) + timedelta(days=1)).astimezone(timezone.utc)
+        totals = {midnight(first + timedelta(days=n)): dict(zero) for n in range((last - first).days + 1)}
+        for item in raw.root:
+            day = totals.setdefault(midnight(local_date(item.period_start)), dict(zero))
             for pool, attr in _POOLS.items():
-                records.append(
-                    UsageRecord(
-                        vendor=self.vendor,
-                        account=self.account,
-                        pool=pool,
-                        period_start=day_start,
-                        period_end=day_end,
-                        amount=getattr(item, attr) if item is not None else Decimal(0),
-                    )
-                )
-        return records
+                day[pool] += getattr(item, attr)
+        return [
+            UsageRecord(
+                vendor=self.vendor,
+                account=self.account,
+                pool=pool,
+                period_start=day,
+                period_end=(day.astimezone(tz) + timedelta(days=1)).astimezone(timezone.utc),
+                amount=amounts[pool],
+            )
+            for day, amounts in sorted(totals.items())
+            for pool in _POOLS
+        ]
 
     def _zone(self) -> ZoneInfo:
         try:

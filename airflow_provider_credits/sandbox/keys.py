@@ -1,0 +1,30 @@
+"""The sandbox's fixed credentials: obviously fake, public, and the same in every sandbox.
+
+They only open the local sandbox; no real vendor accepts them.
+"""
+
+from __future__ import annotations
+
+#: Clay ``claysession`` cookie value (put it in the connection's password field).
+CLAY_COOKIE = "sandbox-clay-session-NOT-A-REAL-COOKIE"
+#: Clay workspace id served by the sandbox (the connection's ``workspace_id`` extra).
+CLAY_WORKSPACE_ID = "424242"
+#: Clay sign-in (``POST /v3/auth/login``): email and account password.
+CLAY_EMAIL = "sandbox@example.com"
+CLAY_PASSWORD = "sandbox-clay-password-NOT-REAL"
+#: Clodura ``X-API-KEY``.
+CLODURA_API_KEY = "sandbox-clodura-key-NOT-REAL"
+#: TheirStack Bearer token.
+THEIRSTACK_API_KEY = "sandbox-theirstack-key-NOT-REAL"
+#: Trendtrack Bearer token (real ones start with ``tt_live_`` too).
+TRENDTRACK_API_KEY = "tt_live_sandbox_NOT_A_REAL_KEY"
+
+#: the secret each vendor's connection carries in its password field.
+SECRETS: dict[str, str] = {
+    "clay": CLAY_COOKIE,
+    "clodura": CLODURA_API_KEY,
+    "theirstack": THEIRSTACK_API_KEY,
+    "trendtrack": TRENDTRACK_API_KEY,
+}
+
+VENDORS: tuple[str, ...] = tuple(SECRETS)

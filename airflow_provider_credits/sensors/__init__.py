@@ -1,0 +1,1 @@
+"""Sensors: wait until a vendor account has enough credits."""

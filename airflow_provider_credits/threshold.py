@@ -1,0 +1,297 @@
+"""The credit-threshold decision, shared by the sensor (poke and reschedule) and the trigger.
+
+Everything here is pure: no I/O, no Airflow. The sensor and the trigger only differ in how
+they fetch a balance (sync or async); what a balance or an error *means* is decided here once:
+
+* :func:`parse_thresholds` validates ``min_remaining`` / ``min_remaining_pct`` (possibly
+  rendered from templates as strings);
+* :func:`decide` compares one pool of a balance with the thresholds;
+* :func:`error_action` is the error policy (fail now, zero credits, or transient);
+* :func:`check` combines both into the outcome of one check;
+* :func:`error_payload` / :func:`error_from_payload` carry an error through a trigger event.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from airflow_provider_credits import exceptions
+from airflow_provider_credits.exceptions import (
+    CreditsApiError,
+    CreditsConfigError,
+    CreditsExhaustedError,
+    UnknownCreditPoolError,
+)
+from airflow_provider_credits.models import CreditBalance, Credits
+
+HUNDRED = Decimal(100)
+
+
+def fmt(amount: Decimal) -> str:
+    """Show an amount without exponent or trailing zeros (``"1000.00"`` -> ``"1000"``)."""
+    return format(amount.normalize(), "f")
+
+
+def parse_amount(name: str, value: Any, *, maximum: Decimal | None = None) -> Decimal | None:
+    """Turn a threshold (number or numeric string, e.g. rendered from XCom) into a Decimal.
+
+    :param name: argument name, for the error message.
+    :param value: int, float, Decimal, numeric string, or None (not set).
+    :param maximum: largest accepted value (100 for percentages).
+    :raises CreditsConfigError: bool, not a number, NaN/infinite, negative or above ``maximum``.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
+        raise CreditsConfigError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    try:
+        amount = Decimal(value.strip() if isinstance(value, str) else str(value))
+    except InvalidOperation:
+        raise CreditsConfigError(f"{name} must be a number, got {value!r}") from None
+    if not amount.is_finite():
+        raise CreditsConfigError(f"{name} must be a finite number, got {value!r}")
+    if amount < 0:
+        raise CreditsConfigError(f"{name} must not be negative, got {value!r}")
+    if maximum is not None and amount > maximum:
+        raise CreditsConfigError(f"{name} must be at most {maximum}, got {value!r}")
+    return amount
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Validated thresholds; either or both are set, and both must hold."""
+
+    min_remaining: Decimal | None
+    min_remaining_pct: Decimal | None
+
+    def describe(self) -> str:
+        """The thresholds in words, e.g. ``"500 and 10% of the limit"``."""
+        parts = []
+        if self.min_remaining is not None:
+            parts.append(fmt(self.min_remaining))
+        if self.min_remaining_pct is not None:
+            parts.append(f"{fmt(self.min_remaining_pct)}% of the limit")
+        return " and ".join(parts)
+
+    def as_kwargs(self) -> dict[str, str | None]:
+        """JSON-safe and exact (strings), for trigger kwargs."""
+        return {
+            "min_remaining": None if self.min_remaining is None else str(self.min_remaining),
+            "min_remaining_pct": None if self.min_remaining_pct is None else str(self.min_remaining_pct),
+        }
+
+
+def parse_thresholds(min_remaining: Any, min_remaining_pct: Any) -> Thresholds:
+    """Validate both thresholds (at least one must be given).
+
+    :param min_remaining: credits that must remain, as a number or numeric string.
+    :param min_remaining_pct: percentage (0-100) of the pool's limit that must remain.
+    :raises CreditsConfigError: a threshold is unusable, or neither is given.
+    """
+    thresholds = Thresholds(
+        parse_amount("min_remaining", min_remaining),
+        parse_amount("min_remaining_pct", min_remaining_pct, maximum=HUNDRED),
+    )
+    if thresholds.min_remaining is None and thresholds.min_remaining_pct is None:
+        raise CreditsConfigError("give min_remaining, min_remaining_pct or both")
+    return thresholds
+
+
+class ThresholdDecision(BaseModel):
+    """Whether one pool has enough credits, with the numbers that led there (JSON-ready).
+
+    :param met: True when ``remaining - reserved >= needed``.
+    :param pool: the pool's name.
+    :param unit: the pool's unit (credits, requests, ...).
+    :param remaining: credits the vendor reports as remaining.
+    :param limit: the pool's limit, when the vendor says.
+    :param reserved: credits already reserved by others, not available to this task.
+    :param needed: the credits that must be available.
+    :param message: the decision in one human line.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    met: bool
+    pool: str
+    unit: str
+    remaining: Credits
+    limit: Credits | None
+    reserved: Credits
+    needed: Credits
+    message: str
+
+
+def decide(
+    balance: CreditBalance,
+    *,
+    min_remaining: Any = None,
+    min_remaining_pct: Any = None,
+    credit_pool: str | None = None,
+    reserved: Any = 0,
+) -> ThresholdDecision:
+    """Decide whether ``credit_pool`` of ``balance`` has enough credits.
+
+    :param balance: the account's balance.
+    :param min_remaining: credits that must remain (number or numeric string).
+    :param min_remaining_pct: percentage of the pool's limit that must remain.
+    :param credit_pool: pool name; None for the balance's primary pool.
+    :param reserved: credits already reserved by others, subtracted from remaining.
+    :raises CreditsConfigError: bad thresholds, unknown pool (names the existing ones), a pool
+        without a remaining amount, or a percentage on a pool without a limit.
+    """
+    thresholds = parse_thresholds(min_remaining, min_remaining_pct)
+    held = parse_amount("reserved", reserved) or Decimal(0)
+    pool = balance.pool(credit_pool)
+    where = f"{balance.vendor} pool {pool.name!r}"
+    if pool.remaining is None:
+        raise CreditsConfigError(
+            f"{where} does not report how many credits remain, so it cannot be gated on; "
+            f"pools of this account: {', '.join(balance.pool_names)}",
+            vendor=balance.vendor,
+        )
+    needed = thresholds.min_remaining or Decimal(0)
+    if thresholds.min_remaining_pct is not None:
+        if not pool.limit:
+            raise CreditsConfigError(
+                f"min_remaining_pct needs a pool with a limit, but {where} reports none; "
+                "use min_remaining instead",
+                vendor=balance.vendor,
+            )
+        needed = max(needed, pool.limit * thresholds.min_remaining_pct / HUNDRED)
+    available = pool.remaining - held
+    met = available >= needed
+    of_limit = f" of {fmt(pool.limit)}" if pool.limit is not None else ""
+    minus = f", {fmt(held)} reserved" if held else ""
+    verdict = "enough" if met else "not enough"
+    return ThresholdDecision(
+        met=met,
+        pool=pool.name,
+        unit=pool.unit,
+        remaining=pool.remaining,
+        limit=pool.limit,
+        reserved=held,
+        needed=needed,
+        message=(
+            f"{where}: {fmt(pool.remaining)}{of_limit} {pool.unit} remaining{minus}, "
+            f"needed {fmt(needed)} ({thresholds.describe()}): {verdict}"
+        ),
+    )
+
+
+class ErrorAction(enum.Enum):
+    """What a failed balance read means for the gate."""
+
+    FAIL = "fail"
+    """Waiting cannot fix it (auth, permission, bad request, schema drift, bad config): fail now."""
+    NO_CREDITS = "no_credits"
+    """The vendor says the account is out of credits (402): count as zero and keep waiting."""
+    RETRY = "retry"
+    """Rate limit, 5xx or network trouble: log and check again at the next interval."""
+
+
+def error_action(error: Exception, *, fail_on_transient_errors: bool = False) -> ErrorAction:
+    """The error policy, shared by the sensor and the trigger.
+
+    :param error: what the balance read raised.
+    :param fail_on_transient_errors: fail fast on 429/5xx/timeouts instead of waiting.
+    """
+    if isinstance(error, CreditsExhaustedError):
+        return ErrorAction.NO_CREDITS
+    if isinstance(error, CreditsApiError) and error.transient and not fail_on_transient_errors:
+        return ErrorAction.RETRY
+    return ErrorAction.FAIL
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one check: ``met`` with its ``decision``, or not met and why (``message``)."""
+
+    met: bool
+    message: str
+    decision: ThresholdDecision | None = None
+    transient: bool = False
+
+
+def check(
+    balance: CreditBalance | None,
+    error: CreditsApiError | None,
+    *,
+    thresholds: Thresholds,
+    credit_pool: str | None,
+    fail_on_transient_errors: bool = False,
+) -> Check:
+    """Turn one balance read (its result or its error) into a :class:`Check`.
+
+    :param balance: the balance read, or None when the read failed.
+    :param error: the read's error, or None when it succeeded.
+    :param thresholds: validated thresholds.
+    :param credit_pool: pool name; None for the primary pool.
+    :param fail_on_transient_errors: raise 429/5xx/network errors instead of waiting.
+    :raises CreditsApiError: the error, when the policy says to fail; or a config error from :func:`decide`.
+    """
+    if error is not None:
+        action = error_action(error, fail_on_transient_errors=fail_on_transient_errors)
+        if action is ErrorAction.FAIL:
+            raise error
+        pool = repr(credit_pool) if credit_pool else "primary"
+        if action is ErrorAction.NO_CREDITS:
+            return Check(False, f"pool {pool}: 0 remaining (vendor answered {error}), needed {thresholds.describe()}")
+        return Check(False, f"pool {pool}: balance unavailable, transient error: {error}", transient=True)
+    if balance is None:
+        raise ValueError("check() needs a balance or an error")
+    decision = decide(
+        balance,
+        min_remaining=thresholds.min_remaining,
+        min_remaining_pct=thresholds.min_remaining_pct,
+        credit_pool=credit_pool,
+    )
+    return Check(decision.met, decision.message, decision)
+
+
+def result_value(balance: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
+    """The sensor's XCom: the balance (JSON) with the decision under ``"decision"``.
+
+    :param balance: ``CreditBalance.model_dump(mode="json")``.
+    :param decision: ``ThresholdDecision.model_dump(mode="json")``.
+    """
+    return {**balance, "decision": decision}
+
+
+_ERROR_CONTEXT = ("vendor", "method", "path", "status", "code", "request_id")
+
+
+def error_payload(error: CreditsApiError) -> dict[str, Any]:
+    """Describe ``error`` in JSON so :func:`error_from_payload` can raise it again elsewhere.
+
+    :param error: a package error (never holds a secret).
+    """
+    payload: dict[str, Any] = {"error_type": type(error).__name__, "message": error.message}
+    payload.update({name: getattr(error, name) for name in _ERROR_CONTEXT})
+    if isinstance(error, UnknownCreditPoolError):
+        payload.update(pool=error.pool, available=error.available)
+    return payload
+
+
+def error_from_payload(payload: dict[str, Any]) -> CreditsApiError:
+    """Rebuild the error :func:`error_payload` described, as the same class when it is known.
+
+    :param payload: a trigger event's error fields.
+    """
+    cls = getattr(exceptions, str(payload.get("error_type")), None)
+    if cls is UnknownCreditPoolError:
+        return UnknownCreditPoolError(
+            vendor=payload["vendor"], pool=payload["pool"], available=payload["available"]
+        )
+    if not (isinstance(cls, type) and issubclass(cls, CreditsApiError)):
+        cls = CreditsApiError
+    error = cls.__new__(cls)
+    CreditsApiError.__init__(
+        error, str(payload.get("message")), **{name: payload.get(name) for name in _ERROR_CONTEXT}
+    )
+    return error

@@ -1,0 +1,1 @@
+"""Triggers: the async side of the deferrable sensors."""

@@ -1,0 +1,98 @@
+"""Test data and small helpers shared by the hook tests (fixtures live in ``conftest.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_credits.hooks.base import CreditsHook
+from airflow_provider_credits.hooks.clay import ClayHook
+from airflow_provider_credits.hooks.clodura import CloduraHook
+from airflow_provider_credits.hooks.theirstack import TheirStackHook
+from airflow_provider_credits.hooks.trendtrack import TrendtrackHook
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vendor"
+
+#: distinctive secrets, easy to spot if they leak into a message or a log line.
+SECRET = "sk-SECRET-123456789"
+COOKIE = "cookie-SECRET-987654321"
+ACCOUNT_PASSWORD = "pw-SECRET-55555555"
+BASE_URL = "http://vendor.test"
+WORKSPACE = "ws-777"
+
+MODES = ("sync", "async")
+
+
+def load(vendor: str, name: str) -> Any:
+    """Decoded JSON of ``tests/fixtures/vendor/<vendor>/<name>.json``."""
+    return json.loads((FIXTURES / vendor / f"{name}.json").read_text())
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """What the tests need to know about one vendor hook."""
+
+    conn_type: str
+    hook: type[CreditsHook]
+    balance_path: str
+    balance_body: Any
+    #: header that carries the secret, and its expected value.
+    auth_header: tuple[str, str]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:  # readable test ids
+        return self.conn_type
+
+
+VENDORS = [
+    Vendor(
+        "clay",
+        ClayHook,
+        f"/v3/workspaces/{WORKSPACE}/credits",
+        load("clay", "workspace_credits"),
+        ("Cookie", f"claysession={COOKIE}"),
+        {"workspace_id": WORKSPACE},
+    ),
+    Vendor(
+        "clodura", CloduraHook, "/api/v1/credits", load("clodura", "prospect"), ("X-API-KEY", SECRET)
+    ),
+    Vendor(
+        "theirstack",
+        TheirStackHook,
+        "/v0/billing/credit-balance",
+        load("theirstack", "credit_balance"),
+        ("Authorization", f"Bearer {SECRET}"),
+    ),
+    Vendor(
+        "trendtrack",
+        TrendtrackHook,
+        "/v1/usage",
+        load("trendtrack", "usage"),
+        ("Authorization", f"Bearer {SECRET}"),
+    ),
+]
+VENDOR_BY_TYPE = {v.conn_type: v for v in VENDORS}
+
+
+def conn_json(conn_type: str, *, host: str = BASE_URL, password: str | None = None, **extra: Any) -> str:
+    """An ``AIRFLOW_CONN_<ID>`` value; the password defaults to the vendor's secret."""
+    if password is None:
+        password = COOKIE if conn_type == "clay" else SECRET
+    return json.dumps({"conn_type": conn_type, "host": host, "password": password, "extra": extra})
+
+
+def invoke(mode: str, hook: CreditsHook, method: str, *args: Any, **kwargs: Any) -> Any:
+    """Call ``hook.<method>`` (sync) or ``hook.a<method>`` (async, in a fresh event loop)."""
+    if mode == "sync":
+        return getattr(hook, method)(*args, **kwargs)
+
+    async def run() -> Any:
+        try:
+            return await getattr(hook, f"a{method}")(*args, **kwargs)
+        finally:
+            await hook.aclose()
+
+    return asyncio.run(run())
