@@ -96,7 +96,7 @@ class ConnectionSettings:
         return f"ConnectionSettings(base_url={self.base_url!r}, login={self.login!r}, secret=***)"
 
 
-def _extra(extras: Mapping[str, Any], conn_type: str, name: str) -> Any:
+def extra_value(extras: Mapping[str, Any], conn_type: str, name: str) -> Any:
     """Read an extra saved either plainly or with the legacy ``extra__<type>__`` prefix."""
     value = extras.get(name)
     if value in (None, ""):
@@ -188,7 +188,7 @@ class CreditsHook(BaseHook):
         def number(name: str, default: float) -> float:
             value = self._overrides.get(name)
             if value is None:
-                value = _extra(extras, self.conn_type, name)
+                value = extra_value(extras, self.conn_type, name)
             if value is None:
                 return default
             try:
@@ -208,7 +208,9 @@ class CreditsHook(BaseHook):
         if host and "://" not in host:
             host = f"https://{host}"
         if host and conn.port:
-            host = f"{host.rstrip('/')}:{conn.port}"
+            url = httpx.URL(host)
+            if url.port is None:
+                host = str(url.copy_with(port=int(conn.port)))
         settings = ConnectionSettings(
             base_url=(host or self.default_base_url).rstrip("/"),
             secret=(conn.password or "").strip(),
@@ -231,7 +233,7 @@ class CreditsHook(BaseHook):
 
     def extra(self, name: str) -> Any:
         """Return the connection extra ``name`` (None when unset)."""
-        return _extra(self.settings.extras, self.conn_type, name)
+        return extra_value(self.settings.extras, self.conn_type, name)
 
     @property
     def settings(self) -> ConnectionSettings:
@@ -317,6 +319,7 @@ class CreditsHook(BaseHook):
         *,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
+        renew_auth: bool = True,
     ) -> ApiResponse:
         """Send a request with auth, retries and error mapping; return the 2xx response.
 
@@ -324,6 +327,8 @@ class CreditsHook(BaseHook):
         :param path: path below the base URL.
         :param params: query parameters.
         :param json_body: JSON request body.
+        :param renew_auth: on a 401, let the vendor renew its credentials once and resend
+            (False for the sign-in request itself).
         :raises CreditsApiError: a subclass naming what failed.
         """
         client = self.get_conn()
@@ -338,7 +343,7 @@ class CreditsHook(BaseHook):
             except httpx.HTTPError as exc:
                 error: CreditsApiError = self._transport_error(exc, method, path)
             else:
-                if response.status == 401 and not refreshed and self._refresh_auth():
+                if response.status == 401 and renew_auth and not refreshed and self._refresh_auth():
                     refreshed = True
                     continue
                 maybe_error = self._error_for(response, method, path)
@@ -357,6 +362,7 @@ class CreditsHook(BaseHook):
         *,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
+        renew_auth: bool = True,
     ) -> ApiResponse:
         """Async :meth:`request`; never blocks the event loop."""
         client = await self.aget_conn()
@@ -371,7 +377,7 @@ class CreditsHook(BaseHook):
             except httpx.HTTPError as exc:
                 error: CreditsApiError = self._transport_error(exc, method, path)
             else:
-                if response.status == 401 and not refreshed and await self._arefresh_auth():
+                if response.status == 401 and renew_auth and not refreshed and await self._arefresh_auth():
                     refreshed = True
                     continue
                 maybe_error = self._error_for(response, method, path)
@@ -399,9 +405,7 @@ class CreditsHook(BaseHook):
     def _check_length(self, response: httpx.Response) -> None:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_response_bytes:
-            raise ResponseTooLarge(
-                f"response of {declared} bytes exceeds the {self.max_response_bytes} cap"
-            )
+            raise ResponseTooLarge(f"response of {declared} bytes exceeds the {self.max_response_bytes} cap")
 
     def _read(self, response: httpx.Response) -> ApiResponse:
         try:

@@ -16,7 +16,13 @@ import httpx
 from pydantic import RootModel
 
 from airflow_provider_credits.exceptions import CreditsConfigError, CreditsResponseError
-from airflow_provider_credits.hooks.base import ConnectionSettings, CreditsHook, Endpoint, VendorResponse
+from airflow_provider_credits.hooks.base import (
+    ConnectionSettings,
+    CreditsHook,
+    Endpoint,
+    VendorResponse,
+    extra_value,
+)
 from airflow_provider_credits.models import CreditBalance, CreditPool, Credits, UsageRecord
 
 COOKIE_NAME = "claysession"
@@ -92,6 +98,10 @@ def _report_params(start: datetime, end: datetime) -> dict[str, str]:
     return {"timeRange[startTime]": iso(start), "timeRange[endTime]": iso(end)}
 
 
+def _account_password(settings: ConnectionSettings) -> str:
+    return str(extra_value(settings.extras, "clay", "account_password") or "")
+
+
 class ClayHook(CreditsHook):
     """Reads Clay workspace credits and credit reports (unofficial API).
 
@@ -127,14 +137,14 @@ class ClayHook(CreditsHook):
 
     @staticmethod
     def _can_login(settings: ConnectionSettings) -> bool:
-        return bool(settings.login and settings.extras.get("account_password"))
+        return bool(settings.login and _account_password(settings))
 
     def _secrets(self) -> list[str]:
         secrets = super()._secrets()
         if self._cookie:
             secrets.append(self._cookie)
-        if self._settings and self._settings.extras.get("account_password"):
-            secrets.append(str(self._settings.extras["account_password"]))
+        if self._settings and _account_password(self._settings):
+            secrets.append(_account_password(self._settings))
         return secrets
 
     def _auth_headers(self, settings: ConnectionSettings) -> dict[str, str]:
@@ -145,19 +155,16 @@ class ClayHook(CreditsHook):
         assert self._settings is not None
         return {
             "email": self._settings.login,
-            "password": self._settings.extras["account_password"],
+            "password": _account_password(self._settings),
             "source": None,
         }
 
-    def _remember_cookie(self, cookies: Any) -> bool:
-        cookie = cookies.get(COOKIE_NAME)
-        if not cookie:
-            return False
-        from airflow.sdk.log import mask_secret
-
-        mask_secret(cookie)
-        self._cookie = cookie
-        return True
+    def _take_cookie(self, status: int, cookies: Any) -> str | None:
+        """Keep the ``claysession`` cookie a successful sign-in set; the caller masks it."""
+        cookie = cookies.get(COOKIE_NAME) if status < 300 else None
+        if cookie:
+            self._cookie = cookie
+        return cookie or None
 
     def _refresh_auth(self) -> bool:
         if self._settings is None or not self._can_login(self._settings):
@@ -168,7 +175,12 @@ class ClayHook(CreditsHook):
         except httpx.HTTPError as exc:
             self.log.warning("Clay sign-in failed: %s", type(exc).__name__)
             return False
-        return response.status_code < 300 and self._remember_cookie(response.cookies)
+        cookie = self._take_cookie(response.status_code, response.cookies)
+        if cookie:
+            from airflow.sdk.log import mask_secret
+
+            mask_secret(cookie)
+        return cookie is not None
 
     async def _arefresh_auth(self) -> bool:
         if self._settings is None or not self._can_login(self._settings):
@@ -179,22 +191,34 @@ class ClayHook(CreditsHook):
         except httpx.HTTPError as exc:
             self.log.warning("Clay sign-in failed: %s", type(exc).__name__)
             return False
-        return response.status_code < 300 and self._remember_cookie(response.cookies)
+        cookie = self._take_cookie(response.status_code, response.cookies)
+        if cookie:
+            from airflow.sdk.log import amask_secret
+
+            await amask_secret(cookie)
+        return cookie is not None
 
     def login(self) -> None:
-        """Sign in with the connection's email and ``account_password`` now, replacing the cookie."""
+        """Sign in with the connection's email and ``account_password`` now, replacing the cookie.
+
+        A rejected sign-in raises :class:`CreditsAuthError` and is not retried.
+        """
         settings = self.settings
         if not self._can_login(settings):
             raise CreditsConfigError(
                 f"connection {self.conn_id!r}: signing in needs the email (login) and the account_password extra",
                 vendor=self.vendor,
             )
-        self.request("POST", LOGIN_PATH, json_body=self._login_body())
+        self.request("POST", LOGIN_PATH, json_body=self._login_body(), renew_auth=False)
         # httpx keeps Set-Cookie on the client; take the fresh session from there.
-        if not self._remember_cookie(self.get_conn().cookies):
+        cookie = self._take_cookie(200, self.get_conn().cookies)
+        if cookie is None:
             raise CreditsConfigError(
                 "Clay accepted the sign-in but sent no claysession cookie", vendor=self.vendor
             )
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(cookie)
 
     # ----------------------------------------------------------- endpoints
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from pydantic import field_validator
 
 from airflow_provider_credits.hooks.base import ConnectionSettings, CreditsHook, Endpoint, VendorResponse
 from airflow_provider_credits.models import CreditBalance, CreditPool, Credits
@@ -57,6 +60,16 @@ class TrendtrackUsage(VendorResponse):
     credits: TrendtrackCredits
     header_credits_remaining: Credits | None = None
 
+    @field_validator("header_credits_remaining", mode="before")
+    @classmethod
+    def _ignore_unusable_header(cls, value: Any) -> Decimal | None:
+        """The header is a fallback only: an unparsable one is ignored, not fatal."""
+        try:
+            number = Decimal(str(value).strip())
+        except (InvalidOperation, ValueError):
+            return None
+        return number if number.is_finite() else None
+
 
 USAGE = Endpoint(
     "GET", "/v1/usage", TrendtrackUsage, headers_into={"X-Credits-Remaining": "header_credits_remaining"}
@@ -96,9 +109,12 @@ class TrendtrackHook(CreditsHook):
         period = {"period_start": billing.currentPeriodStart, "period_end": billing.currentPeriodEnd}
         recurring = raw.credits.recurring or TrendtrackQuota()
         quota = raw.includedQuota or TrendtrackQuota()
+        topup = (raw.credits.topup or TrendtrackTopup()).balance
         total = raw.credits.totalRemaining
         if total is None:
             total = raw.header_credits_remaining
+        if total is None and recurring.remaining is not None and topup is not None:
+            total = recurring.remaining + topup
         pools = (
             CreditPool(name="credits", remaining=total),
             CreditPool(
@@ -108,7 +124,7 @@ class TrendtrackHook(CreditsHook):
                 remaining=recurring.remaining,
                 **period,
             ),
-            CreditPool(name="topup", remaining=(raw.credits.topup or TrendtrackTopup()).balance),
+            CreditPool(name="topup", remaining=topup),
             CreditPool(
                 name="included_quota", limit=quota.limit, used=quota.used, remaining=quota.remaining, **period
             ),

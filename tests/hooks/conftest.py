@@ -52,13 +52,14 @@ def make_hook(set_conn: Callable[..., str]) -> Callable[..., CreditsHook]:
         conn_type: str,
         *,
         password: str | None = None,
+        login: str | None = None,
         host: str = BASE_URL,
         extra: dict[str, Any] | None = None,
         **hook_kwargs: Any,
     ) -> CreditsHook:
         vendor = VENDOR_BY_TYPE[conn_type]
         extras = {**vendor.extra, **(extra or {})}
-        conn_id = set_conn(conn_type, password=password, host=host, **extras)
+        conn_id = set_conn(conn_type, password=password, login=login, host=host, **extras)
         hook_kwargs.setdefault("backoff", 0.001)
         return vendor.hook(conn_id=conn_id, **hook_kwargs)
 

@@ -56,9 +56,7 @@ VENDORS = [
         ("Cookie", f"claysession={COOKIE}"),
         {"workspace_id": WORKSPACE},
     ),
-    Vendor(
-        "clodura", CloduraHook, "/api/v1/credits", load("clodura", "prospect"), ("X-API-KEY", SECRET)
-    ),
+    Vendor("clodura", CloduraHook, "/api/v1/credits", load("clodura", "prospect"), ("X-API-KEY", SECRET)),
     Vendor(
         "theirstack",
         TheirStackHook,
@@ -77,11 +75,19 @@ VENDORS = [
 VENDOR_BY_TYPE = {v.conn_type: v for v in VENDORS}
 
 
-def conn_json(conn_type: str, *, host: str = BASE_URL, password: str | None = None, **extra: Any) -> str:
+def conn_json(
+    conn_type: str,
+    *,
+    host: str = BASE_URL,
+    password: str | None = None,
+    login: str | None = None,
+    **extra: Any,
+) -> str:
     """An ``AIRFLOW_CONN_<ID>`` value; the password defaults to the vendor's secret."""
     if password is None:
         password = COOKIE if conn_type == "clay" else SECRET
-    return json.dumps({"conn_type": conn_type, "host": host, "password": password, "extra": extra})
+    conn = {"conn_type": conn_type, "host": host, "login": login, "password": password, "extra": extra}
+    return json.dumps(conn)
 
 
 def invoke(mode: str, hook: CreditsHook, method: str, *args: Any, **kwargs: Any) -> Any:

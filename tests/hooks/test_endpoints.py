@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
+import respx
 
 from airflow_provider_credits.hooks.base import USER_AGENT
 from tests.hooks.helpers import VENDOR_BY_TYPE, WORKSPACE, invoke, load
@@ -14,8 +16,15 @@ from tests.hooks.helpers import VENDOR_BY_TYPE, WORKSPACE, invoke, load
 # The window of Clay's documented curl example.
 START = datetime(2025, 6, 30, 19, 0, tzinfo=timezone.utc)
 END = datetime(2025, 7, 28, 8, 4, 58, 779000, tzinfo=timezone.utc)
-CLAY_WINDOW = {"timeRange[startTime]": "2025-06-30T19:00:00.000Z", "timeRange[endTime]": "2025-07-28T08:04:58.779Z"}
-THEIRSTACK_WINDOW = {"start_datetime": "2025-06-30T19:00:00", "end_datetime": "2025-07-28T08:04:58", "timezone": "UTC"}
+CLAY_WINDOW = {
+    "timeRange[startTime]": "2025-06-30T19:00:00.000Z",
+    "timeRange[endTime]": "2025-07-28T08:04:58.779Z",
+}
+THEIRSTACK_WINDOW = {
+    "start_datetime": "2025-06-30T19:00:00",
+    "end_datetime": "2025-07-28T08:04:58",
+    "timezone": "UTC",
+}
 
 
 def raw(result: Any) -> Any:
@@ -88,7 +97,10 @@ def test_endpoint(
 
 @pytest.mark.parametrize(
     ("kwargs", "extra_query"),
-    [({"api_key_id": "key_1"}, {"api_key_id": "key_1"}), ({"is_origin_app": False}, {"is_origin_app": "false"})],
+    [
+        ({"api_key_id": "key_1"}, {"api_key_id": "key_1"}),
+        ({"is_origin_app": False}, {"is_origin_app": "false"}),
+    ],
 )
 def test_theirstack_request_count_filters(mode, api, make_hook, kwargs, extra_query):
     route = api.get("/v0/requests/count").respond(json=load("theirstack", "request_counts"))
@@ -110,3 +122,41 @@ def test_theirstack_window_is_sent_in_the_connection_time_zone(mode, api, make_h
         "end_datetime": "2025-07-28T10:04:58",
         "timezone": "Europe/Madrid",
     }
+
+
+DEFAULT_BASE_URLS = {
+    "clay": "https://api.clay.com",
+    "clodura": "https://api.clodura.ai",
+    "theirstack": "https://api.theirstack.com",
+    "trendtrack": "https://api.trendtrack.io",
+}
+
+
+@pytest.mark.parametrize(("conn_type", "base_url"), list(DEFAULT_BASE_URLS.items()))
+@pytest.mark.parametrize("host", ["", "{base}", "{bare}/"], ids=["empty-host", "full-url", "no-scheme"])
+def test_base_url_from_connection_host(make_hook, conn_type, base_url, host):
+    """An empty host means the vendor's real API; a host without a scheme gets https."""
+    vendor = VENDOR_BY_TYPE[conn_type]
+    host = host.format(base=base_url, bare=base_url.removeprefix("https://"))
+    with respx.mock(base_url=base_url) as router:
+        route = router.get(vendor.balance_path).respond(json=vendor.balance_body)
+        make_hook(conn_type, host=host).get_balance()
+
+    assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "expected"),
+    [
+        ("http://127.0.0.1", 8900, "http://127.0.0.1:8900"),
+        ("http://proxy.internal/clodura", 8443, "http://proxy.internal:8443/clodura"),
+        ("http://127.0.0.1:8900", 1234, "http://127.0.0.1:8900"),
+    ],
+    ids=["port-added", "port-before-path", "port-in-host-wins"],
+)
+def test_connection_port_goes_into_the_base_url(monkeypatch, host, port, expected):
+    from airflow_provider_credits.hooks.clodura import CloduraHook
+
+    conn = {"conn_type": "clodura", "host": host, "port": port, "password": "port-test-key-123"}
+    monkeypatch.setenv("AIRFLOW_CONN_CLODURA_PORT", json.dumps(conn))
+    assert CloduraHook(conn_id="clodura_port").settings.base_url == expected
