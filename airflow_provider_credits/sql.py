@@ -1,0 +1,300 @@
+"""Portable SQL write path: validated table names, per-dialect DDL and upserts, one transaction.
+
+Works with any common-sql :class:`~airflow.providers.common.sql.hooks.sql.DbApiHook`. SQLite,
+PostgreSQL and MySQL/MariaDB get hand-written DDL and native upserts; any other database gets
+ANSI DDL and the hook dialect's own replace statement (untested: create the tables yourself if
+its DDL differs). Values always travel as bound parameters; only validated identifiers are
+ever formatted into SQL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from functools import lru_cache
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+ColumnKind = Literal["text", "number", "timestamp"]
+
+
+class TableSchemaError(ValueError):
+    """A table name is not a safe identifier, or an existing table cannot hold the rows."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a table this package writes.
+
+    :param name: column name (never a reserved word).
+    :param kind: ``text`` (VARCHAR of ``length``), ``number`` (exact, 4 decimals) or ``timestamp`` (UTC).
+    :param length: maximum length of a text column.
+    :param nullable: whether NULL is allowed.
+    """
+
+    name: str
+    kind: ColumnKind
+    length: int = 0
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Columns and natural key (the primary key) of a table."""
+
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+@dataclass(frozen=True)
+class TableName:
+    """A validated, optionally schema-qualified table name."""
+
+    table: str
+    schema: str | None = None
+
+    @classmethod
+    def parse(cls, name: str) -> TableName:
+        """Parse ``table`` or ``schema.table``, refusing anything but plain identifiers.
+
+        :param name: the table name as the user wrote it.
+        :raises TableSchemaError: a part is not ``[A-Za-z_][A-Za-z0-9_]*`` (at most 63 characters).
+        """
+        parts = name.split(".") if isinstance(name, str) else [name]
+        if len(parts) > 2 or not all(isinstance(p, str) and IDENTIFIER.fullmatch(p) for p in parts):
+            raise TableSchemaError(
+                f"invalid table name {name!r}: use 'table' or 'schema.table' made of letters, digits "
+                "and underscores (not starting with a digit, at most 63 characters each)"
+            )
+        return cls(parts[-1], parts[0] if len(parts) == 2 else None)
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.table}" if self.schema else self.table
+
+
+def as_utc(value: datetime) -> datetime:
+    """A plain (not pendulum) aware datetime in UTC; naive values are taken as UTC."""
+    v = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return datetime(v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class SqlDialect:
+    """How to spell DDL, upserts and values for one database family.
+
+    :param name: ``sqlite``, ``postgresql``, ``mysql`` or ``generic``.
+    :param quote: identifier quote template.
+    :param types: SQL type per column kind (``{n}`` is the text length).
+    :param timestamp: converts an aware UTC datetime into what the driver stores (None: as it is).
+    :param number: converts a Decimal into what the driver stores (None: as it is).
+    """
+
+    name: str
+    quote: str
+    types: dict[str, str]
+    timestamp: Callable[[datetime], Any] | None = None
+    number: Callable[[Decimal], Any] | None = None
+
+    def ident(self, name: str | TableName) -> str:
+        """Quote a (pre-validated) identifier or table name."""
+        if isinstance(name, TableName):
+            return ".".join(self.ident(p) for p in (name.schema, name.table) if p)
+        if not IDENTIFIER.fullmatch(name):
+            raise TableSchemaError(f"invalid identifier {name!r}")
+        return self.quote.format(name)
+
+    def create_table_sql(self, table: TableName, spec: TableSpec) -> str:
+        """``CREATE TABLE IF NOT EXISTS`` with the natural key as primary key."""
+        columns = [
+            f"{self.ident(c.name)} {self.types[c.kind].format(n=c.length)}{'' if c.nullable else ' NOT NULL'}"
+            for c in spec.columns
+        ]
+        key = ", ".join(map(self.ident, spec.key))
+        return f"CREATE TABLE IF NOT EXISTS {self.ident(table)} ({', '.join(columns)}, PRIMARY KEY ({key}))"
+
+    def upsert_sql(self, hook: DbApiHook, table: TableName, spec: TableSpec) -> str:
+        """One-row ``INSERT`` that overwrites the row with the same key (for executemany)."""
+        names = spec.names
+        columns = ", ".join(map(self.ident, names))
+        insert = f"INSERT INTO {self.ident(table)} ({columns}) VALUES ({', '.join([hook.placeholder] * len(names))})"
+        updates = [self.ident(n) for n in names if n not in spec.key]
+        if self.name == "mysql":
+            return f"{insert} ON DUPLICATE KEY UPDATE " + ", ".join(f"{c} = VALUES({c})" for c in updates)
+        if self.name in ("postgresql", "sqlite"):
+            key = ", ".join(map(self.ident, spec.key))
+            return f"{insert} ON CONFLICT ({key}) DO UPDATE SET " + ", ".join(
+                f"{c} = excluded.{c}" for c in updates
+            )
+        return hook.dialect.generate_replace_sql(str(table), names, names, replace_index=list(spec.key))
+
+    def adapters(self) -> Adapters:
+        """Functions turning timestamps and numbers into driver values; apply them while building rows.
+
+        The timestamp adapter is cached: periods repeat across rows. Both pass None through.
+        """
+        return Adapters(_optional(self.timestamp, cached=True), _optional(self.number))
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """Converters from Python values to what a driver binds (see :meth:`SqlDialect.adapters`)."""
+
+    timestamp: Callable[[datetime | None], Any]
+    number: Callable[[Decimal | None], Any]
+
+
+def _optional(convert: Callable[[Any], Any] | None, cached: bool = False) -> Callable[[Any], Any]:
+    if convert is None:
+        return lambda value: value
+    optional = lambda value: None if value is None else convert(value)  # noqa: E731
+    return lru_cache(maxsize=4096)(optional) if cached else optional
+
+
+_TEXT = "VARCHAR({n})"
+_NUMBER = "NUMERIC(18,4)"
+
+SQLITE = SqlDialect(
+    name="sqlite",
+    quote='"{}"',
+    types={"text": _TEXT, "number": _NUMBER, "timestamp": "TIMESTAMP"},
+    # ISO-8601 UTC text, SQLAlchemy's format: sorts correctly and SQLite's date functions read it
+    timestamp=lambda v: as_utc(v).strftime("%Y-%m-%d %H:%M:%S.%f"),
+    number=str,  # sqlite3 cannot bind Decimal; NUMERIC affinity stores it as a number
+)
+POSTGRES = SqlDialect(
+    name="postgresql",
+    quote='"{}"',
+    types={"text": _TEXT, "number": _NUMBER, "timestamp": "TIMESTAMP WITH TIME ZONE"},
+)
+MYSQL = SqlDialect(
+    name="mysql",
+    quote="`{}`",
+    # DATETIME holds UTC without time-zone conversion (TIMESTAMP would convert and end in 2038)
+    types={"text": _TEXT, "number": "DECIMAL(18,4)", "timestamp": "DATETIME(6)"},
+    timestamp=lambda v: as_utc(v).replace(tzinfo=None),
+)
+GENERIC = SqlDialect(
+    name="generic",
+    quote='"{}"',
+    types={"text": _TEXT, "number": _NUMBER, "timestamp": "TIMESTAMP"},
+    timestamp=lambda v: as_utc(v).replace(tzinfo=None),
+)
+_DIALECTS = {"sqlite": SQLITE, "postgresql": POSTGRES, "postgres": POSTGRES, "mysql": MYSQL, "mariadb": MYSQL}
+
+
+def dialect_for(hook: DbApiHook) -> SqlDialect:
+    """Return the dialect of a common-sql hook (:data:`GENERIC` for untested databases).
+
+    :param hook: any common-sql hook.
+    """
+    return _DIALECTS.get(hook.dialect_name, GENERIC)
+
+
+@contextmanager
+def transaction(hook: DbApiHook) -> Iterator[Any]:
+    """Yield a cursor of a fresh connection with autocommit off; commit at the end, roll back on error.
+
+    :param hook: the database hook.
+    """
+    with closing(hook.get_conn()) as conn:
+        if hook.supports_autocommit:
+            hook.set_autocommit(conn, False)
+        try:
+            with closing(conn.cursor()) as cur:
+                yield cur
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+
+
+def ensure_table(cur: Any, dialect: SqlDialect, table: TableName, spec: TableSpec, create: bool) -> None:
+    """Create ``table`` when absent (if ``create``), then check it can hold ``spec``'s rows.
+
+    Never alters or drops an existing table.
+
+    :param cur: a cursor.
+    :param dialect: the database's dialect.
+    :param table: the table.
+    :param spec: the columns and key the rows need.
+    :param create: whether to create the table when it does not exist.
+    :raises TableSchemaError: the table is missing, lacks columns, or (MySQL) lacks the unique key.
+    """
+    if create:
+        cur.execute(dialect.create_table_sql(table, spec))
+    try:
+        cur.execute(f"SELECT * FROM {dialect.ident(table)} WHERE 1 = 0")
+        existing = {d[0].lower() for d in cur.description}
+        cur.fetchall()
+    except Exception as exc:
+        raise TableSchemaError(
+            f"cannot read table {table}: {exc}. Create it, or let the task create it (create_tables=True)."
+        ) from exc
+    missing = [n for n in spec.names if n not in existing]
+    if missing:
+        raise TableSchemaError(
+            f"table {table} exists but lacks the required columns {', '.join(missing)}; "
+            "add them (see docs/operator.md for the schema) or write to another table"
+        )
+    if dialect is MYSQL and not _mysql_has_unique_key(cur, dialect, table, spec.key):
+        # ON DUPLICATE KEY UPDATE without a matching key would silently insert duplicates
+        raise TableSchemaError(
+            f"table {table} has no PRIMARY KEY or UNIQUE index on ({', '.join(spec.key)}); "
+            "the upsert needs one to avoid duplicate rows"
+        )
+
+
+def _mysql_has_unique_key(cur: Any, dialect: SqlDialect, table: TableName, key: Sequence[str]) -> bool:
+    cur.execute(f"SHOW INDEX FROM {dialect.ident(table)}")
+    names = [d[0].lower() for d in cur.description]
+    keys: dict[str, set[str]] = {}
+    for raw in cur.fetchall():
+        row = dict(zip(names, raw, strict=True))
+        if not int(row["non_unique"]):
+            keys.setdefault(row["key_name"], set()).add(row["column_name"].lower())
+    return set(key) in keys.values()
+
+
+def upsert_rows(
+    cur: Any,
+    hook: DbApiHook,
+    dialect: SqlDialect,
+    table: TableName,
+    spec: TableSpec,
+    rows: Iterable[Sequence[Any]],
+    chunk_size: int = 5000,
+) -> int:
+    """Upsert ``rows`` with executemany in chunks; nothing is committed here.
+
+    Rows hold values in ``spec`` column order, timestamps and numbers already passed through
+    ``dialect.adapters()``. Only ``chunk_size`` rows are held at once.
+
+    :param cur: a cursor inside :func:`transaction`.
+    :param hook: the database hook (placeholder, fallback dialect).
+    :param dialect: the database's dialect.
+    :param table: target table.
+    :param spec: its columns and key.
+    :param rows: the rows.
+    :param chunk_size: rows per executemany call.
+    :return: the number of rows written.
+    """
+    sql = dialect.upsert_sql(hook, table, spec)
+    rows = iter(rows)
+    written = 0
+    while chunk := list(islice(rows, chunk_size)):
+        cur.executemany(sql, chunk)
+        written += len(chunk)
+    return written
