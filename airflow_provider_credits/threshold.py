@@ -7,7 +7,7 @@ they fetch a balance (sync or async); what a balance or an error *means* is deci
   rendered from templates as strings);
 * :func:`decide` compares one pool of a balance with the thresholds;
 * :func:`error_action` is the error policy (fail now, zero credits, or transient);
-* :func:`check` combines both into the outcome of one check;
+* :class:`Gate` combines both into the outcome of one check;
 * :func:`error_payload` / :func:`error_from_payload` carry an error through a trigger event.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -169,6 +169,7 @@ def decide(
     of_limit = f" of {fmt(pool.limit)}" if pool.limit is not None else ""
     minus = f", {fmt(held)} reserved" if held else ""
     verdict = "enough" if met else "not enough"
+    why = f" ({thresholds.describe()})" if thresholds.min_remaining_pct is not None else ""
     return ThresholdDecision(
         met=met,
         pool=pool.name,
@@ -179,7 +180,7 @@ def decide(
         needed=needed,
         message=(
             f"{where}: {fmt(pool.remaining)}{of_limit} {pool.unit} remaining{minus}, "
-            f"needed {fmt(needed)} ({thresholds.describe()}): {verdict}"
+            f"needed {fmt(needed)}{why}: {verdict}"
         ),
     )
 
@@ -218,40 +219,64 @@ class Check:
     transient: bool = False
 
 
-def check(
-    balance: CreditBalance | None,
-    error: CreditsApiError | None,
-    *,
-    thresholds: Thresholds,
-    credit_pool: str | None,
-    fail_on_transient_errors: bool = False,
-) -> Check:
-    """Turn one balance read (its result or its error) into a :class:`Check`.
+class GateSettings(Protocol):
+    """The arguments a gate is built from: the sensor's and the trigger's attributes."""
 
-    :param balance: the balance read, or None when the read failed.
-    :param error: the read's error, or None when it succeeded.
+    min_remaining: Any
+    min_remaining_pct: Any
+    credit_pool: str | None
+    fail_on_transient_errors: bool
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What the sensor and the trigger wait for, and how one balance read is judged.
+
     :param thresholds: validated thresholds.
     :param credit_pool: pool name; None for the primary pool.
     :param fail_on_transient_errors: raise 429/5xx/network errors instead of waiting.
-    :raises CreditsApiError: the error, when the policy says to fail; or a config error from :func:`decide`.
     """
-    if error is not None:
-        action = error_action(error, fail_on_transient_errors=fail_on_transient_errors)
-        if action is ErrorAction.FAIL:
-            raise error
-        pool = repr(credit_pool) if credit_pool else "primary"
-        if action is ErrorAction.NO_CREDITS:
-            return Check(False, f"pool {pool}: 0 remaining (vendor answered {error}), needed {thresholds.describe()}")
-        return Check(False, f"pool {pool}: balance unavailable, transient error: {error}", transient=True)
-    if balance is None:
-        raise ValueError("check() needs a balance or an error")
-    decision = decide(
-        balance,
-        min_remaining=thresholds.min_remaining,
-        min_remaining_pct=thresholds.min_remaining_pct,
-        credit_pool=credit_pool,
-    )
-    return Check(decision.met, decision.message, decision)
+
+    thresholds: Thresholds
+    credit_pool: str | None = None
+    fail_on_transient_errors: bool = False
+
+    @classmethod
+    def of(cls, settings: GateSettings) -> Gate:
+        """Build the gate of a sensor or trigger, validating its (rendered) thresholds.
+
+        :param settings: the sensor or the trigger.
+        :raises CreditsConfigError: a threshold is unusable.
+        """
+        thresholds = parse_thresholds(settings.min_remaining, settings.min_remaining_pct)
+        # a template that renders to "" (e.g. "{{ params.pool or '' }}") means the primary pool
+        return cls(thresholds, settings.credit_pool or None, settings.fail_on_transient_errors)
+
+    def check(self, balance: CreditBalance | None, error: CreditsApiError | None) -> Check:
+        """Turn one balance read (its result or its error) into a :class:`Check`.
+
+        :param balance: the balance read, or None when the read failed.
+        :param error: the read's error, or None when it succeeded.
+        :raises CreditsApiError: the error, when the policy says to fail; or a config error from :func:`decide`.
+        """
+        if error is not None:
+            action = error_action(error, fail_on_transient_errors=self.fail_on_transient_errors)
+            if action is ErrorAction.FAIL:
+                raise error
+            pool = repr(self.credit_pool) if self.credit_pool else "primary"
+            if action is ErrorAction.NO_CREDITS:
+                needed = self.thresholds.describe()
+                return Check(False, f"pool {pool}: 0 remaining (vendor answered {error}), needed {needed}")
+            return Check(False, f"pool {pool}: balance unavailable, transient error: {error}", transient=True)
+        if balance is None:
+            raise ValueError("check() needs a balance or an error")
+        decision = decide(
+            balance,
+            min_remaining=self.thresholds.min_remaining,
+            min_remaining_pct=self.thresholds.min_remaining_pct,
+            credit_pool=self.credit_pool,
+        )
+        return Check(decision.met, decision.message, decision)
 
 
 def result_value(balance: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
@@ -263,7 +288,15 @@ def result_value(balance: dict[str, Any], decision: dict[str, Any]) -> dict[str,
     return {**balance, "decision": decision}
 
 
-_ERROR_CONTEXT = ("vendor", "method", "path", "status", "code", "request_id")
+#: error attribute -> payload key (``status`` is the event's own key, so HTTP status is ``http_status``)
+_ERROR_CONTEXT = {
+    "vendor": "vendor",
+    "method": "method",
+    "path": "path",
+    "status": "http_status",
+    "code": "code",
+    "request_id": "request_id",
+}
 
 
 def error_payload(error: CreditsApiError) -> dict[str, Any]:
@@ -272,7 +305,7 @@ def error_payload(error: CreditsApiError) -> dict[str, Any]:
     :param error: a package error (never holds a secret).
     """
     payload: dict[str, Any] = {"error_type": type(error).__name__, "message": error.message}
-    payload.update({name: getattr(error, name) for name in _ERROR_CONTEXT})
+    payload.update({key: getattr(error, name) for name, key in _ERROR_CONTEXT.items()})
     if isinstance(error, UnknownCreditPoolError):
         payload.update(pool=error.pool, available=error.available)
     return payload
@@ -292,6 +325,6 @@ def error_from_payload(payload: dict[str, Any]) -> CreditsApiError:
         cls = CreditsApiError
     error = cls.__new__(cls)
     CreditsApiError.__init__(
-        error, str(payload.get("message")), **{name: payload.get(name) for name in _ERROR_CONTEXT}
+        error, str(payload.get("message")), **{name: payload.get(key) for name, key in _ERROR_CONTEXT.items()}
     )
     return error

@@ -29,7 +29,9 @@ def airflow_db() -> Path:
     result = subprocess.run(
         [str(airflow), "db", "migrate"], capture_output=True, text=True, timeout=300, env=os.environ.copy()
     )
-    assert result.returncode == 0, f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, (
+        f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
     return AIRFLOW_HOME
 
 
@@ -51,7 +53,9 @@ class DagRunResult:
         with create_session() as session:
             row = (
                 session.query(XComModel)
-                .filter_by(dag_id=self.dag_id, run_id=self.run_id, task_id=task_id, key=key, map_index=map_index)
+                .filter_by(
+                    dag_id=self.dag_id, run_id=self.run_id, task_id=task_id, key=key, map_index=map_index
+                )
                 .one_or_none()
             )
             return None if row is None else XCom.deserialize_value(row)

@@ -1,0 +1,122 @@
+"""The trigger behind the deferrable :class:`~airflow_provider_credits.sensors.credit_threshold.CreditThresholdSensor`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_credits.exceptions import CreditsApiError
+from airflow_provider_credits.hooks import aget_credits_hook
+from airflow_provider_credits.threshold import Gate, error_payload
+
+if TYPE_CHECKING:
+    from airflow_provider_credits.hooks.base import CreditsHook
+    from airflow_provider_credits.models import CreditBalance
+
+
+class CreditThresholdTrigger(BaseTrigger):
+    """Poll a credit balance until a pool has enough credits, the deadline passes, or an error is fatal.
+
+    Every argument is a JSON primitive, so the trigger is rebuilt unchanged from
+    :meth:`serialize` after a triggerer restart. It first sleeps (the sensor has just checked
+    on the worker), then reads the balance once per ``poke_interval`` with one GET, and yields
+    exactly one event:
+
+    * ``{"status": "success", "balance": {...}, "decision": {...}}``
+    * ``{"status": "timeout", "message": ..., "last_check": ...}``
+    * ``{"status": "error", "error_type": <CreditsApiError subclass name>, "message": ..., ...}``
+
+    :param credits_conn_id: connection of type clay, clodura, theirstack or trendtrack.
+    :param min_remaining: credits that must remain (number or numeric string).
+    :param min_remaining_pct: percentage of the pool's limit that must remain.
+    :param credit_pool: pool name; None for the balance's primary pool.
+    :param poke_interval: seconds between checks.
+    :param deadline: epoch seconds after which the trigger yields a timeout event.
+    :param fail_on_transient_errors: yield an error event on 429/5xx/network errors instead of waiting.
+    """
+
+    def __init__(
+        self,
+        *,
+        credits_conn_id: str,
+        min_remaining: str | float | None = None,
+        min_remaining_pct: str | float | None = None,
+        credit_pool: str | None = None,
+        poke_interval: float = 60.0,
+        deadline: float,
+        fail_on_transient_errors: bool = False,
+    ) -> None:
+        super().__init__()
+        self.credits_conn_id = credits_conn_id
+        self.min_remaining = min_remaining
+        self.min_remaining_pct = min_remaining_pct
+        self.credit_pool = credit_pool
+        self.poke_interval = float(poke_interval)
+        self.deadline = float(deadline)
+        self.fail_on_transient_errors = fail_on_transient_errors
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "credits_conn_id": self.credits_conn_id,
+                "min_remaining": self.min_remaining,
+                "min_remaining_pct": self.min_remaining_pct,
+                "credit_pool": self.credit_pool,
+                "poke_interval": self.poke_interval,
+                "deadline": self.deadline,
+                "fail_on_transient_errors": self.fail_on_transient_errors,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            event = await self._wait()
+        except CreditsApiError as error:
+            event = {"status": "error", **error_payload(error)}
+        yield TriggerEvent(event)
+
+    async def _wait(self) -> dict[str, Any]:
+        gate = Gate.of(self)
+        hook: CreditsHook | None = None
+        while True:
+            await asyncio.sleep(self._next_wait())
+            balance: CreditBalance | None = None
+            error: CreditsApiError | None = None
+            try:
+                # No hook retries: the next check is the retry, so each check is one GET.
+                hook = hook or await aget_credits_hook(self.credits_conn_id, max_retries=0)
+                balance = await hook.aget_balance()
+            except CreditsApiError as exc:
+                error = exc
+            finally:
+                if hook is not None:
+                    await hook.aclose()  # hold no connection (and TLS context) while sleeping
+            result = gate.check(balance, error)
+            if result.met:
+                assert balance is not None and result.decision is not None
+                return {
+                    "status": "success",
+                    "balance": balance.model_dump(mode="json"),
+                    "decision": result.decision.model_dump(mode="json"),
+                }
+            if time.time() >= self.deadline:
+                return {
+                    "status": "timeout",
+                    "message": f"connection {self.credits_conn_id!r}: deadline passed; last check: {result.message}",
+                }
+            log = self.log.warning if result.transient else self.log.info
+            log(
+                "connection %r: %s; next check in %.1fs",
+                self.credits_conn_id,
+                result.message,
+                self._next_wait(),
+            )
+
+    def _next_wait(self) -> float:
+        """Seconds to sleep before the next check: ``poke_interval``, but never past the deadline."""
+        return max(0.0, min(self.poke_interval, self.deadline - time.time()))

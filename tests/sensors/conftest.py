@@ -1,0 +1,3 @@
+"""Fixtures for the sensor tests."""
+
+from tests.sensors.vendor import vendor  # noqa: F401

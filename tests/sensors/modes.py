@@ -1,0 +1,103 @@
+"""Run a CreditThresholdSensor in-process in poke, reschedule or deferrable mode.
+
+Poke: ``execute()`` as a worker would. Reschedule: ``execute()`` once per try, honouring
+each ``AirflowRescheduleException`` with a fake task instance that remembers the first try.
+Deferrable: ``execute()``, then the deferred trigger rebuilt from ``serialize()`` (as after a
+triggerer restart) and run with asyncio, its single event fed to ``resume_execution``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import import_module
+from typing import Any
+
+from airflow.sdk import timezone
+from airflow.sdk.exceptions import AirflowRescheduleException, TaskDeferred
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
+
+MODES = ("poke", "reschedule", "deferrable")
+
+
+@dataclass
+class Outcome:
+    """What a sensor run ended with: a return value or an exception."""
+
+    value: Any = None
+    error: BaseException | None = None
+
+    @property
+    def error_type(self) -> type[BaseException] | None:
+        return None if self.error is None else type(self.error)
+
+
+class FakeTaskInstance:
+    """Just what reschedule mode asks of ``context["ti"]``."""
+
+    def __init__(self) -> None:
+        self.first_try: datetime | None = None
+
+    def get_first_reschedule_date(self, context: Any) -> datetime | None:
+        return self.first_try
+
+
+def make_sensor(mode: str, **kwargs: Any) -> CreditThresholdSensor:
+    if mode == "deferrable":
+        kwargs["deferrable"] = True
+    else:
+        kwargs.update(mode=mode, deferrable=False)
+    return CreditThresholdSensor(task_id=f"wait_{mode}", **kwargs)
+
+
+async def collect(trigger: BaseTrigger) -> list[TriggerEvent]:
+    return [event async for event in trigger.run()]
+
+
+def rebuild(trigger: BaseTrigger) -> BaseTrigger:
+    """Rebuild a trigger from its JSON-encoded ``serialize()``, as the triggerer does."""
+    classpath, kwargs = trigger.serialize()
+    module, name = classpath.rsplit(".", 1)
+    return getattr(import_module(module), name)(**json.loads(json.dumps(kwargs)))
+
+
+def _poke(sensor: CreditThresholdSensor) -> Any:
+    return sensor.execute({})
+
+
+def _reschedule(sensor: CreditThresholdSensor) -> Any:
+    ti = FakeTaskInstance()
+    while True:
+        started = timezone.utcnow()
+        try:
+            return sensor.execute({"ti": ti})  # type: ignore[typeddict-item]
+        except AirflowRescheduleException as again:
+            ti.first_try = ti.first_try or started
+            time.sleep(max(0.0, (again.reschedule_date - timezone.utcnow()).total_seconds()))
+
+
+def _deferrable(sensor: CreditThresholdSensor) -> Any:
+    try:
+        return sensor.execute({})
+    except TaskDeferred as deferred:
+        assert deferred.timeout == timedelta(seconds=sensor.timeout)
+        events = asyncio.run(collect(rebuild(deferred.trigger)))
+        assert len(events) == 1, events
+        return sensor.resume_execution(deferred.method_name, {"event": events[0].payload}, {})
+
+
+DRIVERS = {"poke": _poke, "reschedule": _reschedule, "deferrable": _deferrable}
+
+
+def run_sensor(mode: str, **kwargs: Any) -> Outcome:
+    """Build a sensor for ``mode`` with ``kwargs`` and run it to the end."""
+    sensor = make_sensor(mode, **kwargs)
+    try:
+        return Outcome(value=DRIVERS[mode](sensor))
+    except Exception as error:
+        return Outcome(error=error)

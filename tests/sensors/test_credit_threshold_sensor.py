@@ -1,0 +1,230 @@
+"""CreditThresholdSensor details that the parity matrix does not cover."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException, TaskDeferred
+from structlog.testing import capture_logs
+
+from airflow_provider_credits.exceptions import CreditsAuthError, CreditsConfigError, UnknownCreditPoolError
+from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
+from airflow_provider_credits.threshold import error_payload
+from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger
+from tests.sensors.vendor import BASE_URL, CONN_ID, SECRET, FakeVendor, connection_env, credits, http
+
+
+def sensor(**kwargs: Any) -> CreditThresholdSensor:
+    return CreditThresholdSensor(
+        **{"task_id": "gate", "credits_conn_id": CONN_ID, "min_remaining": 500, **kwargs}
+    )
+
+
+def test_init_does_no_io_and_defaults() -> None:
+    with respx.mock(assert_all_mocked=True) as router:  # any request would fail the test
+        gate = CreditThresholdSensor(task_id="gate", min_remaining="{{ ti.xcom_pull('plan') }}")
+    assert not router.calls
+    assert gate.credits_conn_id == "clay_default"
+    assert gate.credit_pool is None
+    assert gate.template_fields == ("credits_conn_id", "min_remaining", "min_remaining_pct", "credit_pool")
+    assert gate.fail_on_transient_errors is False
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"min_remaining": None}, "give min_remaining, min_remaining_pct or both"),
+        ({"min_remaining": -5}, "must not be negative"),
+        ({"min_remaining": True}, "got bool"),
+        ({"min_remaining_pct": 150}, "at most 100"),
+    ],
+)
+def test_literal_thresholds_are_checked_at_parse_time(kwargs: dict, match: str) -> None:
+    with pytest.raises(CreditsConfigError, match=match):
+        sensor(**kwargs)
+
+
+def test_deferrable_defaults_to_airflow_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    import airflow_provider_credits.sensors.credit_threshold as module
+
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
+    try:
+        assert importlib.reload(module).CreditThresholdSensor(task_id="g", min_remaining=1).deferrable is True
+    finally:
+        monkeypatch.delenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE")
+        importlib.reload(module)
+
+
+def test_thresholds_render_from_templates(vendor: FakeVendor) -> None:
+    """Templates render to strings (e.g. batch size x cost per record from XCom)."""
+    vendor.script(credits(700))
+    gate = sensor(min_remaining="{{ batch * cost }}", min_remaining_pct="{{ pct }}", credit_pool="{{ pool }}")
+    gate.render_template_fields({"batch": 120, "cost": 5, "pct": "65", "pool": "api_credits"})  # type: ignore[typeddict-unknown-key]
+    assert (gate.min_remaining, gate.min_remaining_pct) == ("600", "65")
+    result = gate.poke({})
+    assert result.is_done
+    value = result.xcom_value
+    assert isinstance(value, dict)
+    assert value["decision"]["needed"] == 650
+
+
+def test_pool_rendered_empty_means_the_primary_pool(vendor: FakeVendor) -> None:
+    vendor.script(credits(700))
+    result = sensor(credit_pool="").poke({})
+    assert result.is_done
+    assert result.xcom_value["decision"]["pool"] == "api_credits"
+
+
+def test_unknown_pool_error_is_raised_at_the_first_poke(vendor: FakeVendor) -> None:
+    vendor.script(credits(700))
+    with pytest.raises(UnknownCreditPoolError) as raised:
+        sensor(credit_pool="direct_dials").poke({})
+    assert raised.value.available == ["api_credits", "ui_credits"]
+
+
+def test_waiting_logs_one_line_per_check(vendor: FakeVendor) -> None:
+    vendor.script(credits(120), http(503))
+    gate = sensor(poke_interval=45)
+    with capture_logs() as logs:
+        assert not gate.poke({})
+        assert not gate.poke({})
+    assert [(line["log_level"], line["event"]) for line in logs] == [
+        (
+            "info",
+            f"connection '{CONN_ID}': theirstack pool 'api_credits': 120 of 1000 credits remaining, "
+            "needed 500: not enough; next check in 45s",
+        ),
+        (
+            "warning",
+            f"connection '{CONN_ID}': pool primary: balance unavailable, transient error: [theirstack, GET "
+            "/v0/billing/credit-balance, HTTP 503] status 503; next check in 45s",
+        ),
+    ]
+    assert SECRET not in json.dumps(logs)
+
+
+@pytest.mark.parametrize(
+    ("conn_type", "extra", "path", "body", "pool"),
+    [
+        (
+            "clay",
+            {"workspace_id": "42"},
+            "/v3/workspaces/42/credits",
+            {"remainingCredits": 800, "totalCredits": 1000},
+            "credits",
+        ),
+        ("clodura", {}, "/api/v1/credits", {"remainingCredits": 800}, "credits"),
+        (
+            "theirstack",
+            {},
+            "/v0/billing/credit-balance",
+            {"api_credits": 900, "used_api_credits": 100, "ui_credits": 0, "used_ui_credits": 0},
+            "api_credits",
+        ),
+        (
+            "trendtrack",
+            {},
+            "/v1/usage",
+            {"workspace": {"id": "w1"}, "credits": {"totalRemaining": 800}},
+            "credits",
+        ),
+    ],
+)
+def test_hook_is_chosen_from_the_connection_type(
+    monkeypatch: pytest.MonkeyPatch, conn_type: str, extra: dict, path: str, body: dict, pool: str
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_ANY_VENDOR", connection_env(conn_type, extra=extra))
+    with respx.mock as router:
+        route = router.get(f"{BASE_URL}{path}").mock(return_value=httpx.Response(200, json=body))
+        result = sensor(credits_conn_id="any_vendor").poke({})
+    assert route.call_count == 1
+    assert result.is_done
+    value = result.xcom_value
+    assert isinstance(value, dict)
+    assert (value["vendor"], value["decision"]["pool"]) == (conn_type, pool)
+    assert value["decision"]["remaining"] == 800
+    assert SECRET not in json.dumps(value)
+
+
+def test_wrong_connection_type_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_NOT_CREDITS", json.dumps({"conn_type": "http", "host": BASE_URL}))
+    with pytest.raises(CreditsConfigError, match="must have one of the types"):
+        sensor(credits_conn_id="not_credits").poke({})
+
+
+def test_deferral_hands_the_trigger_json_primitives(vendor: FakeVendor) -> None:
+    vendor.script(credits(100))
+    gate = sensor(
+        deferrable=True,
+        min_remaining="250.5",
+        min_remaining_pct=10,
+        credit_pool="api_credits",
+        poke_interval=30,
+        timeout=600,
+        fail_on_transient_errors=True,
+    )
+    before = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        gate.execute({})
+    assert deferred.value.method_name == "execute_complete"
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, CreditThresholdTrigger)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_credits.triggers.credit_threshold.CreditThresholdTrigger"
+    deadline = kwargs.pop("deadline")
+    assert before + 600 <= deadline <= time.time() + 600
+    assert kwargs == {
+        "credits_conn_id": CONN_ID,
+        "min_remaining": "250.5",
+        "min_remaining_pct": "10",
+        "credit_pool": "api_credits",
+        "poke_interval": 30.0,
+        "fail_on_transient_errors": True,
+    }
+
+
+def test_deferrable_sensor_returns_at_once_when_enough(vendor: FakeVendor) -> None:
+    script = vendor.script(credits(800))
+    value = sensor(deferrable=True).execute({})
+    assert value["decision"]["met"] is True
+    assert script.calls == 1
+
+
+def test_execute_complete_uses_the_event_without_fetching(vendor: FakeVendor) -> None:
+    script = vendor.script(credits(0))
+    event = {"status": "success", "balance": {"vendor": "clay", "pools": []}, "decision": {"message": "ok"}}
+    assert sensor().execute_complete({}, event) == {
+        "vendor": "clay",
+        "pools": [],
+        "decision": {"message": "ok"},
+    }
+    assert script.calls == 0
+
+
+@pytest.mark.parametrize(
+    ("soft_fail", "raised"), [(False, AirflowSensorTimeout), (True, AirflowSkipException)]
+)
+def test_execute_complete_timeout(soft_fail: bool, raised: type[Exception]) -> None:
+    with pytest.raises(raised, match="last check: pool"):
+        sensor(soft_fail=soft_fail).execute_complete({}, {"status": "timeout", "message": "last check: pool"})
+
+
+def test_execute_complete_reraises_the_vendor_error() -> None:
+    error = CreditsAuthError(
+        "bad key (check the API key)", vendor="clay", method="GET", path="/v3/x", status=401
+    )
+    with pytest.raises(CreditsAuthError) as raised:
+        sensor().execute_complete({}, {"status": "error", **error_payload(error)})
+    assert str(raised.value) == str(error)
+
+
+def test_execute_complete_rejects_unknown_events() -> None:
+    with pytest.raises(AirflowException, match="unexpected trigger event"):
+        sensor().execute_complete({}, {"status": "weird"})

@@ -1,0 +1,3 @@
+"""Fixtures for the trigger tests."""
+
+from tests.sensors.vendor import vendor  # noqa: F401

@@ -1,0 +1,146 @@
+"""CreditThresholdTrigger driven directly with asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import pytest
+
+from airflow_provider_credits.exceptions import CreditsAuthError, CreditsServerError
+from airflow_provider_credits.threshold import error_from_payload
+from airflow_provider_credits.triggers import credit_threshold as module
+from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger
+from tests.sensors.modes import collect, rebuild
+from tests.sensors.vendor import CONN_ID, SECRET, FakeVendor, credits, http, read_timeout
+
+
+def trigger(**kwargs: Any) -> CreditThresholdTrigger:
+    defaults: dict[str, Any] = {
+        "credits_conn_id": CONN_ID,
+        "min_remaining": "500",
+        "poke_interval": 0.01,
+        "deadline": time.time() + 30,
+    }
+    return CreditThresholdTrigger(**{**defaults, **kwargs})
+
+
+async def only_event(t: CreditThresholdTrigger) -> dict[str, Any]:
+    events = await collect(t)
+    assert len(events) == 1
+    payload = json.loads(json.dumps(events[0].payload))  # events must be JSON
+    assert payload == events[0].payload
+    return payload
+
+
+def test_serialize_round_trips() -> None:
+    original = trigger(min_remaining_pct="12.5", credit_pool="ui_credits", fail_on_transient_errors=True)
+    again = rebuild(original)
+    assert again.serialize() == original.serialize()
+    assert original.serialize()[1]["credit_pool"] == "ui_credits"
+
+
+async def test_success_event_carries_balance_and_decision(vendor: FakeVendor) -> None:
+    script = vendor.script(credits(100), credits(600))
+    event = await only_event(trigger())
+    assert event["status"] == "success"
+    assert event["balance"]["vendor"] == "theirstack"
+    assert event["balance"]["pools"][0]["remaining"] == 600
+    assert {k: event["decision"][k] for k in ("met", "pool", "remaining", "needed")} == {
+        "met": True,
+        "pool": "api_credits",
+        "remaining": 600,
+        "needed": 500,
+    }
+    assert script.calls == 2
+    assert SECRET not in json.dumps(event)
+
+
+async def test_keeps_waiting_through_402_and_transient_errors(vendor: FakeVendor) -> None:
+    script = vendor.script(http(402), http(429), read_timeout(), http(500), credits(500))
+    assert (await only_event(trigger()))["status"] == "success"
+    assert script.calls == 5
+
+
+@pytest.mark.parametrize(
+    ("steps", "kwargs", "error_type", "http_status"),
+    [
+        ((http(401),), {}, CreditsAuthError, 401),
+        ((http(403),), {}, CreditsAuthError, 403),
+        ((credits(0), http(503)), {"fail_on_transient_errors": True}, CreditsServerError, 503),
+    ],
+)
+async def test_error_event_rebuilds_the_same_error(
+    vendor: FakeVendor, steps: tuple, kwargs: dict, error_type: type, http_status: int
+) -> None:
+    vendor.script(*steps)
+    event = await only_event(trigger(**kwargs))
+    assert (event["status"], event["error_type"], event["http_status"]) == (
+        "error",
+        error_type.__name__,
+        http_status,
+    )
+    error = error_from_payload(event)
+    assert type(error) is error_type
+    assert str(error).startswith(f"[theirstack, GET /v0/billing/credit-balance, HTTP {http_status}]")
+
+
+async def test_unknown_pool_and_bad_threshold_are_error_events(vendor: FakeVendor) -> None:
+    script = vendor.script(credits(800))
+    event = await only_event(trigger(credit_pool="nope"))
+    assert (event["error_type"], event["pool"], event["available"]) == (
+        "UnknownCreditPoolError",
+        "nope",
+        ["api_credits", "ui_credits"],
+    )
+    event = await only_event(trigger(min_remaining="many"))
+    assert (event["error_type"], event["message"]) == (
+        "CreditsConfigError",
+        "min_remaining must be a number, got 'many'",
+    )
+    assert script.calls == 1  # the bad threshold never reached the vendor
+
+
+async def test_wrong_connection_type_is_an_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_NOT_CREDITS", json.dumps({"conn_type": "http", "host": "http://x"}))
+    event = await only_event(trigger(credits_conn_id="not_credits"))
+    assert event["error_type"] == "CreditsConfigError"
+    assert "must have one of the types" in event["message"]
+
+
+async def test_deadline_yields_a_timeout_event_after_a_last_check(vendor: FakeVendor) -> None:
+    script = vendor.script(credits(100))
+    event = await only_event(trigger(deadline=time.time() - 1))
+    assert event["status"] == "timeout"
+    assert "deadline passed; last check: theirstack pool 'api_credits': 100 of 1000" in event["message"]
+    assert script.calls == 1
+
+
+async def test_sleeps_poke_interval_between_checks_and_closes_the_client(
+    vendor: FakeVendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vendor.script(credits(100), credits(100), credits(900))
+    sleeps: list[float] = []
+    hooks: list[Any] = []
+    real_sleep, real_hook = asyncio.sleep, module.aget_credits_hook
+
+    test_loop = asyncio.get_running_loop()
+
+    async def fake_sleep(seconds: float, *args: Any) -> Any:
+        if asyncio.get_running_loop() is not test_loop:  # e.g. the sandbox server's thread
+            return await real_sleep(seconds, *args)
+        sleeps.append(seconds)
+        return await real_sleep(0)
+
+    async def spy_hook(conn_id: str, **kwargs: Any) -> Any:
+        hooks.append(await real_hook(conn_id, **kwargs))
+        return hooks[-1]
+
+    monkeypatch.setattr(module.asyncio, "sleep", fake_sleep)
+    monkeypatch.setattr(module, "aget_credits_hook", spy_hook)
+    assert (await only_event(trigger(poke_interval=42, deadline=time.time() + 3600)))["status"] == "success"
+    assert sleeps == [42.0, 42.0, 42.0]
+    assert len(hooks) == 1
+    assert hooks[0]._aclient is None
