@@ -106,11 +106,15 @@ def extra_value(extras: Mapping[str, Any], conn_type: str, name: str) -> Any:
     return None if value == "" else value
 
 
-def parse_retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:
+def parse_retry_after(
+    headers: httpx.Headers, now: float | None = None, *, rate_limited: bool = True
+) -> float | None:
     """Seconds to wait as told by ``Retry-After`` (seconds or HTTP date) or ``RateLimit-Reset``.
 
     :param headers: response headers.
     :param now: current epoch seconds (for tests).
+    :param rate_limited: whether the response was a 429. ``RateLimit-Reset`` (when the rate
+        window resets, sent on every TheirStack response) only means "wait" on a 429.
     """
     value = headers.get("retry-after")
     if value:
@@ -126,7 +130,7 @@ def parse_retry_after(headers: httpx.Headers, now: float | None = None) -> float
                 when = when.replace(tzinfo=timezone.utc)
             return max(0.0, when.timestamp() - (time.time() if now is None else now))
     reset = headers.get("ratelimit-reset")
-    if reset and re.fullmatch(r"\d+(\.\d+)?", reset.strip()):
+    if rate_limited and reset and re.fullmatch(r"\d+(\.\d+)?", reset.strip()):
         return float(reset)
     return None
 
@@ -539,7 +543,11 @@ class CreditsHook(BaseHook):
         if not error.transient or attempt > settings.max_retries:
             return None
         backoff = min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-        hinted = parse_retry_after(response.headers) if response is not None else None
+        hinted = (
+            parse_retry_after(response.headers, rate_limited=isinstance(error, CreditsRateLimitError))
+            if response is not None
+            else None
+        )
         delay = max(backoff, hinted) if hinted is not None else backoff
         if time.monotonic() - started + delay > settings.retry_max_seconds:
             return None

@@ -5,6 +5,8 @@ They only open the local sandbox; no real vendor accepts them.
 
 from __future__ import annotations
 
+#: name of Clay's session cookie.
+CLAY_COOKIE_NAME = "claysession"
 #: Clay ``claysession`` cookie value (put it in the connection's password field).
 CLAY_COOKIE = "sandbox-clay-session-NOT-A-REAL-COOKIE"
 #: Clay workspace id served by the sandbox (the connection's ``workspace_id`` extra).

@@ -178,3 +178,20 @@ def test_extras_bound_retries_end_to_end(mode, api, make_hook, clock):
         invoke(mode, make_hook("clodura", extra={"max_retries": "1"}), "get_balance")
 
     assert route.call_count == 2
+
+
+def test_ratelimit_reset_is_ignored_on_a_5xx(mode, api, make_hook, clock):
+    """TheirStack sends RateLimit-Reset on every response: a 500 must not wait for the rate window."""
+    route = api.get(PATH).mock(side_effect=failing(500, 1, {"RateLimit-Reset": "60"}))
+
+    invoke(mode, make_hook("clodura", backoff=0.01), "get_balance")
+
+    assert route.call_count == 2
+    [wait] = clock.sleeps
+    assert wait <= 0.01
+
+
+def test_parse_retry_after_ignores_ratelimit_reset_unless_rate_limited():
+    headers = httpx.Headers({"RateLimit-Reset": "7", "Retry-After": ""})
+    assert parse_retry_after(headers, rate_limited=False) is None
+    assert parse_retry_after(headers, rate_limited=True) == 7.0

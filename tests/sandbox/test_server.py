@@ -1,0 +1,235 @@
+"""The sandbox's HTTP surface: vendor auth and bodies, control endpoints, state, logs, binding."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_provider_credits.exceptions import CreditsAuthError
+from airflow_provider_credits.sandbox import keys
+from airflow_provider_credits.sandbox.server import SandboxClient, SandboxServer
+from airflow_provider_credits.sandbox.state import SandboxState
+from tests.sandbox.conftest import MakeHook
+
+#: vendor -> (balance path, auth header for a given key)
+VENDOR_CALLS: dict[str, tuple[str, Any]] = {
+    "clay": (f"/v3/workspaces/{keys.CLAY_WORKSPACE_ID}/credits", lambda k: {"Cookie": f"claysession={k}"}),
+    "clodura": ("/api/v1/credits", lambda k: {"X-API-KEY": k}),
+    "theirstack": ("/v0/billing/credit-balance", lambda k: {"Authorization": f"Bearer {k}"}),
+    "trendtrack": ("/v1/usage", lambda k: {"Authorization": f"Bearer {k}"}),
+}
+
+
+def get(
+    http: httpx.Client, sandbox: SandboxServer, vendor: str, key: str | None, path: str | None = None
+) -> httpx.Response:
+    default_path, auth = VENDOR_CALLS[vendor]
+    return http.get(sandbox.url + (path or default_path), headers=auth(key) if key else {})
+
+
+@pytest.mark.parametrize(
+    ("vendor", "missing", "wrong"),
+    [
+        ("trendtrack", "missing_api_key", "invalid_api_key"),
+        ("theirstack", "E-002", "E-003"),
+        ("clodura", "Unauthorized", "Unauthorized"),
+        ("clay", "Unauthorized", "Unauthorized"),
+    ],
+)
+def test_missing_or_wrong_key_is_the_vendors_401(
+    http: httpx.Client, sandbox: SandboxServer, vendor: str, missing: str, wrong: str
+) -> None:
+    def code(body: dict[str, Any]) -> str:
+        if vendor == "clay":
+            return body["type"]
+        return body["error"] if vendor == "clodura" else body["error"]["code"]
+
+    no_key, bad_key = get(http, sandbox, vendor, None), get(http, sandbox, vendor, "not-the-key")
+    assert (no_key.status_code, bad_key.status_code) == (401, 401)
+    assert (code(no_key.json()), code(bad_key.json())) == (missing, wrong)
+    assert get(http, sandbox, vendor, keys.SECRETS[vendor]).status_code == 200
+    if vendor == "trendtrack":
+        assert set(bad_key.json()["error"]) == {"code", "message", "requestId"}
+    if vendor == "theirstack":
+        assert isinstance(bad_key.json()["request_id"], int)
+        assert set(bad_key.json()["error"]) == {"code", "title", "description"}
+
+
+@pytest.mark.parametrize("vendor", list(VENDOR_CALLS))
+def test_hooks_with_a_wrong_key_fail_once_without_retrying(
+    sandbox: SandboxServer, make_hook: MakeHook, monkeypatch: pytest.MonkeyPatch, vendor: str
+) -> None:
+    conn = sandbox.connections()[f"{vendor}_default"]
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{vendor.upper()}_DEFAULT", json.dumps({**conn, "password": "wrong-key-123"})
+    )
+    with pytest.raises(CreditsAuthError) as caught:
+        make_hook(vendor).get_balance()
+    assert caught.value.status == 401
+    assert "wrong-key-123" not in str(caught.value)
+    assert sandbox.request_count(vendor) == 1
+
+
+def test_trendtrack_sends_its_credits_header(http: httpx.Client, sandbox: SandboxServer) -> None:
+    response = get(http, sandbox, "trendtrack", keys.TRENDTRACK_API_KEY)
+    assert response.headers["X-Credits-Remaining"] == str(response.json()["credits"]["totalRemaining"])
+
+
+def test_clodura_prospect_sends_max_contacts_as_a_string(http: httpx.Client, sandbox: SandboxServer) -> None:
+    sandbox.reset(clodura_plan="prospect")
+    pools = sandbox.state()["pools"]["clodura"]
+    assert get(http, sandbox, "clodura", keys.CLODURA_API_KEY).json() == {
+        "contactsView": pools["contact_views"]["used"],
+        "maxContacts": "1000",
+        "directDials": pools["direct_dials"]["used"],
+        "maxDirectDials": 200,
+    }
+
+
+def test_clay_report_and_unknown_resources(http: httpx.Client, sandbox: SandboxServer) -> None:
+    def clay(path: str) -> httpx.Response:
+        return get(http, sandbox, "clay", keys.CLAY_COOKIE, path)
+
+    report_path = f"/v3/credit-reporting/{keys.CLAY_WORKSPACE_ID}/creditReportType/workspace"
+    report = clay(report_path + "?timeRange[startTime]=2000-01-01T00:00:00.000Z").json()
+    assert len(report["entries"]) == 7 and set(report["entries"][0]) == {"date", "creditsUsed"}
+    assert report["totalCreditsUsed"] == sum(e["creditsUsed"] for e in report["entries"])
+    assert clay(report_path + "?timeRange[startTime]=soon").status_code == 422
+    for unknown in ("/v3/workspaces/1/credits", "/v3/integrations/nope", "/v3/users/nobody/credits"):
+        response = clay(unknown)
+        assert (response.status_code, response.json()["type"]) == (404, "NotFound")
+    assert clay("/v3/me").json()["email"] == keys.CLAY_EMAIL
+
+
+def test_clay_login_sets_a_session_cookie(http: httpx.Client, sandbox: SandboxServer) -> None:
+    login = f"{sandbox.url}/v3/auth/login"
+    refused = http.post(login, json={"email": keys.CLAY_EMAIL, "password": "guess", "source": None})
+    assert refused.status_code == 401 and "set-cookie" not in refused.headers
+    assert http.post(login, content=b"email=me").status_code == 422
+    sandbox.add_fault("clay", "expired_cookie")
+    assert get(http, sandbox, "clay", keys.CLAY_COOKIE, "/v3/me").status_code == 401
+
+    ok = http.post(login, json={"email": keys.CLAY_EMAIL, "password": keys.CLAY_PASSWORD, "source": None})
+
+    cookie = ok.cookies["claysession"]
+    assert ok.status_code == 200 and cookie != keys.CLAY_COOKIE
+    assert get(http, sandbox, "clay", cookie, "/v3/me").status_code == 200
+    assert (
+        get(http, sandbox, "clay", keys.CLAY_COOKIE, "/v3/me").status_code == 401
+    )  # the old one stays expired
+
+
+def test_request_log_counts_per_vendor_and_path(sandbox: SandboxServer, make_hook: MakeHook) -> None:
+    make_hook("clodura").get_balance()
+    make_hook("clodura").get_balance()
+    make_hook("trendtrack").get_balance()
+    sandbox.state()  # control calls are not counted
+    assert sandbox.request_count() == 3
+    assert sandbox.request_count("clodura", "/api/v1/credits") == 2
+    assert [(r["vendor"], r["method"], r["path"], r["status"]) for r in sandbox.requests("trendtrack")] == [
+        ("trendtrack", "GET", "/v1/usage", 200)
+    ]
+    sandbox.clear_requests()
+    assert sandbox.requests() == [] and sandbox.request_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("call", "status", "message"),
+    [
+        (lambda s: s.spend("clay", -5), 400, "positive"),
+        (lambda s: s.spend("acme", 5), 400, "unknown vendor"),
+        (lambda s: s.topup("theirstack", 5, "gold"), 400, "no pool 'gold'"),
+        (lambda s: s.set_balance("clay", "credits", -1), 400, "negative"),
+        (lambda s: s.reset(clodura_plan="platinum"), 400, "clodura_plan"),
+    ],
+)
+def test_control_errors(
+    http: httpx.Client, sandbox: SandboxServer, call: Any, status: int, message: str
+) -> None:
+    with pytest.raises(Exception, match=message) as caught:
+        call(sandbox)
+    assert getattr(caught.value, "status", None) == status
+    assert http.post(f"{sandbox.url}/_sandbox/spend", content=b"[1]").status_code == 400
+
+
+def test_reset_restores_the_seeded_state(sandbox: SandboxServer) -> None:
+    seeded = sandbox.state()
+    sandbox.spend("theirstack", 10)
+    sandbox.add_fault("clay", "slow")
+    assert sandbox.state() != seeded
+    sandbox.reset(clodura_plan="prospect")
+    assert sandbox.state()["clodura_plan"] == "prospect"
+    sandbox.reset()  # back to the start-up plan
+    assert sandbox.state() == seeded
+
+
+def test_seed_makes_history_deterministic(tmp_path: Path) -> None:
+    one, same, other = SandboxState(seed=7), SandboxState(seed=7), SandboxState(seed=8)
+    assert one.to_json()["history"] == same.to_json()["history"] != other.to_json()["history"]
+    seed_file = tmp_path / "seed.json"
+    seed_file.write_text(
+        json.dumps({"seed": 8, "pools": {"clay": {"credits": {"remaining": 5}}}, "clodura_plan": "prospect"})
+    )
+    loaded = SandboxState.from_file(seed_file)
+    assert loaded.pool("clay").remaining == 5
+    assert loaded.clodura_plan == "prospect"
+
+    def not_clodura(state: SandboxState) -> dict[Any, float]:
+        return {key: amount for key, amount in state.history.items() if key[0] != "clodura"}
+
+    assert not_clodura(loaded) == not_clodura(other)  # the file's seed; the plan changes only Clodura
+    assert SandboxState.from_file(seed_file, clodura_plan="unified").clodura_plan == "unified"  # options win
+    seed_file.write_text(json.dumps(one.to_json()))  # a saved state reloads as it was
+    assert SandboxState.from_file(seed_file, seed=99).to_json()["pools"] == one.to_json()["pools"]
+
+
+def test_secrets_never_reach_the_sandbox_logs(
+    http: httpx.Client, sandbox: SandboxServer, make_hook: MakeHook, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for vendor in VENDOR_CALLS:
+        make_hook(vendor).get_balance()
+        get(http, sandbox, vendor, "wrong-secret-xyz")
+    http.post(f"{sandbox.url}/v3/auth/login", json={"email": keys.CLAY_EMAIL, "password": keys.CLAY_PASSWORD})
+    sandbox_lines = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith(("airflow_provider_credits.sandbox", "uvicorn"))
+    ]
+    assert any("GET /v1/usage -> 200" in line for line in sandbox_lines)
+    for secret in [*keys.SECRETS.values(), keys.CLAY_PASSWORD, "wrong-secret-xyz", "sandbox-clay-session-"]:
+        assert secret not in "\n".join(sandbox_lines)
+
+
+def test_binds_to_loopback_by_default(sandbox_server: SandboxServer) -> None:
+    assert sandbox_server.url.startswith("http://127.0.0.1:")
+    assert SandboxServer().host == "127.0.0.1"
+
+
+def test_server_lifecycle_and_remote_client() -> None:
+    with SandboxServer(clodura_plan="prospect", faults=["clodura:forbidden:1"]) as server:
+        client = SandboxClient(server.url)  # as from another process
+        assert client.health() and client.state()["clodura_plan"] == "prospect"
+        assert [f["scenario"] for f in client.faults()] == ["forbidden"]
+        url = server.url
+    assert not server.running
+    assert not SandboxClient(url, timeout=1).health()
+    with pytest.raises(RuntimeError, match="not started"):
+        _ = SandboxServer().url
+
+
+def test_importing_the_package_starts_nothing() -> None:
+    code = (
+        "import sys, threading, airflow_provider_credits.sandbox as s\n"
+        "assert not {'uvicorn', 'starlette'} & set(sys.modules), sorted(sys.modules)\n"
+        "assert threading.active_count() == 1\n"
+        "assert s.SandboxServer.__name__ == 'SandboxServer'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
