@@ -128,7 +128,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": ["airflow_provider_credits.operators.usage_to_sql"],
+                "python-modules": [
+                    "airflow_provider_credits.operators.usage_to_sql",
+                    "airflow_provider_credits.operators.release_credits",
+                ],
             }
         ],
         "connection-types": [

@@ -7,7 +7,8 @@ they fetch a balance (sync or async); what a balance or an error *means* is deci
   rendered from templates as strings);
 * :func:`decide` compares one pool of a balance with the thresholds;
 * :func:`error_action` is the error policy (fail now, zero credits, or transient);
-* :class:`Gate` combines both into the outcome of one check;
+* :class:`Gate` combines both into the outcome of one check, and knows how many credits
+  a passing check reserves (see :mod:`airflow_provider_credits.reservations`);
 * :func:`error_payload` / :func:`error_from_payload` carry an error through a trigger event.
 """
 
@@ -86,6 +87,24 @@ class Thresholds:
         }
 
 
+def parse_reserve(value: Any) -> Decimal | bool:
+    """Validate the sensor's ``reserve`` argument (possibly rendered from a template).
+
+    :param value: None, False or ``"false"`` (reserve nothing); True or ``"true"`` (reserve
+        what the thresholds need); or an amount (number or numeric string).
+    :raises CreditsConfigError: neither a bool nor a usable amount.
+    """
+    if value is None or value is False:
+        return False
+    if value is True:
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("", "false", "none", "true"):
+        return value.strip().lower() == "true"
+    amount = parse_amount("reserve", value)
+    assert amount is not None
+    return amount
+
+
 def parse_thresholds(min_remaining: Any, min_remaining_pct: Any) -> Thresholds:
     """Validate both thresholds (at least one must be given).
 
@@ -134,6 +153,7 @@ def decide(
     min_remaining_pct: Any = None,
     credit_pool: str | None = None,
     reserved: Any = 0,
+    reserve: Any = None,
 ) -> ThresholdDecision:
     """Decide whether ``credit_pool`` of ``balance`` has enough credits.
 
@@ -142,11 +162,13 @@ def decide(
     :param min_remaining_pct: percentage of the pool's limit that must remain.
     :param credit_pool: pool name; None for the balance's primary pool.
     :param reserved: credits already reserved by others, subtracted from remaining.
+    :param reserve: credits this task is about to reserve; ``needed`` is at least this much.
     :raises CreditsConfigError: bad thresholds, unknown pool (names the existing ones), a pool
         without a remaining amount, or a percentage on a pool without a limit.
     """
     thresholds = parse_thresholds(min_remaining, min_remaining_pct)
     held = parse_amount("reserved", reserved) or Decimal(0)
+    claim = parse_amount("reserve", reserve)
     pool = balance.pool(credit_pool)
     where = f"{balance.vendor} pool {pool.name!r}"
     if pool.remaining is None:
@@ -164,6 +186,8 @@ def decide(
                 vendor=balance.vendor,
             )
         needed = max(needed, pool.limit * thresholds.min_remaining_pct / HUNDRED)
+    if claim is not None:
+        needed = max(needed, claim)
     available = pool.remaining - held
     met = available >= needed
     of_limit = f" of {fmt(pool.limit)}" if pool.limit is not None else ""
@@ -232,14 +256,19 @@ class GateSettings(Protocol):
 class Gate:
     """What the sensor and the trigger wait for, and how one balance read is judged.
 
+    Built with :meth:`of` from a sensor or trigger; its optional ``reserve`` attribute says
+    whether (and how much) a passing check reserves.
+
     :param thresholds: validated thresholds.
     :param credit_pool: pool name; None for the primary pool.
     :param fail_on_transient_errors: raise 429/5xx/network errors instead of waiting.
+    :param reserve: False (no reservation), True (reserve what the thresholds need) or an amount.
     """
 
     thresholds: Thresholds
     credit_pool: str | None = None
     fail_on_transient_errors: bool = False
+    reserve: Decimal | bool = False
 
     @classmethod
     def of(cls, settings: GateSettings) -> Gate:
@@ -250,7 +279,39 @@ class Gate:
         """
         thresholds = parse_thresholds(settings.min_remaining, settings.min_remaining_pct)
         # a template that renders to "" (e.g. "{{ params.pool or '' }}") means the primary pool
-        return cls(thresholds, settings.credit_pool or None, settings.fail_on_transient_errors)
+        return cls(
+            thresholds,
+            settings.credit_pool or None,
+            settings.fail_on_transient_errors,
+            parse_reserve(getattr(settings, "reserve", None)),
+        )
+
+    @property
+    def reserves(self) -> bool:
+        """Whether passing this gate records a reservation."""
+        return self.reserve is not False
+
+    def judge(self, balance: CreditBalance, reserved: Decimal = Decimal(0)) -> ThresholdDecision:
+        """Decide on ``balance`` with ``reserved`` credits held by others (see :func:`decide`).
+
+        :param balance: the balance read.
+        :param reserved: credits of other tasks' active reservations.
+        """
+        return decide(
+            balance,
+            min_remaining=self.thresholds.min_remaining,
+            min_remaining_pct=self.thresholds.min_remaining_pct,
+            credit_pool=self.credit_pool,
+            reserved=reserved,
+            reserve=None if isinstance(self.reserve, bool) else self.reserve,
+        )
+
+    def amount(self, decision: ThresholdDecision) -> Decimal:
+        """The credits a passing check reserves: the explicit amount, or what was needed.
+
+        :param decision: a decision of this gate.
+        """
+        return decision.needed if isinstance(self.reserve, bool) else self.reserve
 
     def check(self, balance: CreditBalance | None, error: CreditsApiError | None) -> Check:
         """Turn one balance read (its result or its error) into a :class:`Check`.
@@ -270,22 +331,24 @@ class Gate:
             return Check(False, f"pool {pool}: balance unavailable, transient error: {error}", transient=True)
         if balance is None:
             raise ValueError("check() needs a balance or an error")
-        decision = decide(
-            balance,
-            min_remaining=self.thresholds.min_remaining,
-            min_remaining_pct=self.thresholds.min_remaining_pct,
-            credit_pool=self.credit_pool,
-        )
+        decision = self.judge(balance)
         return Check(decision.met, decision.message, decision)
 
 
-def result_value(balance: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
+def result_value(
+    balance: dict[str, Any], decision: dict[str, Any], reservation: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The sensor's XCom: the balance (JSON) with the decision under ``"decision"``.
 
     :param balance: ``CreditBalance.model_dump(mode="json")``.
     :param decision: ``ThresholdDecision.model_dump(mode="json")``.
+    :param reservation: the reservation made and those counted (JSON), under ``"reservation"``
+        when the gate reserves.
     """
-    return {**balance, "decision": decision}
+    value = {**balance, "decision": decision}
+    if reservation is not None:
+        value["reservation"] = reservation
+    return value
 
 
 #: error attribute -> payload key (``status`` is the event's own key, so HTTP status is ``http_status``)

@@ -11,7 +11,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_credits.exceptions import CreditsApiError
 from airflow_provider_credits.hooks import aget_credits_hook
-from airflow_provider_credits.threshold import Gate, error_payload
+from airflow_provider_credits.threshold import Check, Gate, error_payload
 
 if TYPE_CHECKING:
     from airflow_provider_credits.hooks.base import CreditsHook
@@ -26,7 +26,7 @@ class CreditThresholdTrigger(BaseTrigger):
     on the worker), then reads the balance once per ``poke_interval`` with one GET, and yields
     exactly one event:
 
-    * ``{"status": "success", "balance": {...}, "decision": {...}}``
+    * ``{"status": "success", "balance": {...}, "decision": {...}, "deadline": ...}``
     * ``{"status": "timeout", "message": ..., "last_check": ...}``
     * ``{"status": "error", "error_type": <CreditsApiError subclass name>, "message": ..., ...}``
 
@@ -37,6 +37,10 @@ class CreditThresholdTrigger(BaseTrigger):
     :param poke_interval: seconds between checks.
     :param deadline: epoch seconds after which the trigger yields a timeout event.
     :param fail_on_transient_errors: yield an error event on 429/5xx/network errors instead of waiting.
+    :param reservation: for a reserving sensor: ``{"conn_id", "table", "reserve", "reservation_id"}``.
+        The trigger then also subtracts the other tasks' active reservations (a plain read in a
+        thread, never in the event loop) and reports success only when the rest is enough; the
+        sensor makes the reservation itself, atomically, when it resumes.
     """
 
     def __init__(
@@ -49,6 +53,7 @@ class CreditThresholdTrigger(BaseTrigger):
         poke_interval: float = 60.0,
         deadline: float,
         fail_on_transient_errors: bool = False,
+        reservation: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.credits_conn_id = credits_conn_id
@@ -58,20 +63,22 @@ class CreditThresholdTrigger(BaseTrigger):
         self.poke_interval = float(poke_interval)
         self.deadline = float(deadline)
         self.fail_on_transient_errors = fail_on_transient_errors
+        self.reservation = reservation
+        self.reserve = reservation["reserve"] if reservation else None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "credits_conn_id": self.credits_conn_id,
-                "min_remaining": self.min_remaining,
-                "min_remaining_pct": self.min_remaining_pct,
-                "credit_pool": self.credit_pool,
-                "poke_interval": self.poke_interval,
-                "deadline": self.deadline,
-                "fail_on_transient_errors": self.fail_on_transient_errors,
-            },
-        )
+        kwargs: dict[str, Any] = {
+            "credits_conn_id": self.credits_conn_id,
+            "min_remaining": self.min_remaining,
+            "min_remaining_pct": self.min_remaining_pct,
+            "credit_pool": self.credit_pool,
+            "poke_interval": self.poke_interval,
+            "deadline": self.deadline,
+            "fail_on_transient_errors": self.fail_on_transient_errors,
+        }
+        if self.reservation is not None:
+            kwargs["reservation"] = self.reservation
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
@@ -97,12 +104,16 @@ class CreditThresholdTrigger(BaseTrigger):
                 if hook is not None:
                     await hook.aclose()  # hold no connection (and TLS context) while sleeping
             result = gate.check(balance, error)
+            if result.met and gate.reserves:
+                assert balance is not None and result.decision is not None
+                result = await self._minus_reservations(gate, balance, result.decision.pool)
             if result.met:
                 assert balance is not None and result.decision is not None
                 return {
                     "status": "success",
                     "balance": balance.model_dump(mode="json"),
                     "decision": result.decision.model_dump(mode="json"),
+                    "deadline": self.deadline,
                 }
             if time.time() >= self.deadline:
                 return {
@@ -116,6 +127,18 @@ class CreditThresholdTrigger(BaseTrigger):
                 result.message,
                 self._next_wait(),
             )
+
+    async def _minus_reservations(self, gate: Gate, balance: CreditBalance, pool: str) -> Check:
+        """Judge ``balance`` minus the other tasks' active reservations (read in a worker thread)."""
+        from airflow_provider_credits.reservations import ReservationStore, total
+
+        assert self.reservation is not None
+        store = ReservationStore(self.reservation["conn_id"], self.reservation["table"])
+        active = await asyncio.to_thread(
+            store.active, self.credits_conn_id, pool, exclude=self.reservation["reservation_id"]
+        )
+        decision = gate.judge(balance, reserved=total(active))
+        return Check(decision.met, f"{decision.message} ({len(active)} active reservations)", decision)
 
     def _next_wait(self) -> float:
         """Seconds to sleep before the next check: ``poke_interval``, but never past the deadline."""

@@ -3,7 +3,9 @@
 Poke: ``execute()`` as a worker would. Reschedule: ``execute()`` once per try, honouring
 each ``AirflowRescheduleException`` with a fake task instance that remembers the first try.
 Deferrable: ``execute()``, then the deferred trigger rebuilt from ``serialize()`` (as after a
-triggerer restart) and run with asyncio, its single event fed to ``resume_execution``.
+triggerer restart) and run with asyncio, its single event fed to ``resume_execution``; again
+while the sensor defers anew (a reserving sensor does when others reserved first).
+Every mode gets a context whose ``ti`` names a DAG, run, task and map index (for reservations).
 """
 
 from __future__ import annotations
@@ -38,10 +40,14 @@ class Outcome:
 
 
 class FakeTaskInstance:
-    """Just what reschedule mode asks of ``context["ti"]``."""
+    """Just what reschedule mode and reservations ask of ``context["ti"]``."""
 
-    def __init__(self) -> None:
+    def __init__(self, task_id: str = "gate", run_id: str = "run_1", map_index: int = -1) -> None:
         self.first_try: datetime | None = None
+        self.dag_id = "parity_dag"
+        self.run_id = run_id
+        self.task_id = task_id
+        self.map_index = map_index
 
     def get_first_reschedule_date(self, context: Any) -> datetime | None:
         return self.first_try
@@ -67,11 +73,11 @@ def rebuild(trigger: BaseTrigger) -> BaseTrigger:
 
 
 def _poke(sensor: CreditThresholdSensor) -> Any:
-    return sensor.execute({})
+    return sensor.execute({"ti": FakeTaskInstance(sensor.task_id)})  # type: ignore[typeddict-item]
 
 
 def _reschedule(sensor: CreditThresholdSensor) -> Any:
-    ti = FakeTaskInstance()
+    ti = FakeTaskInstance(sensor.task_id)
     while True:
         started = timezone.utcnow()
         try:
@@ -82,13 +88,20 @@ def _reschedule(sensor: CreditThresholdSensor) -> Any:
 
 
 def _deferrable(sensor: CreditThresholdSensor) -> Any:
+    context: Any = {"ti": FakeTaskInstance(sensor.task_id)}
     try:
-        return sensor.execute({})
-    except TaskDeferred as deferred:
-        assert deferred.timeout == timedelta(seconds=sensor.timeout)
+        return sensor.execute(context)
+    except TaskDeferred as first:
+        assert first.timeout == timedelta(seconds=sensor.timeout)
+        deferred = first
+    while True:
         events = asyncio.run(collect(rebuild(deferred.trigger)))
         assert len(events) == 1, events
-        return sensor.resume_execution(deferred.method_name, {"event": events[0].payload}, {})
+        try:
+            return sensor.resume_execution(deferred.method_name, {"event": events[0].payload}, context)
+        except TaskDeferred as again:  # refused at resume: waits again until the same deadline
+            assert again.trigger.serialize()[1]["deadline"] == deferred.trigger.serialize()[1]["deadline"]
+            deferred = again
 
 
 DRIVERS = {"poke": _poke, "reschedule": _reschedule, "deferrable": _deferrable}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -13,9 +15,13 @@ from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, Airfl
 from structlog.testing import capture_logs
 
 from airflow_provider_credits.exceptions import CreditsAuthError, CreditsConfigError, UnknownCreditPoolError
+from airflow_provider_credits.reservations import Holder, ReservationStore
 from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
 from airflow_provider_credits.threshold import error_payload
 from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger
+from tests.plugins.databases import Database
+from tests.reservations.helpers import balance, hold
+from tests.sensors.modes import FakeTaskInstance, collect
 from tests.sensors.vendor import BASE_URL, CONN_ID, SECRET, FakeVendor, connection_env, credits, http
 
 
@@ -31,7 +37,15 @@ def test_init_does_no_io_and_defaults() -> None:
     assert not router.calls
     assert gate.credits_conn_id == "clay_default"
     assert gate.credit_pool is None
-    assert gate.template_fields == ("credits_conn_id", "min_remaining", "min_remaining_pct", "credit_pool")
+    assert gate.template_fields == (
+        "credits_conn_id",
+        "min_remaining",
+        "min_remaining_pct",
+        "credit_pool",
+        "reserve",
+        "reservation_conn_id",
+    )
+    assert gate.reserve is None
     assert gate.fail_on_transient_errors is False
 
 
@@ -228,3 +242,123 @@ def test_execute_complete_reraises_the_vendor_error() -> None:
 def test_execute_complete_rejects_unknown_events() -> None:
     with pytest.raises(AirflowException, match="unexpected trigger event"):
         sensor().execute_complete({}, {"status": "weird"})
+
+
+# --------------------------------------------------------------------------- reservations
+
+
+def reserving(db_conn_id: str, **kwargs: Any) -> CreditThresholdSensor:
+    return sensor(reservation_conn_id=db_conn_id, min_remaining=600, **kwargs)
+
+
+def test_reservation_arguments() -> None:
+    assert sensor(reservation_conn_id="db").reserve is True  # a connection alone reserves what is needed
+    alone = CreditThresholdSensor(task_id="g", reserve=600, reservation_conn_id="db")
+    assert (alone.min_remaining, alone.reserve) == (600, 600)
+    assert sensor(reservation_conn_id="db", reservation_ttl=90).reservation_ttl == timedelta(seconds=90)
+    with pytest.raises(CreditsConfigError, match="reservation_conn_id"):
+        sensor(reserve=True)
+    with pytest.raises(CreditsConfigError, match="must not be negative"):
+        sensor(reserve=-1, reservation_conn_id="db")
+    with pytest.raises(CreditsConfigError, match="reservation_ttl must be positive"):
+        sensor(reservation_conn_id="db", reservation_ttl=0)
+
+
+def test_trigger_waits_while_others_hold_the_credits(vendor: FakeVendor, sqlite_db: Database) -> None:
+    hold(ReservationStore(sqlite_db.conn_id), 500, "other", connection_id=CONN_ID)
+    vendor.script(credits(1000))
+    trigger = CreditThresholdTrigger(
+        credits_conn_id=CONN_ID,
+        min_remaining="600",
+        poke_interval=0.05,
+        deadline=time.time() + 0.3,
+        reservation={
+            "conn_id": sqlite_db.conn_id,
+            "table": "credit_reservations",
+            "reserve": True,
+            "reservation_id": "me",
+        },
+    )
+    assert trigger.serialize()[1]["reservation"]["conn_id"] == sqlite_db.conn_id
+
+    events = asyncio.run(collect(trigger))
+
+    assert [e.payload["status"] for e in events] == ["timeout"]
+    assert "500 reserved" in events[0].payload["message"]
+
+
+def test_trigger_does_not_count_its_own_reservation(vendor: FakeVendor, sqlite_db: Database) -> None:
+    mine = hold(ReservationStore(sqlite_db.conn_id), 900, "gate", connection_id=CONN_ID)
+    assert mine.reservation is not None
+    vendor.script(credits(1000))
+    deadline = time.time() + 30
+    trigger = CreditThresholdTrigger(
+        credits_conn_id=CONN_ID,
+        min_remaining="600",
+        poke_interval=0.01,
+        deadline=deadline,
+        reservation={
+            "conn_id": sqlite_db.conn_id,
+            "table": "credit_reservations",
+            "reserve": True,
+            "reservation_id": mine.reservation.reservation_id,
+        },
+    )
+
+    (event,) = asyncio.run(collect(trigger))
+
+    assert event.payload["status"] == "success"
+    assert (event.payload["decision"]["reserved"], event.payload["deadline"]) == (0, deadline)
+
+
+def _success_event(deadline: float) -> dict[str, Any]:
+    return {
+        "status": "success",
+        "balance": balance(1000).model_dump(mode="json") | {"account": CONN_ID},
+        "decision": {"message": "enough per the trigger"},
+        "deadline": deadline,
+    }
+
+
+def test_refused_at_resume_defers_again_until_the_same_deadline(
+    vendor: FakeVendor, sqlite_db: Database
+) -> None:
+    script = vendor.script(credits(1000))
+    hold(ReservationStore(sqlite_db.conn_id), 500, "got_there_first", connection_id=CONN_ID)
+    gate = reserving(sqlite_db.conn_id, deferrable=True)
+    deadline = time.time() + 60
+    context: Any = {"ti": FakeTaskInstance("gate")}
+
+    with pytest.raises(TaskDeferred) as deferred:
+        gate.execute_complete(context, _success_event(deadline))
+
+    kwargs = deferred.value.trigger.serialize()[1]
+    assert kwargs["deadline"] == deadline
+    assert kwargs["reservation"]["reservation_id"] == Holder("parity_dag", "run_1", "gate").reservation_id
+    assert deferred.value.timeout is not None and deferred.value.timeout <= timedelta(seconds=60)
+    assert script.calls == 0  # the worker reserves with the trigger's balance, it does not read it again
+
+
+def test_granted_at_resume_returns_the_reservation(vendor: FakeVendor, sqlite_db: Database) -> None:
+    script = vendor.script(credits(1000))
+    hold(ReservationStore(sqlite_db.conn_id), 300, "other", connection_id=CONN_ID)
+    context: Any = {"ti": FakeTaskInstance("gate")}
+
+    value = reserving(sqlite_db.conn_id, deferrable=True).execute_complete(
+        context, _success_event(time.time() + 60)
+    )
+
+    assert (value["decision"]["reserved"], value["reservation"]["amount"]) == (300, 600)
+    assert script.calls == 0
+
+
+@pytest.mark.parametrize(
+    ("soft_fail", "error"), [(False, AirflowSensorTimeout), (True, AirflowSkipException)]
+)
+def test_refused_at_resume_after_the_deadline_times_out(
+    vendor: FakeVendor, sqlite_db: Database, soft_fail: bool, error: type[Exception]
+) -> None:
+    hold(ReservationStore(sqlite_db.conn_id), 500, "other", connection_id=CONN_ID)
+    gate = reserving(sqlite_db.conn_id, deferrable=True, soft_fail=soft_fail)
+    with pytest.raises(error, match="other tasks hold the credits"):
+        gate.execute_complete({"ti": FakeTaskInstance("gate")}, _success_event(time.time() - 1))  # type: ignore[typeddict-item]

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_credits import exceptions as exc
+from airflow_provider_credits.reservations import Holder, ReservationStore
+from tests.plugins.databases import Database
+from tests.reservations.helpers import hold
 from tests.sensors.modes import MODES, run_sensor
 from tests.sensors.vendor import CONN_ID, FakeVendor, Step, credits, http, read_timeout
 
@@ -181,3 +185,82 @@ def test_exponential_backoff_with_max_wait(vendor: FakeVendor, mode: str) -> Non
     )
     assert outcome.error is None, outcome.error
     assert script.calls == 3
+
+
+# --------------------------------------------------------------------------- reservations
+
+
+@dataclass
+class ReservationScenario:
+    #: other tasks' reservations before the sensor starts: (task_id, amount, ttl seconds)
+    others: tuple[tuple[str, int, float], ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    #: on success: the final decision's (reserved, needed), the amount reserved, the tasks counted
+    decided: tuple[int, int, int, list[str]] | None = None
+    error: type[BaseException] | None = None
+    #: exact vendor requests (None: at least two, it kept checking)
+    requests: int | None = 1
+
+
+RESERVATION_SCENARIOS = {
+    "counts_others_reservations": ReservationScenario(
+        (("other", 300, 3600),), decided=(300, 600, 600, ["other"])
+    ),
+    "explicit_amount_alone": ReservationScenario(
+        (("other", 200, 3600),),
+        {"min_remaining": None, "reserve": "700"},  # a rendered template
+        decided=(200, 700, 700, ["other"]),
+    ),
+    "waits_until_others_expire": ReservationScenario(
+        (("killed_run", 500, 0.4),), decided=(0, 600, 600, []), requests=None
+    ),
+    "times_out_while_others_hold_the_credits": ReservationScenario(
+        (("other", 500, 3600),), TIMING_OUT, error=AirflowSensorTimeout, requests=None
+    ),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", list(RESERVATION_SCENARIOS))
+def test_reservations_end_the_same_in_every_mode(
+    vendor: FakeVendor, sqlite_db: Database, name: str, mode: str
+) -> None:
+    scenario = RESERVATION_SCENARIOS[name]
+    store = ReservationStore(sqlite_db.conn_id)
+    for task_id, amount, ttl in scenario.others:
+        hold(store, amount, task_id, ttl=timedelta(seconds=ttl), connection_id=CONN_ID)
+    script = vendor.script(credits(1000))
+
+    outcome = run_sensor(
+        mode,
+        **{
+            "credits_conn_id": CONN_ID,
+            "min_remaining": 600,
+            "reservation_conn_id": sqlite_db.conn_id,
+            **FAST,
+            **scenario.kwargs,
+        },
+    )
+
+    mine = store.get(Holder("parity_dag", "run_1", f"wait_{mode}").reservation_id)
+    if scenario.error is not None:
+        assert outcome.error_type is scenario.error, outcome.error
+        assert mine is None  # nothing reserved
+    else:
+        assert outcome.error is None, outcome.error
+        assert scenario.decided is not None
+        reserved, needed, amount, counted = scenario.decided
+        decision, reservation = outcome.value["decision"], outcome.value["reservation"]
+        assert (decision["reserved"], decision["needed"], decision["met"]) == (reserved, needed, True)
+        assert (reservation["amount"], reservation["task_id"], reservation["pool"]) == (
+            amount,
+            f"wait_{mode}",
+            "api_credits",
+        )
+        assert [c["task_id"] for c in reservation["counted"]] == counted
+        assert reservation["reservation_conn_id"] == sqlite_db.conn_id
+        assert mine is not None and mine.released_at is None and mine.amount == amount
+    if scenario.requests is not None:
+        assert script.calls == scenario.requests
+    else:
+        assert script.calls >= 2  # it kept checking

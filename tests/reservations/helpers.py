@@ -1,0 +1,58 @@
+"""Build balances, gates and reservations for the reservation tests."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from airflow_provider_credits.models import CreditBalance, CreditPool
+from airflow_provider_credits.reservations import Attempt, Holder, ReservationStore
+from airflow_provider_credits.threshold import Gate, Thresholds
+
+CONNECTION = "credits_test"
+POOL = "api_credits"
+
+
+def balance(remaining: float, limit: float = 100_000, pool: str = POOL) -> CreditBalance:
+    """A TheirStack-like balance whose primary pool ``pool`` has ``remaining`` credits."""
+    return CreditBalance(
+        vendor="theirstack",
+        account=CONNECTION,
+        pools=(
+            CreditPool(name=pool, remaining=remaining, limit=limit),
+            CreditPool(name="ui_credits", remaining=50),
+        ),
+    )
+
+
+def gate(needed: float, reserve: Decimal | bool = True) -> Gate:
+    """A gate needing ``needed`` credits of the primary pool and reserving them."""
+    return Gate(Thresholds(Decimal(str(needed)), None), reserve=reserve)
+
+
+def holder(task_id: str, run_id: str = "run_1", map_index: int = -1, dag_id: str = "dag") -> Holder:
+    return Holder(dag_id, run_id, task_id, map_index)
+
+
+def hold(
+    store: ReservationStore,
+    amount: float,
+    task_id: str,
+    *,
+    ttl: timedelta = timedelta(hours=1),
+    now: datetime | None = None,
+    run_id: str = "run_1",
+    map_index: int = -1,
+    connection_id: str = CONNECTION,
+) -> Attempt:
+    """Reserve ``amount`` for another task (with plenty of credits, so it is always granted)."""
+    attempt = store.reserve(
+        gate=gate(amount),
+        balance=balance(10**9),
+        connection_id=connection_id,
+        holder=holder(task_id, run_id, map_index),
+        ttl=ttl,
+        now=now,
+    )
+    assert attempt.granted, attempt.decision.message
+    return attempt
