@@ -40,7 +40,7 @@ docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir .site
 
 demo: $(STAMP)
-	$(BIN)/python -m airflow_provider_credits.demo
+	$(BIN)/python scripts/demo.py
 
 clean:
 	rm -rf $(VENV) .site .pytest_cache .mypy_cache .ruff_cache

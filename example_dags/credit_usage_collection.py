@@ -1,0 +1,37 @@
+"""Collect credit balances and daily usage of every vendor account into SQL, once a day.
+
+Balances are snapshotted for all four vendors; TheirStack and Clay also have a usage
+history, which is written one row per day and pool. Re-running a day overwrites its rows
+instead of duplicating them.
+
+Connections: ``clay_default``, ``clodura_default``, ``theirstack_default``,
+``trendtrack_default`` (vendor accounts) and ``usage_db`` (any common-sql database:
+SQLite, PostgreSQL, MySQL/MariaDB).
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag
+
+from airflow_provider_credits.operators.usage_to_sql import UsageToSqlOperator
+
+VENDOR_CONNECTIONS = ["clay_default", "clodura_default", "theirstack_default", "trendtrack_default"]
+
+
+@dag(
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["credits", "example"],
+)
+def credit_usage_collection() -> None:
+    # The window defaults to the run's data interval (yesterday for a daily run).
+    UsageToSqlOperator(
+        task_id="collect_credit_usage",
+        credits_conn_id=VENDOR_CONNECTIONS,
+        sql_conn_id="usage_db",
+    )
+
+
+credit_usage_collection()
