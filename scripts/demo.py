@@ -169,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work folder (Airflow home, usage.db)")
     args = parser.parse_args(argv)
 
-    console = os.fdopen(os.dup(1), "w", buffering=1)  # stays on the terminal while Airflow's output is diverted
+    console = os.fdopen(
+        os.dup(1), "w", buffering=1
+    )  # stays on the terminal while Airflow's output is diverted
 
     def say(line: str) -> None:
         print(line, file=console, flush=True)

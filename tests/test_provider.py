@@ -14,7 +14,9 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
 def _airflow(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([AIRFLOW, *args], capture_output=True, text=True, timeout=180, env=os.environ.copy())
+    return subprocess.run(
+        [AIRFLOW, *args], capture_output=True, text=True, timeout=180, env=os.environ.copy()
+    )
 
 
 def _json_rows(stdout: str) -> list[dict]:
@@ -26,10 +28,19 @@ def _json_rows(stdout: str) -> list[dict]:
 def test_entry_point_points_at_get_provider_info() -> None:
     from importlib.metadata import entry_points
 
-    (ep,) = [e for e in entry_points(group="apache_airflow_provider") if e.dist and e.dist.name == "airflow-provider-credits"]
+    (ep,) = [
+        e
+        for e in entry_points(group="apache_airflow_provider")
+        if e.dist and e.dist.name == "airflow-provider-credits"
+    ]
     info = ep.load()()
     assert info["package-name"] == "airflow-provider-credits"
-    assert {c["connection-type"] for c in info["connection-types"]} == {"clay", "clodura", "theirstack", "trendtrack"}
+    assert {c["connection-type"] for c in info["connection-types"]} == {
+        "clay",
+        "clodura",
+        "theirstack",
+        "trendtrack",
+    }
 
 
 @pytest.mark.integration
@@ -40,7 +51,13 @@ def test_airflow_cli_lists_provider_and_accepts_connection_types(airflow_db: Pat
     assert "airflow-provider-credits" in packages
 
     added = _airflow(
-        "connections", "add", "clodura_cli_check", "--conn-type", "clodura", "--conn-password", "cli-key-0123456789"
+        "connections",
+        "add",
+        "clodura_cli_check",
+        "--conn-type",
+        "clodura",
+        "--conn-password",
+        "cli-key-0123456789",
     )
     assert added.returncode == 0, added.stderr[-2000:]
     shown = _airflow("connections", "get", "clodura_cli_check", "--output", "json")
