@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 AIRFLOW_VERSION ?= 3.3.2
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint demo docs sysdeps clean
+.PHONY: test lint demo docs sysdeps screenshots clean
 
 $(STAMP): pyproject.toml Makefile
 	@$(MAKE) --no-print-directory sysdeps
@@ -25,6 +25,13 @@ sysdeps:
 	    echo "please install the MariaDB client headers (Debian: apt-get install libmariadb-dev pkg-config)"; exit 1; \
 	  fi; \
 	fi
+	@# Chromium drives the browser tests of the connection forms (they skip without it, but not under CI).
+	@if [ ! -x /usr/bin/chromium ] && ! command -v chromium >/dev/null; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium (browser tests of the connection forms)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "the UI tests need Chromium (Debian: apt-get install chromium); they skip without it"; fi; \
+	fi
 
 PY_DIRS := $(wildcard airflow_provider_credits tests example_dags benchmarks scripts)
 
@@ -41,6 +48,10 @@ docs: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
+
+# Regenerate docs/img/connection-*.png from a real Airflow UI (needs Chromium).
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.ui.screenshots
 
 clean:
 	rm -rf $(VENV) .site .pytest_cache .mypy_cache .ruff_cache

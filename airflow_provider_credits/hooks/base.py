@@ -16,7 +16,7 @@ import random
 import re
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -42,6 +42,7 @@ from airflow_provider_credits.exceptions import (
 from airflow_provider_credits.models import CreditBalance, UsageRecord
 
 ResponseT = TypeVar("ResponseT", bound=BaseModel)
+T = TypeVar("T")
 
 USER_AGENT = f"airflow-provider-credits/{__version__}"
 
@@ -646,16 +647,48 @@ class CreditsHook(BaseHook):
         """The account the balance belongs to; vendors without an account id use the connection id."""
         return self.conn_id
 
+    def _mapped(
+        self, endpoint: Endpoint[Any], path_params: dict[str, Any], convert: Callable[..., T], *args: Any
+    ) -> T:
+        """Run a vendor mapping (:meth:`_to_balance` / :meth:`_to_usage`) on a validated response.
+
+        Values that passed the response schema can still be unusable once combined (``limit -
+        used`` overflowing, a date that leaves the calendar in UTC, a pool the models refuse):
+        they are the vendor's answer being unusable, so they become :class:`CreditsResponseError`.
+        """
+        try:
+            return convert(*args)
+        except CreditsApiError:
+            raise
+        except (ValidationError, ArithmeticError, ValueError) as exc:
+            if isinstance(exc, ValidationError):
+                detail = "; ".join(
+                    f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}"
+                    for e in exc.errors(include_url=False, include_input=False)[:5]
+                )
+            elif isinstance(exc, ArithmeticError):
+                detail = f"a number or date is out of range: {type(exc).__name__}"
+            else:
+                detail = f"{type(exc).__name__}: {str(exc)[:200]}"
+            raise self._error(
+                CreditsResponseError,
+                f"response holds values that cannot be used ({detail})",
+                method=endpoint.method,
+                path=endpoint.path.format(**path_params),
+            ) from None
+
     def get_balance(self) -> CreditBalance:
         """Read the account's credit balance (costs no credits)."""
         endpoint, path_params = self._balance_call()
-        return self._to_balance(self.call(endpoint, **path_params))
+        raw = self.call(endpoint, **path_params)
+        return self._mapped(endpoint, path_params, self._to_balance, raw)
 
     async def aget_balance(self) -> CreditBalance:
         """Async :meth:`get_balance`."""
         await self.aget_settings()
         endpoint, path_params = self._balance_call()
-        return self._to_balance(await self.acall(endpoint, **path_params))
+        raw = await self.acall(endpoint, **path_params)
+        return self._mapped(endpoint, path_params, self._to_balance, raw)
 
     def _check_window(self, start: datetime, end: datetime) -> tuple[datetime, datetime]:
         if not self.supports_usage:
@@ -686,14 +719,16 @@ class CreditsHook(BaseHook):
         """
         start, end = self._check_window(start, end)
         endpoint, params, path_params = self._usage_call(start, end)
-        return self._to_usage(self.call(endpoint, params, **path_params), start, end)
+        raw = self.call(endpoint, params, **path_params)
+        return self._mapped(endpoint, path_params, self._to_usage, raw, start, end)
 
     async def aget_usage(self, start: datetime, end: datetime) -> list[UsageRecord]:
         """Async :meth:`get_usage`."""
         start, end = self._check_window(start, end)
         await self.aget_settings()
         endpoint, params, path_params = self._usage_call(start, end)
-        return self._to_usage(await self.acall(endpoint, params, **path_params), start, end)
+        raw = await self.acall(endpoint, params, **path_params)
+        return self._mapped(endpoint, path_params, self._to_usage, raw, start, end)
 
     def test_connection(self) -> tuple[bool, str]:
         """Read the balance (the cheapest read-only call); used by the UI's Test button."""
@@ -706,4 +741,5 @@ class CreditsHook(BaseHook):
         pools = ", ".join(
             f"{p.name}={p.remaining if p.remaining is not None else '?'}" for p in balance.pools
         )
-        return True, f"Connected to {self.vendor} account {balance.account!r}: {pools}"
+        account = "" if balance.account == self.conn_id else f" account {balance.account!r}"
+        return True, f"Connected to {self.vendor}{account}: {pools}"

@@ -122,8 +122,8 @@ def test_airflow_lists_the_provider():
 # vendor, balance body, expected success message
 TEST_CONNECTION = {
     "clay": ("workspace_credits", "Connected to clay account 'ws-777': credits=6500"),
-    "clodura": ("prospect", "Connected to clodura account 'clodura_test': contact_views=858, direct_dials=162"),
-    "theirstack": ("credit_balance", "Connected to theirstack account 'theirstack_test': api_credits=0, ui_credits=0"),
+    "clodura": ("prospect", "Connected to clodura: contact_views=858, direct_dials=162"),
+    "theirstack": ("credit_balance", "Connected to theirstack: api_credits=0, ui_credits=0"),
     "trendtrack": ("usage", "Connected to trendtrack account 'ws_123': credits=0, recurring=0, topup=0, included_quota=0"),
 }  # fmt: skip
 
