@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 AIRFLOW_VERSION ?= 3.3.2
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint demo docs sysdeps screenshots clean
+.PHONY: test lint demo docs sysdeps screenshots bench clean
 
 $(STAMP): pyproject.toml Makefile
 	@$(MAKE) --no-print-directory sysdeps
@@ -48,6 +48,10 @@ docs: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
+
+# Benchmarks (several minutes): writes benchmarks/RESULTS.md.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
 
 # Regenerate docs/img/connection-*.png from a real Airflow UI (needs Chromium).
 screenshots: $(STAMP)

@@ -171,7 +171,7 @@ SQLITE = SqlDialect(
     quote='"{}"',
     types={"text": _TEXT, "number": _NUMBER, "timestamp": "TIMESTAMP"},
     # ISO-8601 UTC text, SQLAlchemy's format: sorts correctly and SQLite's date functions read it
-    timestamp=lambda v: as_utc(v).strftime("%Y-%m-%d %H:%M:%S.%f"),
+    timestamp=lambda v: as_utc(v).replace(tzinfo=None).isoformat(" ", "microseconds"),  # = %Y-%m-%d %H:%M:%S.%f
     number=str,  # sqlite3 cannot bind Decimal; NUMERIC affinity stores it as a number
 )
 POSTGRES = SqlDialect(
@@ -234,6 +234,10 @@ def ensure_table(cur: Any, dialect: SqlDialect, table: TableName, spec: TableSpe
     :raises TableSchemaError: the table is missing, lacks columns, or (MySQL) lacks the unique key.
     """
     if create:
+        if dialect is POSTGRES:
+            # Concurrent CREATE TABLE IF NOT EXISTS of one new table can fail on PostgreSQL with a
+            # unique violation in pg_type; serialize the creators until the DDL transaction ends.
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"airflow_provider_credits:{table}",))
         cur.execute(dialect.create_table_sql(table, spec))
     try:
         cur.execute(f"SELECT * FROM {dialect.ident(table)} WHERE 1 = 0")

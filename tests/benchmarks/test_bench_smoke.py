@@ -1,0 +1,55 @@
+"""The benchmarks at smoke sizes: they must run and produce sane structure and counts (no timings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks import bench_check, bench_import, bench_sql, bench_triggers, run
+
+pytestmark = pytest.mark.integration
+
+
+def test_import_bench_measures_both_sides() -> None:
+    results = bench_import.run(quick=True)
+    for name in ("credits sensor", "http sensor (baseline)"):
+        target = results["targets"][name]
+        assert target["ms"]["median"] > 0
+        assert target["new_modules"]["median"] >= 1
+    assert "credits sensor" in results["ratios"]
+    assert "## 1." in bench_import.render(results)
+
+
+def test_trigger_bench_makes_every_expected_request() -> None:
+    results = bench_triggers.run(quick=True)
+    for impl in bench_triggers.IMPLS:
+        row = results["table"][impl]["10"]
+        assert row["errors"] == []
+        assert row["requests"]["median"] == row["expected"]["median"] > 0
+    assert results["table"]["credits"]["10"]["events"]["median"] == 10  # each trigger ends at its deadline
+    assert "## 2." in bench_triggers.render(results)
+
+
+def test_sql_bench_writes_every_row() -> None:
+    results = bench_sql.run(quick=True)
+    sqlite = results["throughput"]["sqlite"]
+    assert sqlite["operator"]["counts_ok"] and sqlite["executemany"]["counts_ok"]
+    assert sqlite["ratio_vs_executemany"] > 0
+    assert {int(n) for n in results["memory"]} == {200, 2000}
+    assert all(r["count"] == r["written"] for r in results["memory"].values())
+    assert "## 3." in bench_sql.render(results)
+
+
+def test_check_bench_counts_one_request_per_check() -> None:
+    results = bench_check.run(quick=True)
+    for mode in bench_check.MODES:
+        assert results["modes"][mode]["requests_per_check"]["median"] == 1.0
+    assert results["target_met"]["exactly 1 request per check (sync and async)"]
+    assert "## 4." in bench_check.render(results)
+
+
+def test_header_names_machine_and_load() -> None:
+    text = run.header(run.machine(), ["import: 1.00 / 1.00 / 1.00"], 60.0, quick=True)
+    assert "load average" in text and "Python" in text
+    assert isinstance(run.ROOT, Path)
