@@ -13,6 +13,10 @@ from airflow_provider_credits.exceptions import CreditsApiError
 from airflow_provider_credits.hooks import aget_credits_hook
 from airflow_provider_credits.threshold import Check, Gate, error_payload
 
+#: httpx keeps an idle connection this long; polls further apart reconnect anyway, so the
+#: trigger closes its client between them and holds no socket while it sleeps.
+KEEPALIVE_SECONDS = 5.0
+
 if TYPE_CHECKING:
     from airflow_provider_credits.hooks.base import CreditsHook
     from airflow_provider_credits.models import CreditBalance
@@ -90,43 +94,50 @@ class CreditThresholdTrigger(BaseTrigger):
     async def _wait(self) -> dict[str, Any]:
         gate = Gate.of(self)
         hook: CreditsHook | None = None
-        while True:
-            await asyncio.sleep(self._next_wait())
-            balance: CreditBalance | None = None
-            error: CreditsApiError | None = None
-            try:
-                # No hook retries: the next check is the retry, so each check is one GET.
-                hook = hook or await aget_credits_hook(self.credits_conn_id, max_retries=0)
-                balance = await hook.aget_balance()
-            except CreditsApiError as exc:
-                error = exc
-            finally:
-                if hook is not None:
-                    await hook.aclose()  # hold no connection (and TLS context) while sleeping
-            result = gate.check(balance, error)
-            if result.met and gate.reserves:
-                assert balance is not None and result.decision is not None
-                result = await self._minus_reservations(gate, balance, result.decision.pool)
-            if result.met:
-                assert balance is not None and result.decision is not None
-                return {
-                    "status": "success",
-                    "balance": balance.model_dump(mode="json"),
-                    "decision": result.decision.model_dump(mode="json"),
-                    "deadline": self.deadline,
-                }
-            if time.time() >= self.deadline:
-                return {
-                    "status": "timeout",
-                    "message": f"connection {self.credits_conn_id!r}: deadline passed; last check: {result.message}",
-                }
-            log = self.log.warning if result.transient else self.log.info
-            log(
-                "connection %r: %s; next check in %.1fs",
-                self.credits_conn_id,
-                result.message,
-                self._next_wait(),
-            )
+        try:
+            while True:
+                await asyncio.sleep(self._next_wait())
+                hook, balance, error = await self._read_balance(hook)
+                result = gate.check(balance, error)
+                if result.met and gate.reserves:
+                    assert balance is not None and result.decision is not None
+                    result = await self._minus_reservations(gate, balance, result.decision.pool)
+                if result.met:
+                    assert balance is not None and result.decision is not None
+                    return {
+                        "status": "success",
+                        "balance": balance.model_dump(mode="json"),
+                        "decision": result.decision.model_dump(mode="json"),
+                        "deadline": self.deadline,
+                    }
+                if time.time() >= self.deadline:
+                    return {
+                        "status": "timeout",
+                        "message": f"connection {self.credits_conn_id!r}: deadline passed; last check: {result.message}",
+                    }
+                log = self.log.warning if result.transient else self.log.info
+                log(
+                    "connection %r: %s; next check in %.1fs",
+                    self.credits_conn_id,
+                    result.message,
+                    self._next_wait(),
+                )
+        finally:
+            if hook is not None:
+                await hook.aclose()
+
+    async def _read_balance(
+        self, hook: CreditsHook | None
+    ) -> tuple[CreditsHook | None, CreditBalance | None, CreditsApiError | None]:
+        """One check: exactly one GET (no hook retries: the next check is the retry)."""
+        try:
+            hook = hook or await aget_credits_hook(self.credits_conn_id, max_retries=0)
+            return hook, await hook.aget_balance(), None
+        except CreditsApiError as exc:
+            return hook, None, exc
+        finally:
+            if hook is not None and self.poke_interval > KEEPALIVE_SECONDS:
+                await hook.aclose()  # a long wait: hold no connection while sleeping
 
     async def _minus_reservations(self, gate: Gate, balance: CreditBalance, pool: str) -> Check:
         """Judge ``balance`` minus the other tasks' active reservations (read in a worker thread)."""

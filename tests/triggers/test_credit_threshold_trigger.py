@@ -144,3 +144,38 @@ async def test_sleeps_poke_interval_between_checks_and_closes_the_client(
     assert sleeps == [42.0, 42.0, 42.0]
     assert len(hooks) == 1
     assert hooks[0]._aclient is None
+
+
+@pytest.mark.parametrize(("poke_interval", "closes_between_polls"), [(0.01, False), (42, True)])
+async def test_keeps_its_client_between_close_polls_and_always_closes_at_the_end(
+    vendor: FakeVendor, monkeypatch: pytest.MonkeyPatch, poke_interval: float, closes_between_polls: bool
+) -> None:
+    """Polls within httpx's keep-alive reuse one client; longer waits hold no socket; the end closes it."""
+    vendor.script(credits(100), credits(100), credits(900))
+    closes: list[bool] = []
+    hooks: list[Any] = []
+    real_hook, real_sleep = module.aget_credits_hook, asyncio.sleep
+
+    async def spy_hook(conn_id: str, **kwargs: Any) -> Any:
+        hook = await real_hook(conn_id, **kwargs)
+        real_aclose = hook.aclose
+
+        async def aclose() -> None:
+            closes.append(hook._aclient is not None)
+            await real_aclose()
+
+        hook.aclose = aclose
+        hooks.append(hook)
+        return hook
+
+    async def no_wait(seconds: float, *args: Any) -> Any:
+        return await real_sleep(0)
+
+    monkeypatch.setattr(module, "aget_credits_hook", spy_hook)
+    if poke_interval > module.KEEPALIVE_SECONDS:
+        monkeypatch.setattr(module.asyncio, "sleep", no_wait)
+    assert (await only_event(trigger(poke_interval=poke_interval)))["status"] == "success"
+    assert len(hooks) == 1
+    assert hooks[0]._aclient is None  # closed at the end either way
+    # one real close per poll when polls are far apart; otherwise only the final one
+    assert closes.count(True) == (3 if closes_between_polls else 1)
