@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 AIRFLOW_VERSION ?= 3.3.2
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint demo docs sysdeps screenshots bench clean
+.PHONY: test lint demo docs sysdeps screenshots bench fuzz reliability-report clean
 
 $(STAMP): pyproject.toml Makefile
 	@$(MAKE) --no-print-directory sysdeps
@@ -52,6 +52,14 @@ demo: $(STAMP)
 # Benchmarks (several minutes): writes benchmarks/RESULTS.md.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+# Long property-based run (CREDITS_FUZZ_EXAMPLES per property, default 1500: about a minute).
+fuzz: $(STAMP)
+	CREDITS_FUZZ_EXAMPLES=$${CREDITS_FUZZ_EXAMPLES:-1500} $(BIN)/python -m pytest -q tests/reliability/test_fuzz.py
+
+# Re-measure the fault matrix and rewrite its table in docs/reliability.md.
+reliability-report: $(STAMP)
+	$(BIN)/python -m tests.reliability.report --write
 
 # Regenerate docs/img/connection-*.png from a real Airflow UI (needs Chromium).
 screenshots: $(STAMP)

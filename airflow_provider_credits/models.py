@@ -23,12 +23,16 @@ def _number_to_json(value: Decimal | None) -> int | float | None:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+#: Larger amounts are refused: no account holds them, NUMERIC(18,4) columns cannot store them,
+#: and a value like ``1e999999999`` would turn into a billion-digit int in JSON (XCom).
+MAX_CREDITS = Decimal(10) ** 14
+
 Credits = Annotated[
     Decimal,
-    Field(allow_inf_nan=False),
+    Field(allow_inf_nan=False, gt=-MAX_CREDITS, lt=MAX_CREDITS),
     PlainSerializer(_number_to_json, when_used="json"),
 ]
-"""An exact credit amount; accepts ints, floats and numeric strings."""
+"""An exact credit amount below 10^14 in size; accepts ints, floats and numeric strings."""
 
 
 def _as_utc(value: datetime | None) -> datetime | None:

@@ -171,7 +171,9 @@ SQLITE = SqlDialect(
     quote='"{}"',
     types={"text": _TEXT, "number": _NUMBER, "timestamp": "TIMESTAMP"},
     # ISO-8601 UTC text, SQLAlchemy's format: sorts correctly and SQLite's date functions read it
-    timestamp=lambda v: as_utc(v).replace(tzinfo=None).isoformat(" ", "microseconds"),  # = %Y-%m-%d %H:%M:%S.%f
+    timestamp=lambda v: (
+        as_utc(v).replace(tzinfo=None).isoformat(" ", "microseconds")
+    ),  # = %Y-%m-%d %H:%M:%S.%f
     number=str,  # sqlite3 cannot bind Decimal; NUMERIC affinity stores it as a number
 )
 POSTGRES = SqlDialect(

@@ -136,6 +136,14 @@ def parse_retry_after(
     return None
 
 
+def validation_summary(exc: ValidationError, limit: int = 5) -> str:
+    """The first problems of a pydantic error as ``field.path: message``, without the input values."""
+    return "; ".join(
+        f"{'.'.join(map(str, err['loc'])) or '<root>'}: {err['msg']}"
+        for err in exc.errors(include_url=False, include_input=False)[:limit]
+    )
+
+
 @functools.cache
 def shared_ssl_context() -> ssl.SSLContext:
     """The TLS context of every client: building one loads the CA bundle (about 50 ms of CPU),
@@ -585,10 +593,7 @@ class CreditsHook(BaseHook):
         try:
             return model.model_validate(data)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-                for err in exc.errors(include_url=False, include_input=False)[:5]
-            )
+            problems = validation_summary(exc)
             seen = sorted(map(str, data))[:20] if isinstance(data, dict) else type(data).__name__
             raise self._error(
                 CreditsResponseError,
@@ -662,10 +667,7 @@ class CreditsHook(BaseHook):
             raise
         except (ValidationError, ArithmeticError, ValueError) as exc:
             if isinstance(exc, ValidationError):
-                detail = "; ".join(
-                    f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}"
-                    for e in exc.errors(include_url=False, include_input=False)[:5]
-                )
+                detail = validation_summary(exc)
             elif isinstance(exc, ArithmeticError):
                 detail = f"a number or date is out of range: {type(exc).__name__}"
             else:
