@@ -125,11 +125,26 @@ class SqlDialect:
         key = ", ".join(map(self.ident, spec.key))
         return f"CREATE TABLE IF NOT EXISTS {self.ident(table)} ({', '.join(columns)}, PRIMARY KEY ({key}))"
 
-    def upsert_sql(self, hook: DbApiHook, table: TableName, spec: TableSpec) -> str:
-        """One-row ``INSERT`` that overwrites the row with the same key (for executemany)."""
+    def rows_per_statement(self, spec: TableSpec) -> int:
+        """How many rows one upsert statement carries (multi-row ``VALUES``).
+
+        Bounded by :data:`MAX_PARAMS_PER_STATEMENT`; 1 for untested databases, whose replace
+        statement comes from common-sql.
+        """
+        return 1 if self is GENERIC else max(1, MAX_PARAMS_PER_STATEMENT // len(spec.columns))
+
+    def upsert_sql(self, hook: DbApiHook, table: TableName, spec: TableSpec, rows: int = 1) -> str:
+        """``INSERT`` of ``rows`` rows that overwrites the rows with the same key.
+
+        :param hook: the database hook (its placeholder; the fallback dialect).
+        :param table: target table.
+        :param spec: its columns and key.
+        :param rows: rows in the statement (see :meth:`rows_per_statement`).
+        """
         names = spec.names
         columns = ", ".join(map(self.ident, names))
-        insert = f"INSERT INTO {self.ident(table)} ({columns}) VALUES ({', '.join([hook.placeholder] * len(names))})"
+        group = f"({', '.join([hook.placeholder] * len(names))})"
+        insert = f"INSERT INTO {self.ident(table)} ({columns}) VALUES {', '.join([group] * rows)}"
         updates = [self.ident(n) for n in names if n not in spec.key]
         if self.name == "mysql":
             return f"{insert} ON DUPLICATE KEY UPDATE " + ", ".join(f"{c} = VALUES({c})" for c in updates)
@@ -138,6 +153,8 @@ class SqlDialect:
             return f"{insert} ON CONFLICT ({key}) DO UPDATE SET " + ", ".join(
                 f"{c} = excluded.{c}" for c in updates
             )
+        if rows != 1:
+            raise ValueError(f"the {self.name} dialect writes one row per statement")
         return hook.dialect.generate_replace_sql(str(table), names, names, replace_index=list(spec.key))
 
     def adapters(self) -> Adapters:
@@ -162,6 +179,9 @@ def _optional(convert: Callable[[Any], Any] | None, cached: bool = False) -> Cal
     optional = lambda value: None if value is None else convert(value)  # noqa: E731
     return lru_cache(maxsize=4096)(optional) if cached else optional
 
+
+#: bound parameters per statement: SQLite's historic limit (PostgreSQL and MySQL allow far more).
+MAX_PARAMS_PER_STATEMENT = 999
 
 _TEXT = "VARCHAR({n})"
 _NUMBER = "NUMERIC(18,4)"
@@ -283,10 +303,12 @@ def upsert_rows(
     rows: Iterable[Sequence[Any]],
     chunk_size: int = 5000,
 ) -> int:
-    """Upsert ``rows`` with executemany in chunks; nothing is committed here.
+    """Upsert ``rows`` in chunks of multi-row statements; nothing is committed here.
 
     Rows hold values in ``spec`` column order, timestamps and numbers already passed through
-    ``dialect.adapters()``. Only ``chunk_size`` rows are held at once.
+    ``dialect.adapters()``. Only ``chunk_size`` rows are held at once. Within a chunk only the
+    last row of each key is written (what row-by-row upserts would leave): one statement must
+    not touch a row twice, which PostgreSQL refuses.
 
     :param cur: a cursor inside :func:`transaction`.
     :param hook: the database hook (placeholder, fallback dialect).
@@ -294,13 +316,26 @@ def upsert_rows(
     :param table: target table.
     :param spec: its columns and key.
     :param rows: the rows.
-    :param chunk_size: rows per executemany call.
+    :param chunk_size: rows held and sent at once.
     :return: the number of rows written.
     """
-    sql = dialect.upsert_sql(hook, table, spec)
+    per_statement = dialect.rows_per_statement(spec)
+    full_sql = dialect.upsert_sql(hook, table, spec, rows=per_statement)
+    key_at = [spec.names.index(k) for k in spec.key]
     rows = iter(rows)
     written = 0
     while chunk := list(islice(rows, chunk_size)):
-        cur.executemany(sql, chunk)
-        written += len(chunk)
+        unique = list({tuple(row[i] for i in key_at): row for row in chunk}.values())
+        full = len(unique) - len(unique) % per_statement
+        if full:
+            cur.executemany(
+                full_sql, [_flat(unique[i : i + per_statement]) for i in range(0, full, per_statement)]
+            )
+        if rest := unique[full:]:
+            cur.execute(dialect.upsert_sql(hook, table, spec, rows=len(rest)), _flat(rest))
+        written += len(unique)
     return written
+
+
+def _flat(rows: Sequence[Sequence[Any]]) -> list[Any]:
+    return [value for row in rows for value in row]

@@ -1,7 +1,7 @@
 """SQL write throughput: usage rows through the operator's write path vs the raw driver.
 
 * ``operator``: what :class:`UsageToSqlOperator` does after fetching: ``UsageRecord`` models ->
-  :func:`_usage_rows` (dialect adapters) -> :func:`upsert_rows` (chunked ``executemany`` of the
+  :func:`_usage_rows` (dialect adapters) -> :func:`upsert_rows` (chunks of multi-row upsert statements of the
   dialect's upsert) inside :func:`transaction`, into a table made by :func:`ensure_table`.
 * ``executemany`` (baseline): the raw DB-API connection of the same hook, one plain ``INSERT``
   ``executemany`` of the same rows already converted to driver values, one transaction.
@@ -220,7 +220,7 @@ def render(results: dict[str, Any]) -> str:
         "",
         f"{results['rows']:,} usage rows, fresh process and table per run, one transaction; median (min-max) of "
         f"{results['repeats']} runs. `operator`: `UsageRecord` models through the operator's adapters and "
-        "chunked (5,000) upsert `executemany`; `upsert_rows`: the same without the model-to-row conversion "
+        "chunks of 5,000 rows sent as multi-row upserts (up to 999 bound values a statement); `upsert_rows`: the same without the model-to-row conversion "
         "(rows already converted); `executemany`: the raw driver connection, plain `INSERT`, rows already "
         "converted; `copy`: PostgreSQL `COPY FROM STDIN` (psycopg 3 `write_row`).",
         "",

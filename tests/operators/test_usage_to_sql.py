@@ -282,18 +282,48 @@ def test_rows_are_streamed_in_chunks():
             pulled.append(i)
             yield ("v", "a", "p", str(i), JAN1, JAN1 + DAY, Decimal(i), "credits", JAN1)
 
-    class Cursor:
-        def executemany(self, sql, chunk):
-            chunks.append((len(chunk), len(pulled)))
-
     from airflow_provider_credits.operators.usage_to_sql import USAGE
     from airflow_provider_credits.sql import POSTGRES
+
+    width = len(USAGE.columns)
+
+    class Cursor:
+        def executemany(self, sql, groups):
+            chunks.append((sum(len(g) for g in groups) // width, len(pulled)))
+
+        def execute(self, sql, values):
+            assert sql.count("(%s") == len(values) // width  # one VALUES group per row sent
+            chunks.append((len(values) // width, len(pulled)))
 
     hook = SimpleNamespace(placeholder="%s")
     written = upsert_rows(Cursor(), hook, POSTGRES, TableName("u"), USAGE, rows(), chunk_size=10)
 
     assert written == 25
     assert chunks == [(10, 10), (10, 20), (5, 25)]  # never more than one chunk pulled ahead
+
+
+def test_one_statement_never_carries_a_key_twice_and_the_last_row_wins():
+    """PostgreSQL refuses a multi-row upsert touching one row twice; sequential upserts keep the last."""
+    from airflow_provider_credits.operators.usage_to_sql import USAGE
+    from airflow_provider_credits.sql import POSTGRES
+
+    sent: list[list] = []
+
+    class Cursor:
+        def executemany(self, sql, groups):
+            sent.extend(groups)
+
+        def execute(self, sql, values):
+            sent.append(values)
+
+    def row(amount):
+        return ("v", "a", "p", "", JAN1, JAN1 + DAY, Decimal(amount), "credits", JAN1)
+
+    hook = SimpleNamespace(placeholder="%s")
+    written = upsert_rows(Cursor(), hook, POSTGRES, TableName("u"), USAGE, [row(1), row(2), row(3)])
+
+    assert written == 1
+    assert sent == [list(row(3))]
 
 
 def test_a_long_window_in_small_chunks(target, vendors):

@@ -123,11 +123,17 @@ def test_connection_dropped_mid_transaction_keeps_the_old_state(
         def __init__(self, cur: Any) -> None:
             self._cur = cur
 
-        def executemany(self, sql: str, rows: Any) -> Any:
-            calls.append(len(rows))
+        def _send(self, method: str, sql: str, values: Any) -> Any:
+            calls.append(len(values))
             if len(calls) == 3:  # balances and one usage chunk are sent; drop the connection
                 _kill_connection(tables.db, self._cur)
-            return self._cur.executemany(sql, rows)
+            return getattr(self._cur, method)(sql, values)
+
+        def executemany(self, sql: str, rows: Any) -> Any:
+            return self._send("executemany", sql, rows)
+
+        def execute(self, sql: str, values: Any = None) -> Any:
+            return self._send("execute", sql, values)
 
     def upsert(cur: Any, *args: Any, **kwargs: Any) -> int:
         return real_upsert(Dropping(cur), *args, **kwargs)

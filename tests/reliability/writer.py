@@ -76,18 +76,27 @@ def _fake_vendor(spec: WriteSpec) -> FakeVendor:
 
 
 class PausingCursor:
-    """A cursor that, after its ``after``-th ``executemany``, reports ``CHUNK n`` and hangs (to be killed)."""
+    """A cursor that, after its ``after``-th write call, reports ``CHUNK n`` and hangs (to be killed).
+
+    ``upsert_rows`` sends each chunk of up to ``chunk_size`` rows (smaller than one statement
+    here) with one ``execute``; bigger chunks would also use ``executemany``.
+    """
 
     def __init__(self, cur: Any, after: int) -> None:
         self._cur, self._after, self.sent = cur, after, 0
 
-    def executemany(self, sql: str, rows: Sequence[Any]) -> Any:
-        result = self._cur.executemany(sql, rows)
+    def _sent(self, result: Any) -> Any:
         self.sent += 1
         if self.sent == self._after:
             print(f"CHUNK {self.sent}", flush=True)
             time.sleep(120)
         return result
+
+    def executemany(self, sql: str, rows: Sequence[Any]) -> Any:
+        return self._sent(self._cur.executemany(sql, rows))
+
+    def execute(self, sql: str, values: Any = None) -> Any:
+        return self._sent(self._cur.execute(sql, values))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cur, name)
