@@ -53,8 +53,17 @@ def airflow_env(workdir: Path, conn_env: dict[str, str]) -> dict[str, str]:
     }
 
 
+def reserved(usage_db: Path) -> tuple[int, float]:
+    """Active reservations in the demo's database: (how many, credits held)."""
+    with sqlite3.connect(usage_db) as db:
+        count, total = db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM credit_reservations WHERE released_at IS NULL"
+        ).fetchone()
+    return int(count), float(total)
+
+
 def top_up_when_waiting(
-    client: Any, *, polls: int, stop: threading.Event, topped_up: threading.Event, say: Any
+    client: Any, *, polls: int, stop: threading.Event, topped_up: threading.Event, say: Any, usage_db: Path
 ) -> threading.Thread:
     """Stand-in for a person watching the pipeline: once the balance has been read ``polls``
     times in a row without any credits being spent, top the account up.
@@ -64,6 +73,7 @@ def top_up_when_waiting(
     :param stop: set to end the watch.
     :param topped_up: set once the account was topped up.
     :param say: prints a progress line.
+    :param usage_db: the database holding the reservations (for the progress line).
     """
 
     def watch() -> None:
@@ -74,7 +84,11 @@ def top_up_when_waiting(
             if remaining != last_remaining:
                 last_remaining, reads_then = remaining, reads
             elif reads - reads_then >= polls:
-                say(f"   … batches are waiting ({remaining} credits left); topping up {TOP_UP} credits")
+                count, held = reserved(usage_db)
+                say(
+                    f"   … {remaining:,} credits left, {held:,.0f} of them reserved by {count} batches: "
+                    f"the other batches wait. Topping up {TOP_UP:,} credits"
+                )
                 client.topup(VENDOR, TOP_UP, POOL)
                 topped_up.set()
                 return
@@ -201,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
                 "available (credit_gated_enrichment)"
             )
             stop, topped_up = threading.Event(), threading.Event()
-            watcher = top_up_when_waiting(sandbox, polls=6, stop=stop, topped_up=topped_up, say=say)
+            watcher = top_up_when_waiting(
+                sandbox, polls=6, stop=stop, topped_up=topped_up, say=say, usage_db=workdir / "usage.db"
+            )
             state_enrich, tasks = run_dag("credit_gated_enrichment", log)
             stop.set()
             watcher.join()

@@ -60,7 +60,7 @@ def test_make_demo_pauses_tops_up_finishes_and_reports() -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
-    assert "batches are waiting" in out  # the pause happened, then the top-up
+    assert "500 of them reserved by 2 batches: the other batches wait" in out  # the pause, then the top-up
     assert "4 of 4 batches enriched" in out
     assert "the enrichment consumed 1,000 theirstack api_credits" in out
     for vendor in ("clay", "clodura", "theirstack", "trendtrack"):
