@@ -8,6 +8,9 @@ email and account password with which the hook signs in to get a fresh cookie.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -91,6 +94,19 @@ INTEGRATION_CREDIT_REPORT = Endpoint("GET", "/v3/integrations/{integration_type}
 LOGIN_PATH = "/v3/auth/login"
 
 
+@contextmanager
+def _no_header_logging() -> Iterator[None]:
+    """Silence httpcore's DEBUG log for a sign-in: it logs the response headers, whose
+    ``Set-Cookie`` holds the new session before the hook can register it with the masker."""
+    logger = logging.getLogger("httpcore")
+    level = logger.level
+    logger.setLevel(max(level, logging.INFO))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _report_params(start: datetime, end: datetime) -> dict[str, str]:
     def iso(value: datetime) -> str:
         return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -171,7 +187,8 @@ class ClayHook(CreditsHook):
             return False
         self.log.info("Clay session rejected; signing in again as %s", self._settings.login)
         try:
-            response = self.get_conn().post(LOGIN_PATH, json=self._login_body())
+            with _no_header_logging():
+                response = self.get_conn().post(LOGIN_PATH, json=self._login_body())
         except httpx.HTTPError as exc:
             self.log.warning("Clay sign-in failed: %s", type(exc).__name__)
             return False
@@ -187,7 +204,9 @@ class ClayHook(CreditsHook):
             return False
         self.log.info("Clay session rejected; signing in again as %s", self._settings.login)
         try:
-            response = await (await self.aget_conn()).post(LOGIN_PATH, json=self._login_body())
+            client = await self.aget_conn()
+            with _no_header_logging():
+                response = await client.post(LOGIN_PATH, json=self._login_body())
         except httpx.HTTPError as exc:
             self.log.warning("Clay sign-in failed: %s", type(exc).__name__)
             return False
@@ -209,7 +228,8 @@ class ClayHook(CreditsHook):
                 f"connection {self.conn_id!r}: signing in needs the email (login) and the account_password extra",
                 vendor=self.vendor,
             )
-        self.request("POST", LOGIN_PATH, json_body=self._login_body(), renew_auth=False)
+        with _no_header_logging():
+            self.request("POST", LOGIN_PATH, json_body=self._login_body(), renew_auth=False)
         # httpx keeps Set-Cookie on the client; take the fresh session from there.
         cookie = self._take_cookie(200, self.get_conn().cookies)
         if cookie is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -239,3 +240,25 @@ def test_clay_signs_in_again_when_the_cookie_expired(
     assert balance.primary.remaining == sandbox.state()["pools"]["clay"]["credits"]["remaining"]
     log = [(r["method"], r["path"].rsplit("/", 1)[-1], r["status"]) for r in sandbox.requests("clay")]
     assert log[1:] == [("GET", "credits", 401), ("POST", "login", 200), ("GET", "credits", 200)]
+
+
+@pytest.mark.parametrize(
+    "run", [lambda hook: hook.get_balance(), lambda hook: asyncio.run(hook.aget_balance())]
+)
+def test_a_fresh_clay_session_never_reaches_debug_logs(
+    sandbox: SandboxServer,
+    make_hook: MakeHook,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    run,
+) -> None:
+    """httpcore logs response headers at DEBUG; the sign-in's Set-Cookie must not be among them."""
+    sandbox.add_fault("clay", "expired_cookie")
+    for name, value in sandbox.airflow_conn_env(clay_login=True).items():
+        monkeypatch.setenv(name, value)
+    hook = make_hook("clay")
+    with caplog.at_level(logging.DEBUG):
+        run(hook)
+    assert hook._cookie  # signed in again: a fresh session
+    assert any(r.name.startswith("httpcore") for r in caplog.records)  # DEBUG logging was on
+    assert all(hook._cookie not in r.getMessage() for r in caplog.records)
