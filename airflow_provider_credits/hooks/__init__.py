@@ -41,7 +41,7 @@ def hook_class_for(conn_type: str | None, conn_id: str = "") -> type[CreditsHook
 
 
 def get_credits_hook(conn_id: str, **hook_kwargs: Any) -> CreditsHook:
-    """Build the vendor hook matching the type of connection ``conn_id``.
+    """Build the vendor hook matching the type of connection ``conn_id`` (one connection lookup).
 
     :param conn_id: an Airflow connection of type clay, clodura, theirstack or trendtrack.
     :param hook_kwargs: passed on to the hook's constructor.
@@ -49,7 +49,9 @@ def get_credits_hook(conn_id: str, **hook_kwargs: Any) -> CreditsHook:
     from airflow.sdk import BaseHook
 
     conn = BaseHook.get_connection(conn_id)
-    return hook_class_for(conn.conn_type, conn_id)(conn_id=conn_id, **hook_kwargs)
+    hook = hook_class_for(conn.conn_type, conn_id)(conn_id=conn_id, **hook_kwargs)
+    hook.adopt_connection(conn)  # one connection lookup, not a second one on first use
+    return hook
 
 
 async def aget_credits_hook(conn_id: str, **hook_kwargs: Any) -> CreditsHook:
@@ -57,4 +59,6 @@ async def aget_credits_hook(conn_id: str, **hook_kwargs: Any) -> CreditsHook:
     from airflow.sdk import BaseHook
 
     conn = await BaseHook.aget_connection(conn_id)
-    return hook_class_for(conn.conn_type, conn_id)(conn_id=conn_id, **hook_kwargs)
+    hook = hook_class_for(conn.conn_type, conn_id)(conn_id=conn_id, **hook_kwargs)
+    await hook.aadopt_connection(conn)
+    return hook

@@ -261,24 +261,35 @@ class CreditsHook(BaseHook):
     def settings(self) -> ConnectionSettings:
         """The connection's settings, read (synchronously) on first use."""
         if self._settings is None:
-            from airflow.sdk.log import mask_secret
-
-            conn = self.get_connection(self.conn_id)
-            settings = self._build_settings(conn, conn.extra_dejson)
-            mask_secret(settings.secret)
-            self._settings = settings
+            self.adopt_connection(self.get_connection(self.conn_id))
+        assert self._settings is not None
         return self._settings
 
     async def aget_settings(self) -> ConnectionSettings:
         """Async :attr:`settings`: reads the connection without blocking the event loop."""
         if self._settings is None:
-            from airflow.sdk.log import amask_secret
-
-            conn = await self.aget_connection(self.conn_id)
-            settings = self._build_settings(conn, await conn.aextra_dejson())
-            await amask_secret(settings.secret)
-            self._settings = settings
+            await self.aadopt_connection(await self.aget_connection(self.conn_id))
+        assert self._settings is not None
         return self._settings
+
+    def adopt_connection(self, conn: Any) -> None:
+        """Take the settings from an already fetched connection (no second lookup) and mask its secret.
+
+        :param conn: the Airflow connection named by ``conn_id``.
+        """
+        from airflow.sdk.log import mask_secret
+
+        settings = self._build_settings(conn, conn.extra_dejson)
+        mask_secret(settings.secret)
+        self._settings = settings
+
+    async def aadopt_connection(self, conn: Any) -> None:
+        """Async :meth:`adopt_connection` (masks with ``amask_secret``, safe in an event loop)."""
+        from airflow.sdk.log import amask_secret
+
+        settings = self._build_settings(conn, await conn.aextra_dejson())
+        await amask_secret(settings.secret)
+        self._settings = settings
 
     # -------------------------------------------------------------- vendor hooks
 

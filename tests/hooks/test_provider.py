@@ -179,3 +179,36 @@ assert not events, events
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
 
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_check_looks_the_connection_up_once(api, set_conn, monkeypatch):
+    """The sensor's per-check path: picking the hook by type must not cost a second lookup."""
+    conn_id = set_conn("clodura")
+    api.get("/api/v1/credits").respond(200, json={"remainingCredits": 42})
+    lookups: list[str] = []
+    real_get, real_aget = Connection.get, Connection.async_get
+
+    def counting_get(cid):
+        lookups.append(cid)
+        return real_get(cid)
+
+    async def counting_aget(cid):
+        lookups.append(cid)
+        return await real_aget(cid)
+
+    monkeypatch.setattr(Connection, "get", staticmethod(counting_get))
+    monkeypatch.setattr(Connection, "async_get", staticmethod(counting_aget))  # what BaseHook calls
+
+    assert get_credits_hook(conn_id).get_balance().primary.remaining == 42
+    assert lookups == [conn_id]
+
+    async def check() -> int:
+        hook = await aget_credits_hook(conn_id)
+        try:
+            return int((await hook.aget_balance()).primary.remaining)
+        finally:
+            await hook.aclose()
+
+    lookups.clear()
+    assert asyncio.run(check()) == 42
+    assert lookups == [conn_id]
