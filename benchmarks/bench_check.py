@@ -104,6 +104,8 @@ def worker(mode: str, amount: float) -> None:
         times = _sync_http(int(amount))
         emit({"checks": len(times), "ms": [t * 1000 for t in times]})
     elif mode == "async-credits":
+        import aiohttp  # noqa: F401  (the first async request imports it: not part of a check)
+
         checks, wall = asyncio.run(_async_credits(amount))
         emit({"checks": checks, "ms": [wall * 1000 / max(1, checks)]})
     elif mode == "async-http":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import random
@@ -58,15 +59,16 @@ def _make_trigger(impl: str, interval: float, deadline: float) -> Any:
 
 
 async def _drive(impl: str, n: int, duration: float, interval: float) -> dict[str, Any]:
-    lags: list[float] = []
+    lags: list[tuple[float, float]] = []  # (when, lateness)
     stop = asyncio.Event()
+    pauses = _gc_pauses()
 
     async def ticker() -> None:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             t0 = loop.time()
             await asyncio.sleep(TICK)
-            lags.append(loop.time() - t0 - TICK)
+            lags.append((t0, loop.time() - t0 - TICK))
 
     events: list[Any] = []
 
@@ -95,6 +97,7 @@ async def _drive(impl: str, n: int, duration: float, interval: float) -> dict[st
         delay = rng.uniform(0, interval)
         tasks.append(asyncio.create_task(one(delay, start + delay + duration)))
     tick = asyncio.create_task(ticker())
+    steady_from = asyncio.get_running_loop().time() + 2 * interval  # every trigger has polled once
     cpu0 = cpu_seconds()
     done, pending = await asyncio.wait(tasks, timeout=duration + interval + 5)
     cpu = cpu_seconds() - cpu0
@@ -104,7 +107,10 @@ async def _drive(impl: str, n: int, duration: float, interval: float) -> dict[st
     await asyncio.gather(*pending, return_exceptions=True)
     stop.set()
     await tick
+    gc.callbacks.remove(pauses.record)
     errors = [repr(t.exception()) for t in done if t.exception() is not None]
+    steady = [lag for when, lag in lags if when >= steady_from]
+    everything = [lag for _, lag in lags]
     return {
         "wall_s": wall,
         "cpu_s": cpu,
@@ -114,10 +120,33 @@ async def _drive(impl: str, n: int, duration: float, interval: float) -> dict[st
         ),
         "errors": errors[:3],
         "error_count": len(errors),
-        "lag_p50_ms": percentile(lags, 50) * 1000,
-        "lag_p99_ms": percentile(lags, 99) * 1000,
-        "lag_max_ms": max(lags, default=0.0) * 1000,
+        "lag_p50_ms": percentile(everything, 50) * 1000,
+        "lag_p99_ms": percentile(everything, 99) * 1000,
+        "lag_max_ms": max(everything, default=0.0) * 1000,
+        "steady_lag_p99_ms": percentile(steady, 99) * 1000,
+        "gc_full_collections": len(pauses.full_ms),
+        "gc_full_max_ms": max(pauses.full_ms, default=0.0),
     }
+
+
+class _GcPauses:
+    """Durations of the garbage collector's full (generation 2) collections."""
+
+    def __init__(self) -> None:
+        self.full_ms: list[float] = []
+        self._started = 0.0
+
+    def record(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif info["generation"] == 2:
+            self.full_ms.append((time.perf_counter() - self._started) * 1000)
+
+
+def _gc_pauses() -> _GcPauses:
+    pauses = _GcPauses()
+    gc.callbacks.append(pauses.record)
+    return pauses
 
 
 def worker(impl: str, n: int, duration: float, interval: float) -> None:
@@ -129,7 +158,9 @@ def worker(impl: str, n: int, duration: float, interval: float) -> None:
     import airflow.triggers.base  # noqa: F401
 
     _make_trigger(impl, interval, 0)  # imports
-    if impl == "credits":
+    if impl == "credits":  # what the first request imports (the baseline imports aiohttp with its trigger)
+        import aiohttp  # noqa: F401
+
         import airflow_provider_credits.hooks.theirstack  # noqa: F401
     rss0 = rss_bytes()
     result = asyncio.run(_drive(impl, n, duration, interval))
@@ -189,6 +220,9 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         "cpu_s",
         "lag_p50_ms",
         "lag_p99_ms",
+        "steady_lag_p99_ms",
+        "gc_full_collections",
+        "gc_full_max_ms",
         "requests",
         "expected",
         "events",
@@ -228,7 +262,8 @@ def targets(results: dict[str, Any]) -> dict[str, bool]:
     return {
         f"{top} triggers within 150 MB (peak RSS growth of the process)": ours["peak_rss_growth_mb"]["median"]
         <= 150,
-        f"{top} triggers p99 loop lag < 50 ms": ours["lag_p99_ms"]["median"] < 50,
+        f"{top} triggers p99 loop lag < 50 ms (whole run)": ours["lag_p99_ms"]["median"] < 50,
+        f"{top} triggers p99 loop lag < 50 ms (steady state)": ours["steady_lag_p99_ms"]["median"] < 50,
         "less memory per trigger than baseline": ratios["kb_per_trigger"] < 1,
         "less CPU per poll than baseline": ratios["cpu_ms_per_poll"] < 1,
     }
@@ -246,11 +281,13 @@ def render(results: dict[str, Any]) -> str:
         f"against the sandbox in a separate process. Median (min-max) of {results['repeats']} runs. "
         "Memory: peak RSS growth over the process after imports (Airflow, httpx, aiohttp: "
         f"{_rss0(results):.0f} MB before the first trigger). CPU: the worker process only. "
-        "Loop lag: lateness of a 10 ms ticker.",
+        "Loop lag: lateness of a 10 ms ticker, over the whole run and in the steady state (after "
+        "every trigger's first poll, which includes its connection lookup). Full GC: the garbage "
+        "collector's generation-2 collections during the run, and the longest one.",
         "",
         "| trigger | N | peak RSS growth MB | KB/trigger | CPU ms/poll | loop lag p50 ms | loop lag p99 ms "
-        "| requests / expected | events | sandbox CPU s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| steady p99 ms | full GC: count, max ms | requests / expected | events | sandbox CPU s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n in results["ns"]:
         for impl in IMPLS:
@@ -259,7 +296,8 @@ def render(results: dict[str, Any]) -> str:
             lines.append(
                 f"| {name} | {n} | {cell(t['peak_rss_growth_mb'])} | {cell(t['kb_per_trigger'])} | "
                 f"{cell(t['cpu_ms_per_poll'], 2)} | {cell(t['lag_p50_ms'], 1)} | {cell(t['lag_p99_ms'], 1)} | "
-                f"{t['requests']['median']:.0f} / {t['expected']['median']:.0f} | {t['events']['median']:.0f} | "
+                f"{cell(t['steady_lag_p99_ms'], 1)} | {t['gc_full_collections']['median']:.0f}, "
+                f"{t['gc_full_max_ms']['median']:.0f} | {t['requests']['median']:.0f} / {t['expected']['median']:.0f} | {t['events']['median']:.0f} | "
                 f"{t['sandbox_cpu_s']['median']:.1f} |"
             )
     lines += [

@@ -11,11 +11,11 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_credits.exceptions import CreditsApiError
 from airflow_provider_credits.hooks import aget_credits_hook
+from airflow_provider_credits.hooks.transport import KEEPALIVE_SECONDS
 from airflow_provider_credits.threshold import Check, Gate, error_payload
 
-#: httpx keeps an idle connection this long; polls further apart reconnect anyway, so the
-#: trigger closes its client between them and holds no socket while it sleeps.
-KEEPALIVE_SECONDS = 5.0
+#: seconds after which an unchanged check result is logged again.
+REPEAT_LOG_SECONDS = 60.0
 
 if TYPE_CHECKING:
     from airflow_provider_credits.hooks.base import CreditsHook
@@ -69,6 +69,7 @@ class CreditThresholdTrigger(BaseTrigger):
         self.fail_on_transient_errors = fail_on_transient_errors
         self.reservation = reservation
         self.reserve = reservation["reserve"] if reservation else None
+        self._logged: tuple[str | None, float] = (None, 0.0)  # the last check logged, and when
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         kwargs: dict[str, Any] = {
@@ -97,34 +98,54 @@ class CreditThresholdTrigger(BaseTrigger):
         try:
             while True:
                 await asyncio.sleep(self._next_wait())
-                hook, balance, error = await self._read_balance(hook)
-                result = gate.check(balance, error)
-                if result.met and gate.reserves:
-                    assert balance is not None and result.decision is not None
-                    result = await self._minus_reservations(gate, balance, result.decision.pool)
-                if result.met:
-                    assert balance is not None and result.decision is not None
-                    return {
-                        "status": "success",
-                        "balance": balance.model_dump(mode="json"),
-                        "decision": result.decision.model_dump(mode="json"),
-                        "deadline": self.deadline,
-                    }
-                if time.time() >= self.deadline:
-                    return {
-                        "status": "timeout",
-                        "message": f"connection {self.credits_conn_id!r}: deadline passed; last check: {result.message}",
-                    }
-                log = self.log.warning if result.transient else self.log.info
-                log(
-                    "connection %r: %s; next check in %.1fs",
-                    self.credits_conn_id,
-                    result.message,
-                    self._next_wait(),
-                )
+                hook, event = await self._check(gate, hook)
+                if event is not None:
+                    return event
         finally:
             if hook is not None:
                 await hook.aclose()
+
+    async def _check(
+        self, gate: Gate, hook: CreditsHook | None
+    ) -> tuple[CreditsHook | None, dict[str, Any] | None]:
+        """One check: the final event, or None (logged) to check again after the next sleep.
+
+        Nothing of a check outlives it: a thousand triggers would otherwise hold their last
+        balances through every sleep, for the garbage collector to scan again and again.
+        """
+        hook, balance, error = await self._read_balance(hook)
+        result = gate.check(balance, error)
+        if result.met and gate.reserves:
+            assert balance is not None and result.decision is not None
+            result = await self._minus_reservations(gate, balance, result.decision.pool)
+        if result.met:
+            assert balance is not None and result.decision is not None
+            return hook, {
+                "status": "success",
+                "balance": balance.model_dump(mode="json"),
+                "decision": result.decision.model_dump(mode="json"),
+                "deadline": self.deadline,
+            }
+        if time.time() >= self.deadline:
+            return hook, {
+                "status": "timeout",
+                "message": f"connection {self.credits_conn_id!r}: deadline passed; last check: {result.message}",
+            }
+        self._log_check(result)
+        return hook, None
+
+    def _log_check(self, result: Check) -> None:
+        """Log a check that keeps the trigger waiting: when its outcome changed, else once a minute.
+
+        A trigger polling every few seconds while nothing changes (an account waiting for a
+        top-up) would otherwise write the same line thousands of times.
+        """
+        now = time.monotonic()
+        if result.message == self._logged[0] and now - self._logged[1] < REPEAT_LOG_SECONDS:
+            return
+        self._logged = (result.message, now)
+        log = self.log.warning if result.transient else self.log.info
+        log("connection %r: %s; next check in %.1fs", self.credits_conn_id, result.message, self._next_wait())
 
     async def _read_balance(
         self, hook: CreditsHook | None

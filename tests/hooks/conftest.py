@@ -12,7 +12,7 @@ import respx
 
 from airflow_provider_credits.hooks import base
 from airflow_provider_credits.hooks.base import CreditsHook
-from tests.hooks.helpers import BASE_URL, MODES, VENDOR_BY_TYPE, conn_json
+from tests.hooks.helpers import BASE_URL, MODES, VENDOR_BY_TYPE, conn_json, mock_async_transport
 
 
 @pytest.fixture(params=MODES)
@@ -22,9 +22,10 @@ def mode(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def api() -> Iterator[respx.MockRouter]:
-    """The vendor API, mocked at ``BASE_URL``; every route a test adds must be called."""
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[respx.MockRouter]:
+    """The vendor API, mocked at ``BASE_URL`` (sync and async); every route a test adds must be called."""
     with respx.mock(base_url=BASE_URL, assert_all_called=True) as router:
+        mock_async_transport(router, monkeypatch)
         yield router
 
 

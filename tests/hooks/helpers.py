@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
+import respx
+
 from airflow_provider_credits.hooks.base import CreditsHook
 from airflow_provider_credits.hooks.clay import ClayHook
 from airflow_provider_credits.hooks.clodura import CloduraHook
@@ -88,6 +92,17 @@ def conn_json(
         password = COOKIE if conn_type == "clay" else SECRET
     conn = {"conn_type": conn_type, "host": host, "login": login, "password": password, "extra": extra}
     return json.dumps(conn)
+
+
+def mock_async_transport(router: respx.MockRouter, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Send the hooks' async requests to ``router``.
+
+    respx mocks httpx's own transports; the async path sends over aiohttp (``hooks/transport.py``,
+    tested against real servers), so the async tests swap that transport for ``router``.
+    """
+    monkeypatch.setattr(
+        CreditsHook, "_async_transport", lambda self: httpx.MockTransport(router.async_handler)
+    )
 
 
 def invoke(mode: str, hook: CreditsHook, method: str, *args: Any, **kwargs: Any) -> Any:

@@ -158,7 +158,7 @@ def test_constructing_a_hook_reads_nothing(monkeypatch, api, vendor):
     hook = vendor.hook(conn_id="does_not_exist", timeout=5)
 
     assert hook.conn_id == "does_not_exist"
-    assert (hook._settings, hook._client, hook._aclient) == (None, None, None)
+    assert (hook._settings, hook._client, hook._aclient, hook._atransport) == (None, None, None, None)
     assert repr(hook) == f"{vendor.hook.__name__}(conn_id='does_not_exist')"
     assert vendor.hook().conn_id == f"{vendor.conn_type}_default"
     assert not api.calls

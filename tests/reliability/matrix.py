@@ -36,6 +36,7 @@ from airflow_provider_credits.exceptions import (
     CreditsTransportError,
 )
 from airflow_provider_credits.hooks import get_credits_hook
+from airflow_provider_credits.hooks.transport import AiohttpTransport
 from airflow_provider_credits.models import CreditBalance
 from airflow_provider_credits.sandbox import keys
 from airflow_provider_credits.sandbox.server import SandboxClient
@@ -489,25 +490,26 @@ class AttemptCounter:
 
 @contextlib.contextmanager
 def count_attempts() -> Iterator[AttemptCounter]:
-    """Count every request sent by any httpx client meanwhile, sync or async (instrumentation only)."""
+    """Count every request sent meanwhile by httpx's sync client or the async path's aiohttp
+    transport (instrumentation only)."""
     counter = AttemptCounter()
-    sync_send, async_send = httpx.Client.send, httpx.AsyncClient.send
+    sync_send, async_send = httpx.Client.send, AiohttpTransport.handle_async_request
 
     def send(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> httpx.Response:
         counter.see(request)
         return sync_send(self, request, **kwargs)
 
-    async def asend(self: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+    async def asend(self: AiohttpTransport, request: httpx.Request) -> httpx.Response:
         counter.see(request)
-        return await async_send(self, request, **kwargs)
+        return await async_send(self, request)
 
     httpx.Client.send = send  # type: ignore[method-assign]
-    httpx.AsyncClient.send = asend  # type: ignore[method-assign]
+    AiohttpTransport.handle_async_request = asend  # type: ignore[method-assign]
     try:
         yield counter
     finally:
         httpx.Client.send = sync_send  # type: ignore[method-assign]
-        httpx.AsyncClient.send = async_send  # type: ignore[method-assign]
+        AiohttpTransport.handle_async_request = async_send  # type: ignore[method-assign]
 
 
 def _read_balance(cell: Cell, kind: str) -> CreditBalance:

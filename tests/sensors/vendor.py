@@ -14,6 +14,8 @@ import httpx
 import pytest
 import respx
 
+from tests.hooks.helpers import mock_async_transport
+
 CONN_ID = "credits_test"
 BASE_URL = "http://vendor.test"
 BALANCE_URL = f"{BASE_URL}/v0/billing/credit-balance"
@@ -80,4 +82,5 @@ def vendor(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeVendor]:
     """The fake vendor, with connection ``CONN_ID`` pointing at it."""
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_env())
     with respx.mock(assert_all_called=False) as router:
+        mock_async_transport(router, monkeypatch)
         yield FakeVendor(router)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from airflow_provider_credits.exceptions import CreditsAuthError, CreditsServerError
 from airflow_provider_credits.threshold import error_from_payload
@@ -143,7 +145,7 @@ async def test_sleeps_poke_interval_between_checks_and_closes_the_client(
     assert (await only_event(trigger(poke_interval=42, deadline=time.time() + 3600)))["status"] == "success"
     assert sleeps == [42.0, 42.0, 42.0]
     assert len(hooks) == 1
-    assert hooks[0]._aclient is None
+    assert hooks[0]._atransport is None
 
 
 @pytest.mark.parametrize(("poke_interval", "closes_between_polls"), [(0.01, False), (42, True)])
@@ -161,7 +163,7 @@ async def test_keeps_its_client_between_close_polls_and_always_closes_at_the_end
         real_aclose = hook.aclose
 
         async def aclose() -> None:
-            closes.append(hook._aclient is not None)
+            closes.append(hook._atransport is not None)
             await real_aclose()
 
         hook.aclose = aclose
@@ -176,6 +178,35 @@ async def test_keeps_its_client_between_close_polls_and_always_closes_at_the_end
         monkeypatch.setattr(module.asyncio, "sleep", no_wait)
     assert (await only_event(trigger(poke_interval=poke_interval)))["status"] == "success"
     assert len(hooks) == 1
-    assert hooks[0]._aclient is None  # closed at the end either way
+    assert hooks[0]._atransport is None  # closed at the end either way
     # one real close per poll when polls are far apart; otherwise only the final one
     assert closes.count(True) == (3 if closes_between_polls else 1)
+
+
+async def test_logs_a_changed_check_at_once_and_an_unchanged_one_once_a_minute(
+    vendor: FakeVendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Waiting on an unchanged balance (or error) logs one line a minute, not one per poll."""
+    vendor.script(*[credits(100)] * 4, credits(200), http(503), http(503), credits(900))
+    clock = [0.0]
+    monkeypatch.setattr(module, "time", SimpleNamespace(time=time.time, monotonic=lambda: clock[0]))
+    real_check = CreditThresholdTrigger._check
+
+    async def check_then_tick(self: CreditThresholdTrigger, *args: Any) -> Any:
+        result = await real_check(self, *args)
+        clock[0] += 25  # 25 s between checks
+        return result
+
+    monkeypatch.setattr(CreditThresholdTrigger, "_check", check_then_tick)
+    with capture_logs() as logs:
+        assert (await only_event(trigger()))["status"] == "success"
+    lines = [(line["log_level"], line["event"].split(": ", 2)[-1].split(";")[0]) for line in logs]
+    assert lines == [
+        ("info", "100 of 1000 credits remaining, needed 500: not enough"),  # t=0 (25, 50: unchanged)
+        ("info", "100 of 1000 credits remaining, needed 500: not enough"),  # t=75: a minute later
+        ("info", "200 of 1000 credits remaining, needed 500: not enough"),  # t=100: changed
+        (
+            "warning",
+            "balance unavailable, transient error: [theirstack, GET /v0/billing/credit-balance, HTTP 503] status 503",
+        ),
+    ]  # t=150: the same error again, unlogged; t=175: enough
