@@ -15,8 +15,8 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from functools import lru_cache
-from itertools import islice
+from itertools import chain, islice
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -87,6 +87,8 @@ class TableName:
 
 def as_utc(value: datetime) -> datetime:
     """A plain (not pendulum) aware datetime in UTC; naive values are taken as UTC."""
+    if type(value) is datetime and value.tzinfo is timezone.utc:
+        return value  # already one (datetimes are immutable)
     v = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
     return datetime(v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond, tzinfo=timezone.utc)
 
@@ -160,9 +162,10 @@ class SqlDialect:
     def adapters(self) -> Adapters:
         """Functions turning timestamps and numbers into driver values; apply them while building rows.
 
-        The timestamp adapter is cached: periods repeat across rows. Both pass None through.
+        The timestamp adapter remembers its results: periods repeat across rows. Both pass None through.
         """
-        return Adapters(_optional(self.timestamp, cached=True), _optional(self.number))
+        timestamp = _same if self.timestamp is None else _Memo(self.timestamp).__getitem__
+        return Adapters(timestamp, _optional(self.number))
 
 
 @dataclass(frozen=True)
@@ -173,11 +176,45 @@ class Adapters:
     number: Callable[[Decimal | None], Any]
 
 
-def _optional(convert: Callable[[Any], Any] | None, cached: bool = False) -> Callable[[Any], Any]:
+def _same(value: Any) -> Any:
+    return value
+
+
+def _optional(convert: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    """``convert`` passing None through (no conversion when ``convert`` is None)."""
     if convert is None:
-        return lambda value: value
-    optional = lambda value: None if value is None else convert(value)  # noqa: E731
-    return lru_cache(maxsize=4096)(optional) if cached else optional
+        return _same
+
+    def optional(value: Any) -> Any:
+        return None if value is None else convert(value)
+
+    return optional
+
+
+class _Memo(dict[Any, Any]):
+    """Results of ``convert`` by value, None passed through; emptied when full, so memory stays flat.
+
+    Look values up with ``memo.__getitem__``: a hit runs no Python code (unlike ``lru_cache`` on a lambda).
+
+    :param convert: the conversion of values other than None.
+    :param size: results held at most.
+    """
+
+    def __init__(self, convert: Callable[[Any], Any], size: int = 4096) -> None:
+        super().__init__()
+        self.convert, self.size = convert, size
+
+    def __missing__(self, value: Any) -> Any:
+        if len(self) >= self.size:
+            self.clear()
+        out = self[value] = None if value is None else self.convert(value)
+        return out
+
+
+def _utc_text(value: datetime) -> str:
+    """``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC: SQLAlchemy's format, sorts, and SQLite's date functions read it."""
+    # cut "+00:00" rather than replace(tzinfo=None), which costs about as much as the formatting
+    return as_utc(value).isoformat(" ", "microseconds")[:26]
 
 
 #: bound parameters per statement: SQLite's historic limit (PostgreSQL and MySQL allow far more).
@@ -190,10 +227,7 @@ SQLITE = SqlDialect(
     name="sqlite",
     quote='"{}"',
     types={"text": _TEXT, "number": _NUMBER, "timestamp": "TIMESTAMP"},
-    # ISO-8601 UTC text, SQLAlchemy's format: sorts correctly and SQLite's date functions read it
-    timestamp=lambda v: (
-        as_utc(v).replace(tzinfo=None).isoformat(" ", "microseconds")
-    ),  # = %Y-%m-%d %H:%M:%S.%f
+    timestamp=_utc_text,
     number=str,  # sqlite3 cannot bind Decimal; NUMERIC affinity stores it as a number
 )
 POSTGRES = SqlDialect(
@@ -321,21 +355,21 @@ def upsert_rows(
     """
     per_statement = dialect.rows_per_statement(spec)
     full_sql = dialect.upsert_sql(hook, table, spec, rows=per_statement)
-    key_at = [spec.names.index(k) for k in spec.key]
+    width = len(spec.columns)
+    step = per_statement * width  # values per full statement
+    key = itemgetter(*(spec.names.index(k) for k in spec.key))
     rows = iter(rows)
     written = 0
     while chunk := list(islice(rows, chunk_size)):
-        unique = list({tuple(row[i] for i in key_at): row for row in chunk}.values())
-        full = len(unique) - len(unique) % per_statement
+        unique = dict(zip(map(key, chunk), chunk, strict=True))  # a repeated key keeps its last row
+        if {*map(len, unique.values())} != {width}:  # a short row would shift the values of the next ones
+            raise ValueError(f"every row must hold {width} values ({', '.join(spec.names)})")
+        values = list(chain.from_iterable(unique.values()))  # flattened once, sliced per statement
+        full = len(values) - len(values) % step
         if full:
-            cur.executemany(
-                full_sql, [_flat(unique[i : i + per_statement]) for i in range(0, full, per_statement)]
-            )
-        if rest := unique[full:]:
-            cur.execute(dialect.upsert_sql(hook, table, spec, rows=len(rest)), _flat(rest))
+            cur.executemany(full_sql, [values[i : i + step] for i in range(0, full, step)])
+        if full < len(values):
+            rest = values[full:]
+            cur.execute(dialect.upsert_sql(hook, table, spec, rows=len(rest) // width), rest)
         written += len(unique)
     return written
-
-
-def _flat(rows: Sequence[Sequence[Any]]) -> list[Any]:
-    return [value for row in rows for value in row]

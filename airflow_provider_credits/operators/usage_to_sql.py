@@ -321,16 +321,23 @@ def _balance_rows(fetched: list[_Fetched], logical: datetime, adapt: Adapters) -
 
 def _usage_rows(fetched: list[_Fetched], adapt: Adapters) -> Iterator[tuple[Any, ...]]:
     ts, num = adapt.timestamp, adapt.number
+    start = end = start_value = end_value = None
     for f in fetched:
         fetched_at = ts(f.fetched_at)
         for r in f.usage:
+            if r.period_start != start or r.period_end != end:
+                # hooks return rows period by period, periods end to end: comparing datetimes is far
+                # cheaper than the adapter's lookup (hashing an aware datetime)
+                start_value = end_value if r.period_start == end else ts(r.period_start)
+                start, end = r.period_start, r.period_end
+                end_value = ts(end)
             yield (
                 r.vendor,
                 r.account,
                 r.pool,
                 r.dimension,
-                ts(r.period_start),
-                ts(r.period_end),
+                start_value,
+                end_value,
                 num(r.amount),
                 r.unit,
                 fetched_at,

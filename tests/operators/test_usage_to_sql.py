@@ -326,6 +326,78 @@ def test_one_statement_never_carries_a_key_twice_and_the_last_row_wins():
     assert sent == [list(row(3))]
 
 
+def test_a_row_of_the_wrong_width_is_refused_before_its_chunk_is_sent():
+    """Rows are flattened a chunk at a time: a short row must not shift the values of the next ones."""
+    from airflow_provider_credits.operators.usage_to_sql import USAGE
+    from airflow_provider_credits.sql import POSTGRES
+
+    sent: list = []
+
+    class Cursor:
+        def executemany(self, sql, groups):
+            sent.extend(groups)
+
+        def execute(self, sql, values):
+            sent.append(values)
+
+    good = ("v", "a", "p", "x", JAN1, JAN1 + DAY, Decimal(1), "credits", JAN1)
+    short = ("v", "a", "p", "y", JAN1, JAN1 + DAY, Decimal(1), "credits")
+    long = ("v", "a", "p", "z", JAN1, JAN1 + DAY, Decimal(1), "credits", JAN1, "extra")
+    hook = SimpleNamespace(placeholder="%s")
+
+    with pytest.raises(ValueError, match="9 values"):  # together the right number of values, misplaced
+        upsert_rows(Cursor(), hook, POSTGRES, TableName("u"), USAGE, [good, short, long])
+    assert sent == []
+
+
+def test_sqlite_values_are_utc_text_and_numeric_text():
+    import pendulum
+
+    from airflow_provider_credits.sql import SQLITE
+
+    adapt = SQLITE.adapters()
+    plus_one = timezone(timedelta(hours=1))
+
+    assert adapt.timestamp(datetime(2026, 1, 1, 1, 2, 3, 4, tzinfo=plus_one)) == "2026-01-01 00:02:03.000004"
+    assert adapt.timestamp(datetime(2026, 1, 1)) == "2026-01-01 00:00:00.000000"  # naive: UTC
+    assert adapt.timestamp(JAN1 + timedelta(microseconds=5)) == "2026-01-01 00:00:00.000005"
+    assert (
+        adapt.timestamp(pendulum.datetime(2026, 7, 1, 2, tz="Europe/Paris")) == "2026-07-01 00:00:00.000000"
+    )
+    assert adapt.timestamp(None) is None
+    assert adapt.number(Decimal("1.2500")) == "1.2500"
+    assert adapt.number(None) is None
+
+
+def test_remembered_timestamps_stay_bounded():
+    from airflow_provider_credits.sql import SQLITE
+
+    adapt = SQLITE.adapters()
+    values = [adapt.timestamp(JAN1 + i * timedelta(seconds=1)) for i in range(10_000)]
+
+    assert values[-1] == "2026-01-01 02:46:39.000000"
+    assert len(adapt.timestamp.__self__) <= 4096  # the memo behind the adapter
+
+
+def test_usage_rows_follow_every_change_of_period():
+    """Consecutive rows of one period share converted values; any change of start or end is seen."""
+    from airflow_provider_credits.operators.usage_to_sql import _Fetched, _usage_rows
+    from airflow_provider_credits.sql import SQLITE
+
+    def record(start: datetime, end: datetime) -> UsageRecord:
+        return UsageRecord(
+            vendor="v", account="a", pool="p", period_start=start, period_end=end, amount=Decimal(1)
+        )
+
+    periods = [(JAN1, JAN1 + DAY), (JAN1, JAN1 + DAY), (JAN1, JAN1 + 2 * DAY), (JAN1 + DAY, JAN1 + 2 * DAY)]
+    fetched = _Fetched("c", SimpleNamespace(), [record(s, e) for s, e in periods], JAN1, "")
+
+    rows = list(_usage_rows([fetched], SQLITE.adapters()))
+
+    text = SQLITE.timestamp
+    assert [(r[4], r[5]) for r in rows] == [(text(s), text(e)) for s, e in periods]
+
+
 def test_a_long_window_in_small_chunks(target, vendors):
     vendors["theirstack_default"] = FakeVendor(
         "theirstack", ("api_credits",), ("api_credits",), dimensions=tuple(f"key{i}" for i in range(5))
