@@ -423,7 +423,7 @@ class CreditsHook(BaseHook):
     ) -> ApiResponse:
         """Async :meth:`request`; never blocks the event loop.
 
-        The request goes straight to the client's transport: httpx's client machinery (URL
+        The request goes straight to the hook's transport: httpx's client machinery (URL
         merging, cookie jar, auth and redirect flows, none of which these calls use) costs more
         CPU than the request itself, and a triggerer sends one per trigger and poll.
         """

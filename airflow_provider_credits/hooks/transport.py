@@ -6,7 +6,7 @@ aiohttp parses HTTP in C: a request sent through this transport costs about 0.25
 keep httpx's requests, responses (content decoding included) and exceptions, to which every
 aiohttp error is mapped here, so the sync and async paths share all their other code.
 
-aiohttp is imported only when the first async client is built: DAG files never pay for it.
+aiohttp is imported only when the first async request is sent: DAG files never pay for it.
 """
 
 from __future__ import annotations

@@ -136,6 +136,22 @@ async def test_transports_of_one_event_loop_share_a_connection_pool() -> None:
     assert not SharedSession._open[asyncio.get_running_loop()]  # closed with its last user
 
 
+async def test_a_response_closed_before_its_end_does_not_poison_the_pool() -> None:
+    """A body abandoned half-read (as the size cap does) closes its connection instead of
+    leaving unread bytes in front of the next response."""
+    big = http(body=b'{"pad": "' + b"x" * 200_000 + b'"}')
+    transport = AiohttpTransport(shared_ssl_context())
+    async with raw_server(lambda head, body: big if len(seen.requests) == 1 else http()) as seen:
+        response = await transport.handle_async_request(httpx.Request("GET", seen.url))
+        async for _ in response.aiter_raw():
+            break  # stop after the first chunk
+        await response.aclose()
+        second = await transport.handle_async_request(httpx.Request("GET", seen.url))
+        assert json.loads(await second.aread()) == {}
+        await transport.aclose()
+    assert seen.connections == 2
+
+
 async def test_a_closed_transport_opens_a_new_session_on_next_use() -> None:
     transport = AiohttpTransport(shared_ssl_context())
     async with raw_server(lambda head, body: http()) as server:
