@@ -156,7 +156,7 @@ def shared_ssl_context() -> ssl.SSLContext:
 
 
 class CreditsHook(BaseHook):
-    """Base hook for a vendor credit API (sync with httpx ``Client``, async with ``AsyncClient`` over aiohttp).
+    """Base hook for a vendor credit API (sync with an httpx ``Client``, async with httpx requests sent over aiohttp).
 
     :param conn_id: the Airflow connection to use; defaults to the vendor's ``<vendor>_default``.
     :param timeout: seconds per request; overrides the connection's ``timeout`` extra.

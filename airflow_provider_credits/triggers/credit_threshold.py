@@ -110,8 +110,7 @@ class CreditThresholdTrigger(BaseTrigger):
     ) -> tuple[CreditsHook | None, dict[str, Any] | None]:
         """One check: the final event, or None (logged) to check again after the next sleep.
 
-        Nothing of a check outlives it: a thousand triggers would otherwise hold their last
-        balances through every sleep, for the garbage collector to scan again and again.
+        Nothing of a check (balance, decision) is kept through the sleep that follows it.
         """
         hook, balance, error = await self._read_balance(hook)
         result = gate.check(balance, error)
