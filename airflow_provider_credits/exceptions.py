@@ -1,30 +1,73 @@
 """Errors raised by airflow-provider-credits.
 
-Every error about a vendor call is a :class:`CreditsApiError`. Its message names the
-vendor, the HTTP method and path, the status and, when the vendor sent them, its error
-code and request id. Messages never contain the API key or session cookie.
+Every error the package raises on purpose is a :class:`CreditsError`. Its message names
+what failed (the vendor, the HTTP method and path, the status and, when the vendor sent
+them, its error code and request id; or the connection, the argument or the table) and
+never contains an API key or session cookie.
 
-=============================  ======================================  ==========
-class                          cause                                   retried?
-=============================  ======================================  ==========
-CreditsAuthError               401 / 403: key or cookie wrong/expired  never
-CreditsExhaustedError          402: the account is out of credits      never
-CreditsRateLimitError          429 after the retries ran out           yes
-CreditsServerError             5xx after the retries ran out           yes
-CreditsTransportError          timeout, refused or dropped connection  yes
-CreditsResponseError           not JSON, HTML, schema drift, too big   no
-CreditsRequestError            other 4xx (400, 404, 422)               no
-CreditsConfigError             connection or argument is unusable      no
-=============================  ======================================  ==========
+The tree, as httpx draws its own::
+
+    CreditsError
+    ├── CreditsApiError                 a vendor call failed
+    │   ├── CreditsAuthError            401 / 403: key or cookie wrong, expired, lacks permission
+    │   ├── CreditsExhaustedError       402: the account is out of credits
+    │   ├── CreditsTransientError       waiting and trying again may succeed (retried)
+    │   │   ├── CreditsRateLimitError   429 after the retries ran out
+    │   │   ├── CreditsServerError      5xx after the retries ran out
+    │   │   └── CreditsTransportError   timeout, refused or dropped connection
+    │   ├── CreditsResponseError        not JSON, HTML, schema drift, too big, error inside a 200
+    │   ├── CreditsRequestError         other 4xx (400, 404, 422)
+    │   └── UsageNotSupportedError      the vendor's API has no usage history
+    ├── CreditsConfigError              a connection or an argument is unusable (also a ValueError)
+    │   └── UnknownCreditPoolError      a credit pool the account does not have
+    └── CreditsStorageError             a database failed while reserving or writing
+        └── TableSchemaError            a table is missing, lacks columns or its unique key
+
+Only :class:`CreditsTransientError` and its subclasses are retried by the hooks and waited
+out by the sensor (``transient`` is True on exactly those classes).
+
+An error travels through a trigger event, XCom or a process boundary as a plain dict:
+:meth:`CreditsError.to_payload` describes it and :meth:`CreditsError.from_payload` raises
+it again as the same class. Pickling uses the same two methods.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, ClassVar
+
+__all__ = [
+    "CreditsApiError",
+    "CreditsAuthError",
+    "CreditsConfigError",
+    "CreditsError",
+    "CreditsExhaustedError",
+    "CreditsRateLimitError",
+    "CreditsRequestError",
+    "CreditsResponseError",
+    "CreditsServerError",
+    "CreditsStorageError",
+    "CreditsTransientError",
+    "CreditsTransportError",
+    "TableSchemaError",
+    "UnknownCreditPoolError",
+    "UsageNotSupportedError",
+]
+
+#: attribute name -> key in a payload (``status`` travels as ``http_status``: a trigger
+#: event's ``status`` is the event's own).
+_CONTEXT_KEYS = {
+    "vendor": "vendor",
+    "method": "method",
+    "path": "path",
+    "status": "http_status",
+    "code": "code",
+    "request_id": "request_id",
+}
 
 
-class CreditsApiError(Exception):
-    """Base of every error this package raises about a vendor call.
+class CreditsError(Exception):
+    """Root of every error this package raises.
 
     :param message: what went wrong, in words; never include a secret.
     :param vendor: vendor name, e.g. ``"theirstack"``.
@@ -35,8 +78,8 @@ class CreditsApiError(Exception):
     :param request_id: the vendor's request id, when it sent one (quote it to support).
     """
 
-    #: True when waiting and trying again may succeed (rate limits, 5xx, network).
-    transient: bool = False
+    #: True when waiting and trying again may succeed: only on :class:`CreditsTransientError`.
+    transient: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -70,28 +113,46 @@ class CreditsApiError(Exception):
         prefix = ", ".join(c for c in context if c)
         return f"[{prefix}] {self.message}" if prefix else self.message
 
-    def __reduce__(self):  # keep keyword-only attributes through pickling (XCom, multiprocessing)
-        return (
-            _rebuild,
-            (
-                type(self),
-                self.message,
-                {
-                    "vendor": self.vendor,
-                    "method": self.method,
-                    "path": self.path,
-                    "status": self.status,
-                    "code": self.code,
-                    "request_id": self.request_id,
-                },
-            ),
-        )
+    def _extra_payload(self) -> dict[str, Any]:
+        """Fields of a subclass beyond the shared context (override with :meth:`_from_extra`)."""
+        return {}
+
+    def to_payload(self) -> dict[str, Any]:
+        """Describe the error as JSON-safe data, for :meth:`from_payload` to raise it again.
+
+        :returns: ``{"error_type": class name, "message": ..., "vendor", "method", "path",
+            "http_status", "code", "request_id", ...subclass fields}``.
+        """
+        payload: dict[str, Any] = {"error_type": type(self).__name__, "message": self.message}
+        payload.update({key: getattr(self, name) for name, key in _CONTEXT_KEYS.items()})
+        payload.update(self._extra_payload())
+        return payload
+
+    @classmethod
+    def _from_extra(cls, message: str, context: dict[str, Any], payload: dict[str, Any]) -> CreditsError:
+        error = cls.__new__(cls)
+        CreditsError.__init__(error, message, **context)
+        return error
+
+    @staticmethod
+    def from_payload(payload: dict[str, Any]) -> CreditsError:
+        """Rebuild the error :meth:`to_payload` described, as the same class when it is known.
+
+        An unknown ``error_type`` (an older or newer version of the package) becomes a plain
+        :class:`CreditsError` with the same message and context.
+        """
+        cls = globals().get(str(payload.get("error_type")))
+        if not (isinstance(cls, type) and issubclass(cls, CreditsError)):
+            cls = CreditsError
+        context = {name: payload.get(key) for name, key in _CONTEXT_KEYS.items()}
+        return cls._from_extra(str(payload.get("message")), context, payload)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keep keyword-only attributes through pickling
+        return (CreditsError.from_payload, (self.to_payload(),))
 
 
-def _rebuild(cls: type[CreditsApiError], message: str, kwargs: dict) -> CreditsApiError:
-    err = cls.__new__(cls)
-    CreditsApiError.__init__(err, message, **kwargs)
-    return err
+class CreditsApiError(CreditsError):
+    """Base of every error about a vendor call: it names the vendor, the endpoint and the status."""
 
 
 class CreditsAuthError(CreditsApiError):
@@ -102,41 +163,49 @@ class CreditsExhaustedError(CreditsApiError):
     """402: the vendor says the account is out of credits."""
 
 
-class CreditsRateLimitError(CreditsApiError):
+class CreditsTransientError(CreditsApiError):
+    """A vendor call failed in a way that waiting may cure: retried by the hooks, waited out by gates."""
+
+    transient = True
+
+
+class CreditsRateLimitError(CreditsTransientError):
     """429: still rate limited after every retry."""
 
-    transient = True
 
-
-class CreditsServerError(CreditsApiError):
+class CreditsServerError(CreditsTransientError):
     """5xx: the vendor kept failing after every retry."""
 
-    transient = True
 
-
-class CreditsTransportError(CreditsApiError):
+class CreditsTransportError(CreditsTransientError):
     """No usable HTTP response: timeout, refused or dropped connection."""
-
-    transient = True
 
 
 class CreditsResponseError(CreditsApiError):
-    """The vendor answered with something unusable: not JSON, an HTML page, a changed schema, a redirect
-    or a body over the size cap."""
+    """The vendor answered with something unusable: not JSON, an HTML page, a changed schema, a redirect,
+    an error inside an HTTP 200 or a body over the size cap."""
 
 
 class CreditsRequestError(CreditsApiError):
     """Any other 4xx (400, 404, 422): the request itself was rejected."""
 
 
-class CreditsConfigError(CreditsApiError):
-    """The connection or the task's arguments cannot work (missing workspace id, bad threshold)."""
+class UsageNotSupportedError(CreditsApiError, NotImplementedError):
+    """The vendor's API has no usage history; only balances can be read."""
+
+
+class CreditsConfigError(CreditsError, ValueError):
+    """A connection or a task's arguments cannot work (missing key, bad threshold, bad extra).
+
+    Also a :class:`ValueError`, so code that checked arguments with ``except ValueError``
+    keeps working.
+    """
 
 
 class UnknownCreditPoolError(CreditsConfigError):
     """A credit pool was named that the vendor account does not have."""
 
-    def __init__(self, *, vendor: str, pool: str, available: Sequence[str]) -> None:
+    def __init__(self, *, vendor: str | None, pool: str, available: Sequence[str]) -> None:
         self.pool = pool
         self.available = list(available)
         super().__init__(
@@ -144,13 +213,19 @@ class UnknownCreditPoolError(CreditsConfigError):
             vendor=vendor,
         )
 
-    def __reduce__(self):
-        return (_rebuild_pool_error, (self.vendor, self.pool, self.available))
+    def _extra_payload(self) -> dict[str, Any]:
+        return {"pool": self.pool, "available": self.available}
+
+    @classmethod
+    def _from_extra(cls, message: str, context: dict[str, Any], payload: dict[str, Any]) -> CreditsError:
+        return cls(vendor=context.get("vendor"), pool=str(payload.get("pool")), available=payload.get("available") or [])
 
 
-def _rebuild_pool_error(vendor: str, pool: str, available: list[str]) -> UnknownCreditPoolError:
-    return UnknownCreditPoolError(vendor=vendor, pool=pool, available=available)
+class CreditsStorageError(CreditsError):
+    """A database error while reserving credits or writing balances and usage; the transaction
+    was rolled back, so nothing was half written."""
 
 
-class UsageNotSupportedError(CreditsApiError, NotImplementedError):
-    """The vendor's API has no usage history; only balances can be read."""
+class TableSchemaError(CreditsStorageError, ValueError):
+    """A table is missing, lacks columns or (for upserts) its unique key, or a name is not a
+    valid SQL identifier."""

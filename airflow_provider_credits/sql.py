@@ -19,16 +19,16 @@ from itertools import chain, islice
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
 
+from airflow_provider_credits.exceptions import TableSchemaError
+
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+__all__ = ["TableSchemaError"]  # re-exported: it was defined here before 0.2
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 ColumnKind = Literal["text", "number", "timestamp"]
-
-
-class TableSchemaError(ValueError):
-    """A table name is not a safe identifier, or an existing table cannot hold the rows."""
 
 
 @dataclass(frozen=True)

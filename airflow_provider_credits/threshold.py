@@ -21,10 +21,9 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from airflow_provider_credits import exceptions
 from airflow_provider_credits.exceptions import (
-    CreditsApiError,
     CreditsConfigError,
+    CreditsError,
     CreditsExhaustedError,
     UnknownCreditPoolError,
 )
@@ -228,7 +227,7 @@ def error_action(error: Exception, *, fail_on_transient_errors: bool = False) ->
     """
     if isinstance(error, CreditsExhaustedError):
         return ErrorAction.NO_CREDITS
-    if isinstance(error, CreditsApiError) and error.transient and not fail_on_transient_errors:
+    if isinstance(error, CreditsError) and error.transient and not fail_on_transient_errors:
         return ErrorAction.RETRY
     return ErrorAction.FAIL
 
@@ -313,12 +312,12 @@ class Gate:
         """
         return decision.needed if isinstance(self.reserve, bool) else self.reserve
 
-    def check(self, balance: CreditBalance | None, error: CreditsApiError | None) -> Check:
+    def check(self, balance: CreditBalance | None, error: CreditsError | None) -> Check:
         """Turn one balance read (its result or its error) into a :class:`Check`.
 
         :param balance: the balance read, or None when the read failed.
         :param error: the read's error, or None when it succeeded.
-        :raises CreditsApiError: the error, when the policy says to fail; or a config error from :func:`decide`.
+        :raises CreditsError: the error, when the policy says to fail; or a config error from :func:`decide`.
         """
         if error is not None:
             action = error_action(error, fail_on_transient_errors=self.fail_on_transient_errors)
@@ -352,42 +351,11 @@ def result_value(
 
 
 #: error attribute -> payload key (``status`` is the event's own key, so HTTP status is ``http_status``)
-_ERROR_CONTEXT = {
-    "vendor": "vendor",
-    "method": "method",
-    "path": "path",
-    "status": "http_status",
-    "code": "code",
-    "request_id": "request_id",
-}
+def error_payload(error: CreditsError) -> dict[str, Any]:
+    """Describe ``error`` for a trigger event (see :meth:`CreditsError.to_payload`)."""
+    return error.to_payload()
 
 
-def error_payload(error: CreditsApiError) -> dict[str, Any]:
-    """Describe ``error`` in JSON so :func:`error_from_payload` can raise it again elsewhere.
-
-    :param error: a package error (never holds a secret).
-    """
-    payload: dict[str, Any] = {"error_type": type(error).__name__, "message": error.message}
-    payload.update({key: getattr(error, name) for name, key in _ERROR_CONTEXT.items()})
-    if isinstance(error, UnknownCreditPoolError):
-        payload.update(pool=error.pool, available=error.available)
-    return payload
-
-
-def error_from_payload(payload: dict[str, Any]) -> CreditsApiError:
-    """Rebuild the error :func:`error_payload` described, as the same class when it is known.
-
-    :param payload: a trigger event's error fields.
-    """
-    cls = getattr(exceptions, str(payload.get("error_type")), None)
-    if cls is UnknownCreditPoolError:
-        return UnknownCreditPoolError(
-            vendor=payload["vendor"], pool=payload["pool"], available=payload["available"]
-        )
-    if not (isinstance(cls, type) and issubclass(cls, CreditsApiError)):
-        cls = CreditsApiError
-    error = cls.__new__(cls)
-    CreditsApiError.__init__(
-        error, str(payload.get("message")), **{name: payload.get(key) for name, key in _ERROR_CONTEXT.items()}
-    )
-    return error
+def error_from_payload(payload: dict[str, Any]) -> CreditsError:
+    """Rebuild the error a trigger event describes (see :meth:`CreditsError.from_payload`)."""
+    return CreditsError.from_payload(payload)

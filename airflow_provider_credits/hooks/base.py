@@ -30,6 +30,7 @@ from airflow_provider_credits import __version__
 from airflow_provider_credits.exceptions import (
     CreditsApiError,
     CreditsAuthError,
+    CreditsError,
     CreditsConfigError,
     CreditsExhaustedError,
     CreditsRateLimitError,
@@ -707,7 +708,7 @@ class CreditsHook(BaseHook):
         """
         try:
             return convert(*args)
-        except CreditsApiError:
+        except CreditsError:
             raise
         except (ValidationError, ArithmeticError, ValueError) as exc:
             if isinstance(exc, ValidationError):
@@ -780,7 +781,7 @@ class CreditsHook(BaseHook):
         """Read the balance (the cheapest read-only call); used by the UI's Test button."""
         try:
             balance = self.get_balance()
-        except CreditsApiError as exc:
+        except CreditsError as exc:
             return False, str(exc)
         finally:
             self.close()

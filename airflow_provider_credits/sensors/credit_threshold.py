@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
 
-from airflow_provider_credits.exceptions import CreditsApiError, CreditsConfigError
+from airflow_provider_credits.exceptions import CreditsConfigError, CreditsError
 from airflow_provider_credits.reservations import DEFAULT_TABLE, DEFAULT_TTL
 from airflow_provider_credits.threshold import (
     HUNDRED,
@@ -147,13 +147,13 @@ class CreditThresholdSensor(BaseSensorOperator):
 
         gate = Gate.of(self)
         balance: CreditBalance | None = None
-        error: CreditsApiError | None = None
+        error: CreditsError | None = None
         hook = None
         try:
             # No hook retries: the next check is the retry, so each check is one request.
             hook = get_credits_hook(self.credits_conn_id, max_retries=0)
             balance = hook.get_balance()
-        except CreditsApiError as exc:
+        except CreditsError as exc:
             error = exc  # the gate's error policy decides: fail now or check again
         finally:
             if hook is not None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_credits.exceptions import CreditsApiError
+from airflow_provider_credits.exceptions import CreditsError
 from airflow_provider_credits.hooks import aget_credits_hook
 from airflow_provider_credits.hooks.transport import KEEPALIVE_SECONDS
 from airflow_provider_credits.threshold import Check, Gate, error_payload
@@ -32,7 +32,7 @@ class CreditThresholdTrigger(BaseTrigger):
 
     * ``{"status": "success", "balance": {...}, "decision": {...}, "deadline": ...}``
     * ``{"status": "timeout", "message": ..., "last_check": ...}``
-    * ``{"status": "error", "error_type": <CreditsApiError subclass name>, "message": ..., ...}``
+    * ``{"status": "error", "error_type": <CreditsError subclass name>, "message": ..., ...}``
 
     :param credits_conn_id: connection of type clay, clodura, theirstack or trendtrack.
     :param min_remaining: credits that must remain (number or numeric string).
@@ -88,7 +88,7 @@ class CreditThresholdTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
             event = await self._wait()
-        except CreditsApiError as error:
+        except CreditsError as error:
             event = {"status": "error", **error_payload(error)}
         yield TriggerEvent(event)
 
@@ -148,12 +148,12 @@ class CreditThresholdTrigger(BaseTrigger):
 
     async def _read_balance(
         self, hook: CreditsHook | None
-    ) -> tuple[CreditsHook | None, CreditBalance | None, CreditsApiError | None]:
+    ) -> tuple[CreditsHook | None, CreditBalance | None, CreditsError | None]:
         """One check: exactly one GET (no hook retries: the next check is the retry)."""
         try:
             hook = hook or await aget_credits_hook(self.credits_conn_id, max_retries=0)
             return hook, await hook.aget_balance(), None
-        except CreditsApiError as exc:
+        except CreditsError as exc:
             return hook, None, exc
         finally:
             if hook is not None and self.poke_interval > KEEPALIVE_SECONDS:
