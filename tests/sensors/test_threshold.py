@@ -215,7 +215,7 @@ def test_error_payload_round_trips_through_json(error: exc.CreditsApiError) -> N
     assert (again.status, again.vendor, again.request_id) == (error.status, error.vendor, error.request_id)
 
 
-def test_error_from_unknown_payload_type_is_a_plain_api_error() -> None:
+def test_error_from_unknown_payload_type_is_the_root_error() -> None:
     again = error_from_payload({"error_type": "KeyError", "message": "odd"})
-    assert type(again) is exc.CreditsApiError
+    assert type(again) is exc.CreditsError
     assert str(again) == "odd"
