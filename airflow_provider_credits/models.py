@@ -8,7 +8,8 @@ ints or floats.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -35,8 +36,8 @@ Credits = Annotated[
 """An exact credit amount below 10^14 in size; accepts ints, floats and numeric strings."""
 
 
-def _as_utc(value: datetime | None) -> datetime | None:
-    """Make a datetime timezone-aware in UTC (naive values are taken as UTC)."""
+def as_utc(value: datetime | None) -> datetime | None:
+    """Make a datetime timezone-aware in UTC (naive values are taken as UTC); None stays None."""
     if value is None:
         return None
     if value.tzinfo is None:
@@ -54,7 +55,7 @@ class _Model(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _datetimes_in_utc(cls, value: Any) -> Any:
-        return _as_utc(value) if isinstance(value, datetime) else value
+        return as_utc(value) if isinstance(value, datetime) else value
 
 
 class CreditPool(_Model):
@@ -136,3 +137,54 @@ class UsageRecord(_Model):
     period_end: datetime
     amount: Credits
     unit: str = "credits"
+
+
+def daily_usage(
+    entries: Iterable[tuple[datetime, str, str, Decimal]],
+    *,
+    vendor: str,
+    account: str,
+    start: datetime,
+    end: datetime,
+    zone: tzinfo = timezone.utc,
+    zero_pools: Sequence[str] = (),
+) -> list[UsageRecord]:
+    """Sum usage entries into calendar days of ``zone``, one :class:`UsageRecord` per day, pool and dimension.
+
+    Every day of ``zone`` that overlaps ``[start, end)`` gets a zero row for each pool of
+    ``zero_pools`` (dimension ``""``) even when no entry falls in it, so "nothing was spent
+    that day" is stored as 0 rather than missing. A day runs from local midnight to the next
+    local midnight (23 or 25 hours across a DST change); periods are returned in UTC.
+
+    :param entries: ``(moment, pool, dimension, amount)``; a naive ``moment`` is in ``zone``.
+    :param start: window start (aware).
+    :param end: window end (aware, exclusive).
+    :param zone: the time zone whose calendar days the vendor counts in.
+    :param zero_pools: pools that get a zero row on days without entries.
+    :returns: records sorted by day, then pool and dimension.
+    """
+
+    def midnight(day: date) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=zone).astimezone(timezone.utc)
+
+    totals: dict[tuple[date, str, str], Decimal] = {}
+    first, last = start.astimezone(zone).date(), (end - timedelta(microseconds=1)).astimezone(zone).date()
+    for n in range((last - first).days + 1):
+        for pool in zero_pools:
+            totals[(first + timedelta(days=n), pool, "")] = Decimal(0)
+    for moment, pool, dimension, amount in entries:
+        local = moment.replace(tzinfo=zone) if moment.tzinfo is None else moment.astimezone(zone)
+        key = (local.date(), pool, dimension)
+        totals[key] = totals.get(key, Decimal(0)) + amount
+    return [
+        UsageRecord(
+            vendor=vendor,
+            account=account,
+            pool=pool,
+            dimension=dimension,
+            period_start=midnight(day),
+            period_end=midnight(day + timedelta(days=1)),
+            amount=amount,
+        )
+        for (day, pool, dimension), amount in sorted(totals.items())
+    ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +26,7 @@ from airflow_provider_credits.hooks.base import (
     VendorResponse,
     extra_value,
 )
-from airflow_provider_credits.models import CreditBalance, CreditPool, Credits, UsageRecord
+from airflow_provider_credits.models import CreditBalance, CreditPool, Credits, UsageRecord, daily_usage
 
 COOKIE_NAME = "claysession"
 
@@ -378,27 +378,11 @@ class ClayHook(CreditsHook):
                 method=WORKSPACE_CREDIT_REPORT.method,
                 path=WORKSPACE_CREDIT_REPORT.path.format(workspace_id=self.workspace_id),
             )
-        totals: dict[tuple[datetime, str], Decimal] = {}
-        for entry in raw.entries or []:
-            if entry.start is None:
-                continue
-            day = datetime.combine(entry.start.astimezone(timezone.utc).date(), time(0), tzinfo=timezone.utc)
-            key = (day, entry.dimension)
-            totals[key] = totals.get(key, Decimal(0)) + entry.amount
-        first = datetime.combine(start.date(), time(0), tzinfo=timezone.utc)
-        day = first
-        while day < end:
-            totals.setdefault((day, ""), Decimal(0))
-            day += timedelta(days=1)
-        return [
-            UsageRecord(
-                vendor=self.vendor,
-                account=self.account,
-                pool="credits",
-                dimension=dimension,
-                period_start=day,
-                period_end=day + timedelta(days=1),
-                amount=amount,
-            )
-            for (day, dimension), amount in sorted(totals.items())
-        ]
+        entries = (
+            (entry.start, "credits", entry.dimension, entry.amount)
+            for entry in raw.entries or []
+            if entry.start is not None
+        )
+        return daily_usage(
+            entries, vendor=self.vendor, account=self.account, start=start, end=end, zero_pools=["credits"]
+        )

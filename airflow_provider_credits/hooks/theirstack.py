@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -11,7 +11,7 @@ from pydantic import RootModel
 
 from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.hooks.base import ConnectionSettings, CreditsHook, Endpoint, VendorResponse
-from airflow_provider_credits.models import CreditBalance, CreditPool, Credits, UsageRecord
+from airflow_provider_credits.models import CreditBalance, CreditPool, Credits, UsageRecord, daily_usage
 
 
 class TheirStackCreditBalance(VendorResponse):
@@ -175,34 +175,20 @@ class TheirStackHook(CreditsHook):
         Each item is counted in the day (in the connection's time zone) its ``period_start``
         falls in, so the documented example's ``14:15:22`` start still lands on its day.
         """
-        tz = self._zone()
-
-        def midnight(day: date) -> datetime:
-            return datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
-
-        def local_date(moment: datetime) -> date:
-            # a naive period_start is in the requested time zone
-            return (moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)).date()
-
-        zero = dict.fromkeys(_POOLS, Decimal(0))
-        first, last = start.astimezone(tz).date(), (end - timedelta(microseconds=1)).astimezone(tz).date()
-        totals = {midnight(first + timedelta(days=n)): dict(zero) for n in range((last - first).days + 1)}
-        for item in raw.root:
-            day = totals.setdefault(midnight(local_date(item.period_start)), dict(zero))
-            for pool, attr in _POOLS.items():
-                day[pool] += getattr(item, attr)
-        return [
-            UsageRecord(
-                vendor=self.vendor,
-                account=self.account,
-                pool=pool,
-                period_start=day,
-                period_end=(day.astimezone(tz) + timedelta(days=1)).astimezone(timezone.utc),
-                amount=amounts[pool],
-            )
-            for day, amounts in sorted(totals.items())
-            for pool in _POOLS
-        ]
+        entries = (
+            (item.period_start, pool, "", getattr(item, attr))
+            for item in raw.root
+            for pool, attr in _POOLS.items()
+        )
+        return daily_usage(
+            entries,
+            vendor=self.vendor,
+            account=self.account,
+            start=start,
+            end=end,
+            zone=self._zone(),
+            zero_pools=list(_POOLS),
+        )
 
     def _zone(self) -> ZoneInfo:
         try:
