@@ -35,6 +35,7 @@ from tests.plugins.databases import Database
 from tests.reservations.helpers import balance, hold
 from tests.sensors.modes import FakeTaskInstance, collect
 from tests.sensors.vendor import BASE_URL, CONN_ID, SECRET, FakeVendor, connection_env, credits, http
+from tests.sensors.vendor import refused as refused_step
 
 
 def sensor(**kwargs: Any) -> CreditThresholdSensor:
@@ -495,3 +496,17 @@ def test_refused_at_resume_after_the_deadline_times_out(
     gate = reserving(sqlite_db.conn_id, deferrable=True, soft_fail=soft_fail)
     with pytest.raises(error, match="other tasks hold the credits"):
         gate.execute_complete({"ti": FakeTaskInstance("gate")}, _success_event(time.time() - 1))  # type: ignore[typeddict-item]
+
+
+def test_reschedule_without_a_state_store_never_fails_a_gate_that_may_have_reached_the_vendor(
+    vendor: FakeVendor,
+) -> None:
+    """Before Airflow 3.3 (no task state store) only the try's first check knows its history."""
+    vendor.script(refused_step())
+    refused = sensor(mode="reschedule", max_unreachable_checks=1, timeout=600)
+    later = FakeTaskInstance("gate")
+    later.first_try = datetime.now(timezone.utc)  # not the try's first check: history unknown
+    with pytest.raises(AirflowRescheduleException):
+        refused.execute({"ti": later})  # type: ignore[typeddict-item]
+    with pytest.raises(CreditsError, match="none of 1 checks"):
+        refused.execute({"ti": FakeTaskInstance("gate")})  # type: ignore[typeddict-item]
