@@ -15,9 +15,10 @@ they fetch a balance (sync or async); what a balance or an error *means* is deci
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
@@ -25,10 +26,15 @@ from airflow_provider_credits.exceptions import (
     CreditsConfigError,
     CreditsError,
     CreditsExhaustedError,
+    CreditsTransportError,
 )
 from airflow_provider_credits.models import CreditBalance, Credits
 
 HUNDRED = Decimal(100)
+
+#: default of the sensor's ``max_unreachable_checks``: checks in a row that got no HTTP
+#: response at all, with none ever getting one since the task (try) started, before it fails.
+DEFAULT_MAX_UNREACHABLE_CHECKS = 5
 
 
 def fmt(amount: Decimal) -> str:
@@ -162,7 +168,8 @@ def decide(
     :param reserved: credits already reserved by others, subtracted from remaining.
     :param reserve: credits this task is about to reserve; ``needed`` is at least this much.
     :raises CreditsConfigError: bad thresholds, unknown pool (names the existing ones), a pool
-        without a remaining amount, or a percentage on a pool without a limit.
+        without a remaining amount, or a percentage on a pool whose vendor reports no limit
+        (a limit of 0 is a limit: a percentage of it is never met, the gate keeps waiting).
     """
     thresholds = parse_thresholds(min_remaining, min_remaining_pct)
     held = parse_amount("reserved", reserved) or Decimal(0)
@@ -175,22 +182,30 @@ def decide(
             f"pools of this account: {', '.join(balance.pool_names)}",
             vendor=balance.vendor,
         )
-    needed = thresholds.min_remaining or Decimal(0)
+    needed = thresholds.min_remaining if thresholds.min_remaining is not None else Decimal(0)
+    # A percentage of a limit of 0 (Trendtrack reports all zeros before a plan is set up) is
+    # never met: 10% of nothing is 0, yet the pool has nothing to spend. Keep waiting: a plan
+    # change may raise the limit. Only a missing limit (None) cannot be gated by percentage.
+    no_limit_left: Decimal | None = None  # the limit, when a percentage of it can never be met
     if thresholds.min_remaining_pct is not None:
-        if not pool.limit:
+        if pool.limit is None:
             raise CreditsConfigError(
                 f"min_remaining_pct needs a pool with a limit, but {where} reports none; "
                 "use min_remaining instead",
                 vendor=balance.vendor,
             )
         needed = max(needed, pool.limit * thresholds.min_remaining_pct / HUNDRED)
+        if pool.limit <= 0 and thresholds.min_remaining_pct > 0:
+            no_limit_left = pool.limit
     if claim is not None:
         needed = max(needed, claim)
     available = pool.remaining - held
-    met = available >= needed
+    met = available >= needed and no_limit_left is None
     of_limit = f" of {fmt(pool.limit)}" if pool.limit is not None else ""
     minus = f", {fmt(held)} reserved" if held else ""
     verdict = "enough" if met else "not enough"
+    if no_limit_left is not None:
+        verdict = f"not enough (the pool's limit is {fmt(no_limit_left)}, so no percentage of it can be met)"
     why = f" ({thresholds.describe()})" if thresholds.min_remaining_pct is not None else ""
     return ThresholdDecision(
         met=met,
@@ -241,6 +256,102 @@ class Check:
     transient: bool = False
 
 
+def parse_max_unreachable_checks(value: Any) -> int | None:
+    """Validate ``max_unreachable_checks``: a positive int, or None (wait until the timeout).
+
+    :raises CreditsConfigError: a bool, a non-integer or a number below 1.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise CreditsConfigError(f"max_unreachable_checks must be a positive integer or None, got {value!r}")
+    return value
+
+
+def display_host(base_url: str) -> str:
+    """``scheme://host[:port]`` of a connection's base URL: no user info, path or query."""
+    parts = urlsplit(base_url)
+    if not parts.scheme or not parts.hostname:
+        return base_url
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}"
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Whether any check since the task (try) started reached the vendor (got any HTTP
+    response), and how many checks got none.
+
+    The sensor keeps it for the try (in poke mode on the instance, in reschedule mode in the
+    task state store, in deferrable mode passed to the trigger, which keeps counting).
+    """
+
+    reached: bool = False
+    unreachable: int = 0
+
+    def after(self, error: CreditsError | None) -> Reach:
+        """The state after a check that ended with ``error`` (None: the vendor answered)."""
+        if self.reached:
+            return self
+        if isinstance(error, CreditsTransportError):
+            return replace(self, unreachable=self.unreachable + 1)
+        return Reach(reached=True)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"reached": self.reached, "unreachable": self.unreachable}
+
+    @classmethod
+    def from_json(cls, value: Any) -> Reach:
+        """Rebuild from :meth:`as_json`; anything unreadable is a fresh state."""
+        if not isinstance(value, dict):
+            return cls()
+        count = value.get("unreachable")
+        return cls(value.get("reached") is True, count if isinstance(count, int) and count >= 0 else 0)
+
+
+def never_reached_hint(reach: Reach, limit: int | None, host: str | None) -> str:
+    """What a check's message adds while no check has reached the vendor ("" once one has)."""
+    if reach.reached or not reach.unreachable:
+        return ""
+    bound = (
+        f"fails after {limit}" if limit is not None else "max_unreachable_checks=None: waits until timeout"
+    )
+    return (
+        f"; no check has reached the vendor since the task started ({reach.unreachable} so far, {bound}): "
+        f"if this persists, check the connection's host{f' ({host})' if host else ''}"
+    )
+
+
+def never_reached_error(
+    error: CreditsError, reach: Reach, *, conn_id: str, host: str | None, limit: int | None
+) -> CreditsTransportError:
+    """The error that ends a gate whose checks never reached the vendor (same on worker and trigger).
+
+    :param error: the last check's error (a :class:`CreditsTransportError`); its class-specific
+        text differs between the sync and async transports, so only its kind is quoted.
+    :param reach: the state, with ``reach.unreachable`` checks that got no HTTP response.
+    :param conn_id: the vendor connection.
+    :param host: the connection's host (see :func:`display_host`), None when unknown.
+    :param limit: the sensor's ``max_unreachable_checks``.
+    """
+    kind = "timed out" if "timed out" in error.message.split(":", 1)[0] else "got no response"
+    at = f" (host {host})" if host else ""
+    return CreditsTransportError(
+        f"connection {conn_id!r}{at}: none of {reach.unreachable} checks since the task started "
+        f"reached the vendor (each {kind}). A vendor that never answered once is most likely a "
+        "configuration mistake: check the connection's host and port, and that this machine can "
+        f"reach it. max_unreachable_checks={limit} sets how many such checks fail the task "
+        "(None waits until the timeout); fail_on_transient_errors=True fails at the first one",
+        vendor=error.vendor,
+        method=error.method,
+        path=error.path,
+    )
+
+
 class GateSettings(Protocol):
     """The arguments a gate is built from: the sensor's and the trigger's attributes."""
 
@@ -261,12 +372,15 @@ class Gate:
     :param credit_pool: pool name; None for the primary pool.
     :param fail_on_transient_errors: raise 429/5xx/network errors instead of waiting.
     :param reserve: False (no reservation), True (reserve what the thresholds need) or an amount.
+    :param max_unreachable_checks: fail after this many checks that got no HTTP response, when
+        none has since the task started (None: wait until the timeout).
     """
 
     thresholds: Thresholds
     credit_pool: str | None = None
     fail_on_transient_errors: bool = False
     reserve: Decimal | bool = False
+    max_unreachable_checks: int | None = DEFAULT_MAX_UNREACHABLE_CHECKS
 
     @classmethod
     def of(cls, settings: GateSettings) -> Gate:
@@ -282,6 +396,9 @@ class Gate:
             settings.credit_pool or None,
             settings.fail_on_transient_errors,
             parse_reserve(getattr(settings, "reserve", None)),
+            parse_max_unreachable_checks(
+                getattr(settings, "max_unreachable_checks", DEFAULT_MAX_UNREACHABLE_CHECKS)
+            ),
         )
 
     @property
@@ -311,22 +428,54 @@ class Gate:
         """
         return decision.needed if isinstance(self.reserve, bool) else self.reserve
 
-    def check(self, balance: CreditBalance | None, error: CreditsError | None) -> Check:
+    def pool_label(self, vendor: str | None, primary: str | None = None) -> str:
+        """The pool as a decision's message names it, for checks that read no balance.
+
+        :param vendor: the vendor, when known.
+        :param primary: the primary pool's name, when an earlier check read it.
+        :returns: e.g. ``"theirstack pool 'api_credits'"`` (as a decision names it), or
+            ``"theirstack primary pool"`` when no pool was named and no balance was read yet.
+        """
+        prefix = f"{vendor} " if vendor else ""
+        name = self.credit_pool or primary
+        return f"{prefix}pool {name!r}" if name else f"{prefix}primary pool"
+
+    def track(self, reach: Reach, error: CreditsError | None, *, conn_id: str, host: str | None) -> Reach:
+        """Count a check that :meth:`check` let through; fail when no check ever reached the vendor.
+
+        :param reach: the state before this check.
+        :param error: this check's error, None when the vendor answered.
+        :param conn_id: the vendor connection, for the error.
+        :param host: the connection's host, for the error.
+        :returns: the state after this check.
+        :raises CreditsTransportError: the ``max_unreachable_checks``-th check in a row got no
+            HTTP response and none has since the task started (see :func:`never_reached_error`).
+        """
+        reach = reach.after(error)
+        limit = self.max_unreachable_checks
+        if error is not None and not reach.reached and limit is not None and reach.unreachable >= limit:
+            raise never_reached_error(error, reach, conn_id=conn_id, host=host, limit=limit)
+        return reach
+
+    def check(
+        self, balance: CreditBalance | None, error: CreditsError | None, *, primary: str | None = None
+    ) -> Check:
         """Turn one balance read (its result or its error) into a :class:`Check`.
 
         :param balance: the balance read, or None when the read failed.
         :param error: the read's error, or None when it succeeded.
+        :param primary: the primary pool's name, when an earlier check read it (for messages).
         :raises CreditsError: the error, when the policy says to fail; or a config error from :func:`decide`.
         """
         if error is not None:
             action = error_action(error, fail_on_transient_errors=self.fail_on_transient_errors)
             if action is ErrorAction.FAIL:
                 raise error
-            pool = repr(self.credit_pool) if self.credit_pool else "primary"
+            pool = self.pool_label(error.vendor, primary)
             if action is ErrorAction.NO_CREDITS:
                 needed = self.thresholds.describe()
-                return Check(False, f"pool {pool}: 0 remaining (vendor answered {error}), needed {needed}")
-            return Check(False, f"pool {pool}: balance unavailable, transient error: {error}", transient=True)
+                return Check(False, f"{pool}: 0 remaining (vendor answered {error}), needed {needed}")
+            return Check(False, f"{pool}: balance unavailable, transient error: {error}", transient=True)
         if balance is None:
             raise ValueError("check() needs a balance or an error")
         decision = self.judge(balance)

@@ -10,15 +10,20 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_credits.exceptions import CreditsConfigError, CreditsError
 from airflow_provider_credits.reservations import DEFAULT_TABLE, DEFAULT_TTL
 from airflow_provider_credits.threshold import (
+    DEFAULT_MAX_UNREACHABLE_CHECKS,
     HUNDRED,
     Gate,
+    Reach,
+    display_host,
     error_from_payload,
+    never_reached_hint,
     parse_amount,
+    parse_max_unreachable_checks,
     parse_reserve,
     result_value,
 )
@@ -26,9 +31,19 @@ from airflow_provider_credits.threshold import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_credits.hooks.base import CreditsHook
     from airflow_provider_credits.models import CreditBalance
     from airflow_provider_credits.reservations import ReservationStore
     from airflow_provider_credits.threshold import ThresholdDecision
+
+#: task state store key (with the try number) of a reschedule-mode sensor's :class:`Reach`.
+REACH_KEY = "credit_threshold_reach"
+#: the events :class:`CreditThresholdTrigger` sends, by status: their required keys.
+EVENT_KEYS = {
+    "success": ("balance", "decision", "deadline"),
+    "timeout": ("message",),
+    "error": ("error_type", "message"),
+}
 
 
 class CreditThresholdSensor(BaseSensorOperator):
@@ -51,6 +66,10 @@ class CreditThresholdSensor(BaseSensorOperator):
     :param credit_pool: the vendor's credit pool to gate on, e.g. ``"direct_dials"``; None for
         the balance's primary pool (templated). Not Airflow's ``pool`` (task slots).
     :param fail_on_transient_errors: fail at the first 429/5xx/network error instead of waiting.
+    :param max_unreachable_checks: fail after this many checks that got no HTTP response at all
+        (refused, unresolvable or timed-out connections) when no check has reached the vendor
+        since the task (try) started: most likely a wrong host. Default 5; None waits until
+        ``timeout``. Once a check got any response, network errors are waited out as usual.
     :param deferrable: wait in the triggerer instead of a worker slot; defaults to
         ``[operators] default_deferrable``.
     :param reserve: reserve credits when the gate passes (templated): True reserves what the
@@ -86,6 +105,7 @@ class CreditThresholdSensor(BaseSensorOperator):
         min_remaining_pct: Any = None,
         credit_pool: str | None = None,
         fail_on_transient_errors: bool = False,
+        max_unreachable_checks: int | None = DEFAULT_MAX_UNREACHABLE_CHECKS,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         reserve: Any = None,
         reservation_conn_id: str | None = None,
@@ -119,6 +139,7 @@ class CreditThresholdSensor(BaseSensorOperator):
         self.min_remaining_pct = min_remaining_pct
         self.credit_pool = credit_pool
         self.fail_on_transient_errors = fail_on_transient_errors
+        self.max_unreachable_checks = parse_max_unreachable_checks(max_unreachable_checks)
         self.deferrable = deferrable
         self.reserve = reserve
         self.reservation_conn_id = reservation_conn_id
@@ -158,10 +179,24 @@ class CreditThresholdSensor(BaseSensorOperator):
         finally:
             if hook is not None:
                 hook.close()
-        result = gate.check(balance, error)
+        result = gate.check(balance, error, primary=self._primary)
+        if balance is not None:
+            self._primary = balance.primary.name
+        host = _host(hook)
+        before = self._load_reach(context)
+        reach = gate.track(before, error, conn_id=self.credits_conn_id, host=host)
+        if reach != before:
+            self._save_reach(context, reach)
         if not result.met:
             log = self.log.warning if result.transient else self.log.info
-            log("connection %r: %s; next check %s", self.credits_conn_id, result.message, self._next_check())
+            hint = never_reached_hint(reach, gate.max_unreachable_checks, host) if error is not None else ""
+            log(
+                "connection %r: %s%s; next check %s",
+                self.credits_conn_id,
+                result.message,
+                hint,
+                self._next_check(),
+            )
             return PokeReturnValue(False)
         assert balance is not None and result.decision is not None
         if gate.reserves:
@@ -171,6 +206,45 @@ class CreditThresholdSensor(BaseSensorOperator):
             return PokeReturnValue(True, value)
         self.log.info("connection %r: %s", self.credits_conn_id, result.message)
         return PokeReturnValue(True, self._result(balance, result.decision))
+
+    # ------------------------------------------------------------------ reach (max_unreachable_checks)
+    #
+    # Poke and deferrable mode run a try in one process: the state lives on the instance (and
+    # goes to the trigger). Reschedule mode runs each check in a new process and Airflow clears
+    # a task's XComs at each, so the state lives in the task state store (Airflow 3.3+), under
+    # a key per try: each try starts afresh, as its timeout does.
+
+    _reach: Reach = Reach()
+    _primary: str | None = None  # the primary pool's name, once a check read it (for messages)
+
+    def _reach_key(self, context: Context) -> str:
+        return f"{REACH_KEY}_try_{getattr(context.get('ti'), 'try_number', 1)}"
+
+    def _load_reach(self, context: Context) -> Reach:
+        if not self.reschedule:
+            return self._reach
+        store = context.get("task_state_store")
+        if store is None:
+            # Airflow before 3.3 has no store: only the try's first check knows that no
+            # earlier check reached the vendor; later ones assume one did (never a false failure).
+            ti: Any = context.get("ti")
+            first = ti is None or ti.get_first_reschedule_date(context) is None
+            return self._reach if first else Reach(reached=True)
+        try:
+            return Reach.from_json(store.get(self._reach_key(context)))
+        except Exception as exc:  # the count is a hint: never fail a gate because of it
+            self.log.warning("could not read the unreachable-check count: %s", exc)
+            return Reach(reached=True)
+
+    def _save_reach(self, context: Context, reach: Reach) -> None:
+        self._reach = reach
+        store = context.get("task_state_store") if self.reschedule else None
+        if store is None:
+            return
+        try:
+            store.set(self._reach_key(context), reach.as_json())
+        except Exception as exc:
+            self.log.warning("could not store the unreachable-check count: %s", exc)
 
     def _result(
         self, balance: CreditBalance, decision: ThresholdDecision, reservation: dict[str, Any] | None = None
@@ -217,6 +291,9 @@ class CreditThresholdSensor(BaseSensorOperator):
         return f"in {self.poke_interval:g}s"
 
     def execute(self, context: Context) -> Any:
+        """Wait for the credits; the timeout clock starts now (in reschedule mode at the try's
+        first check), so each try of a task with ``retries`` waits up to ``timeout`` again."""
+        self._reach, self._primary = Reach(), None  # a new try: nothing has reached the vendor yet
         if not self.deferrable:
             return super().execute(context)
         deadline = time.time() + self.timeout
@@ -253,29 +330,46 @@ class CreditThresholdSensor(BaseSensorOperator):
                 deadline=deadline,
                 fail_on_transient_errors=self.fail_on_transient_errors,
                 reservation=reservation,
+                max_unreachable_checks=gate.max_unreachable_checks,
+                reached=self._reach.reached,
+                unreachable_checks=self._reach.unreachable,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=timeout),
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+    def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger: return the balance, or raise what the poke path would raise.
 
         :param context: the task context.
-        :param event: the trigger's event payload.
+        :param event: the trigger's event payload (see :class:`CreditThresholdTrigger`).
+        :raises CreditsError: the event is not one the trigger sends (named in the message; not
+            skipped under ``soft_fail``: that is for credits that never came, not broken plumbing).
         """
-        status = event.get("status")
+        status = self._check_event(event)
         if status == "success":
             gate = Gate.of(self)
+            self._reach = Reach(reached=True)
             if gate.reserves:
                 return self._reserve_after_trigger(context, gate, event)
             self.log.info("connection %r: %s", self.credits_conn_id, event["decision"]["message"])
             return result_value(event["balance"], event["decision"])
         if status == "timeout":
-            self._timed_out(event.get("message"))
-        if status == "error":
-            raise error_from_payload(event)
-        raise AirflowException(f"{self.task_id}: unexpected trigger event {event!r}")
+            self._timed_out(event["message"])
+        raise error_from_payload(event)
+
+    def _check_event(self, event: Any) -> str:
+        """The status of a well-formed trigger event.
+
+        :raises CreditsError: anything else, naming the event. A :class:`CreditsError` is no
+            :class:`AirflowException`, so ``soft_fail`` does not turn it into a skip.
+        """
+        problem = _event_problem(event)
+        if problem:
+            shown = repr(event)
+            shown = shown if len(shown) <= 300 else f"{shown[:300]}..."
+            raise CreditsError(f"{self.task_id}: malformed trigger event ({problem}): {shown}")
+        return str(event["status"])
 
     def _timed_out(self, message: Any) -> None:
         text = f"Sensor has timed out after {self.timeout:g}s: {message}"
@@ -296,7 +390,7 @@ class CreditThresholdSensor(BaseSensorOperator):
         value = self._reserve(context, gate, balance)
         if value is not None:
             return value
-        deadline = float(event.get("deadline") or time.time())
+        deadline = float(event["deadline"])
         left = deadline - time.time()
         if left <= 0:
             self._timed_out(
@@ -304,3 +398,38 @@ class CreditThresholdSensor(BaseSensorOperator):
             )
         self._defer(context, deadline, left)
         return None
+
+
+def _host(hook: CreditsHook | None) -> str | None:
+    """The host of ``hook``'s connection, once read (for messages); None when unknown."""
+    settings = None if hook is None else hook._settings
+    return None if settings is None else display_host(settings.base_url)
+
+
+def _event_problem(event: Any) -> str | None:
+    """What makes ``event`` not one :class:`CreditThresholdTrigger` sends; None when it is one."""
+    from pydantic import ValidationError
+
+    from airflow_provider_credits.models import CreditBalance
+    from airflow_provider_credits.threshold import ThresholdDecision
+
+    status = event.get("status") if isinstance(event, dict) else None
+    if not isinstance(status, str) or status not in EVENT_KEYS:
+        return "not an event of CreditThresholdTrigger"
+    missing = [key for key in EVENT_KEYS[status] if key not in event]
+    if missing:
+        return f"{status} event without {', '.join(missing)}"
+    if status != "success":
+        wrong = [key for key in EVENT_KEYS[status] if not isinstance(event[key], str)]
+        return f"{status} event whose {', '.join(wrong)} is not text" if wrong else None
+    try:
+        CreditBalance.model_validate(event["balance"])
+        decision = ThresholdDecision.model_validate(event["decision"])
+    except ValidationError as exc:
+        return f"success event with an unusable balance or decision ({exc.error_count()} errors)"
+    if not decision.met:
+        return "success event whose decision is not met"
+    deadline = event["deadline"]
+    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)):
+        return "success event whose deadline is not a number"
+    return None

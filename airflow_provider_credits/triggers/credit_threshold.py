@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -12,7 +13,15 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_credits.exceptions import CreditsError
 from airflow_provider_credits.hooks import aget_credits_hook
 from airflow_provider_credits.hooks.transport import KEEPALIVE_SECONDS
-from airflow_provider_credits.threshold import Check, Gate, error_payload
+from airflow_provider_credits.threshold import (
+    DEFAULT_MAX_UNREACHABLE_CHECKS,
+    Check,
+    Gate,
+    Reach,
+    display_host,
+    error_payload,
+    never_reached_hint,
+)
 
 #: seconds after which an unchanged check result is logged again.
 REPEAT_LOG_SECONDS = 60.0
@@ -45,6 +54,11 @@ class CreditThresholdTrigger(BaseTrigger):
         The trigger then also subtracts the other tasks' active reservations (a plain read in a
         thread, never in the event loop) and reports success only when the rest is enough; the
         sensor makes the reservation itself, atomically, when it resumes.
+    :param max_unreachable_checks: yield an error event after this many checks that got no HTTP
+        response, when none has since the task started (None: wait until the deadline).
+    :param reached: whether a check (on the worker) has already reached the vendor.
+    :param unreachable_checks: checks so far that got no HTTP response (the worker's); the
+        trigger counts on from there.
     """
 
     def __init__(
@@ -58,6 +72,9 @@ class CreditThresholdTrigger(BaseTrigger):
         deadline: float,
         fail_on_transient_errors: bool = False,
         reservation: dict[str, Any] | None = None,
+        max_unreachable_checks: int | None = DEFAULT_MAX_UNREACHABLE_CHECKS,
+        reached: bool = False,
+        unreachable_checks: int = 0,
     ) -> None:
         super().__init__()
         self.credits_conn_id = credits_conn_id
@@ -69,6 +86,11 @@ class CreditThresholdTrigger(BaseTrigger):
         self.fail_on_transient_errors = fail_on_transient_errors
         self.reservation = reservation
         self.reserve = reservation["reserve"] if reservation else None
+        self.max_unreachable_checks = max_unreachable_checks
+        self.reached = reached
+        self.unreachable_checks = unreachable_checks
+        self._reach = Reach(reached, unreachable_checks)
+        self._primary: str | None = None  # the primary pool's name, once a check read it
         self._logged: tuple[str | None, float] = (None, 0.0)  # the last check logged, and when
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -80,6 +102,9 @@ class CreditThresholdTrigger(BaseTrigger):
             "poke_interval": self.poke_interval,
             "deadline": self.deadline,
             "fail_on_transient_errors": self.fail_on_transient_errors,
+            "max_unreachable_checks": self.max_unreachable_checks,
+            "reached": self.reached,
+            "unreachable_checks": self.unreachable_checks,
         }
         if self.reservation is not None:
             kwargs["reservation"] = self.reservation
@@ -113,7 +138,14 @@ class CreditThresholdTrigger(BaseTrigger):
         Nothing of a check (balance, decision) is kept through the sleep that follows it.
         """
         hook, balance, error = await self._read_balance(hook)
-        result = gate.check(balance, error)
+        result = gate.check(balance, error, primary=self._primary)
+        if balance is not None:
+            self._primary = balance.primary.name
+        host = None if hook is None or hook._settings is None else display_host(hook._settings.base_url)
+        self._reach = gate.track(self._reach, error, conn_id=self.credits_conn_id, host=host)
+        if error is not None:
+            hint = never_reached_hint(self._reach, gate.max_unreachable_checks, host)
+            result = replace(result, message=result.message + hint)
         if result.met and gate.reserves:
             assert balance is not None and result.decision is not None
             result = await self._minus_reservations(gate, balance, result.decision.pool)

@@ -1,7 +1,8 @@
 """Run a CreditThresholdSensor in-process in poke, reschedule or deferrable mode.
 
-Poke: ``execute()`` as a worker would. Reschedule: ``execute()`` once per try, honouring
-each ``AirflowRescheduleException`` with a fake task instance that remembers the first try.
+Poke: ``execute()`` as a worker would. Reschedule: ``execute()`` of a fresh copy of the sensor
+(a new process) per check, honouring each ``AirflowRescheduleException`` with a fake task
+instance that remembers the first try and a fake task state store.
 Deferrable: ``execute()``, then the deferred trigger rebuilt from ``serialize()`` (as after a
 triggerer restart) and run with asyncio, its single event fed to ``resume_execution``; again
 while the sensor defers anew (a reserving sensor does when others reserved first).
@@ -11,6 +12,7 @@ Every mode gets a context whose ``ti`` names a DAG, run, task and map index (for
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import time
 from dataclasses import dataclass
@@ -53,6 +55,19 @@ class FakeTaskInstance:
         return self.first_try
 
 
+class FakeStateStore:
+    """Airflow 3.3's ``context["task_state_store"]``: survives reschedules (and retries)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return json.loads(json.dumps(self.values.get(key, default)))
+
+    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
+        self.values[key] = json.loads(json.dumps(value))
+
+
 def make_sensor(mode: str, **kwargs: Any) -> CreditThresholdSensor:
     if mode == "deferrable":
         kwargs["deferrable"] = True
@@ -78,10 +93,11 @@ def _poke(sensor: CreditThresholdSensor) -> Any:
 
 def _reschedule(sensor: CreditThresholdSensor) -> Any:
     ti = FakeTaskInstance(sensor.task_id)
+    store = FakeStateStore()
     while True:
         started = timezone.utcnow()
-        try:
-            return sensor.execute({"ti": ti})  # type: ignore[typeddict-item]
+        try:  # each check in a fresh copy, as in a new worker process
+            return copy.deepcopy(sensor).execute({"ti": ti, "task_state_store": store})  # type: ignore[typeddict-item]
         except AirflowRescheduleException as again:
             ti.first_try = ti.first_try or started
             time.sleep(max(0.0, (again.reschedule_date - timezone.utcnow()).total_seconds()))

@@ -5,24 +5,37 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 import respx
-from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException, TaskDeferred
+from airflow.sdk.exceptions import (
+    AirflowRescheduleException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    TaskDeferred,
+)
 from structlog.testing import capture_logs
 
-from airflow_provider_credits.exceptions import CreditsAuthError, CreditsConfigError, UnknownCreditPoolError
+from airflow_provider_credits.exceptions import (
+    CreditsAuthError,
+    CreditsConfigError,
+    CreditsError,
+    UnknownCreditPoolError,
+)
 from airflow_provider_credits.reservations import Holder, ReservationStore
 from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
-from airflow_provider_credits.threshold import error_payload
+from airflow_provider_credits.threshold import decide, error_payload
 from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger
+from tests.hooks.helpers import load, mock_async_transport
 from tests.plugins.databases import Database
 from tests.reservations.helpers import balance, hold
 from tests.sensors.modes import FakeTaskInstance, collect
 from tests.sensors.vendor import BASE_URL, CONN_ID, SECRET, FakeVendor, connection_env, credits, http
+from tests.sensors.vendor import refused as refused_step
 
 
 def sensor(**kwargs: Any) -> CreditThresholdSensor:
@@ -117,7 +130,7 @@ def test_waiting_logs_one_line_per_check(vendor: FakeVendor) -> None:
         ),
         (
             "warning",
-            f"connection '{CONN_ID}': pool primary: balance unavailable, transient error: [theirstack, GET "
+            f"connection '{CONN_ID}': theirstack pool 'api_credits': balance unavailable, transient error: [theirstack, GET "
             "/v0/billing/credit-balance, HTTP 503] status 503; next check in 45s",
         ),
     ]
@@ -201,6 +214,9 @@ def test_deferral_hands_the_trigger_json_primitives(vendor: FakeVendor) -> None:
         "credit_pool": "api_credits",
         "poke_interval": 30.0,
         "fail_on_transient_errors": True,
+        "max_unreachable_checks": 5,
+        "reached": True,  # the worker's check got an answer
+        "unreachable_checks": 0,
     }
 
 
@@ -211,14 +227,21 @@ def test_deferrable_sensor_returns_at_once_when_enough(vendor: FakeVendor) -> No
     assert script.calls == 1
 
 
+def _success_event(deadline: float, needed: int = 600) -> dict[str, Any]:
+    """A success event as the trigger sends it: a real balance and its (met) decision."""
+    read = balance(1000).model_copy(update={"account": CONN_ID})
+    return {
+        "status": "success",
+        "balance": read.model_dump(mode="json"),
+        "decision": decide(read, min_remaining=needed).model_dump(mode="json"),
+        "deadline": deadline,
+    }
+
+
 def test_execute_complete_uses_the_event_without_fetching(vendor: FakeVendor) -> None:
     script = vendor.script(credits(0))
-    event = {"status": "success", "balance": {"vendor": "clay", "pools": []}, "decision": {"message": "ok"}}
-    assert sensor().execute_complete({}, event) == {
-        "vendor": "clay",
-        "pools": [],
-        "decision": {"message": "ok"},
-    }
+    event = _success_event(time.time() + 60)
+    assert sensor().execute_complete({}, event) == {**event["balance"], "decision": event["decision"]}
     assert script.calls == 0
 
 
@@ -239,9 +262,129 @@ def test_execute_complete_reraises_the_vendor_error() -> None:
     assert str(raised.value) == str(error)
 
 
-def test_execute_complete_rejects_unknown_events() -> None:
-    with pytest.raises(AirflowException, match="unexpected trigger event"):
-        sensor().execute_complete({}, {"status": "weird"})
+GOOD = _success_event(2e9)
+
+MALFORMED_EVENTS = {
+    "none": (None, "not an event of CreditThresholdTrigger"),
+    "string": ("success", "not an event of CreditThresholdTrigger"),
+    "bogus_status": ({"status": "bogus"}, "not an event of CreditThresholdTrigger"),
+    "no_status": ({"balance": GOOD["balance"]}, "not an event of CreditThresholdTrigger"),
+    "success_without_balance": ({"status": "success", "decision": GOOD["decision"]}, "without balance"),
+    "success_without_decision": (
+        {"status": "success", "balance": GOOD["balance"], "deadline": 1.0},
+        "without decision",
+    ),
+    "success_with_bad_balance": ({**GOOD, "balance": {"vendor": "clay"}}, "unusable balance or decision"),
+    "success_with_bad_decision": ({**GOOD, "decision": {"message": "ok"}}, "unusable balance or decision"),
+    "success_not_met": ({**GOOD, "decision": {**GOOD["decision"], "met": False}}, "decision is not met"),
+    "success_bad_deadline": ({**GOOD, "deadline": "soon"}, "deadline is not a number"),
+    "timeout_without_message": ({"status": "timeout"}, "timeout event without message"),
+    "error_without_type": ({"status": "error", "message": "x"}, "error event without error_type"),
+    "error_with_bad_message": (
+        {"status": "error", "error_type": "X", "message": None},
+        "message is not text",
+    ),
+}
+
+
+@pytest.mark.parametrize("soft_fail", [False, True])
+@pytest.mark.parametrize("name", list(MALFORMED_EVENTS))
+def test_malformed_trigger_events_fail_naming_the_event_even_with_soft_fail(
+    name: str, soft_fail: bool
+) -> None:
+    """Not one of the trigger's events: a named CreditsError, never a skip (soft_fail is for credits)."""
+    event, problem = MALFORMED_EVENTS[name]
+    with pytest.raises(CreditsError) as raised:
+        sensor(soft_fail=soft_fail).resume_execution("execute_complete", {"event": event}, {})  # type: ignore[arg-type]
+    message = str(raised.value)
+    assert message.startswith("gate: malformed trigger event (")
+    assert problem in message
+    assert repr(event)[:40] in message
+
+
+def test_a_missing_event_fails_naming_it() -> None:
+    with pytest.raises(CreditsError, match=r"malformed trigger event .*: None"):
+        sensor(soft_fail=True).resume_execution("execute_complete", {}, {})  # type: ignore[arg-type]
+
+
+def test_an_auth_error_event_fails_under_soft_fail_too() -> None:
+    error = CreditsAuthError("bad key", vendor="clay", status=401)
+    with pytest.raises(CreditsAuthError):
+        sensor(soft_fail=True).resume_execution(
+            "execute_complete",
+            {"event": {"status": "error", **error_payload(error)}},
+            {},  # type: ignore[arg-type]
+        )
+
+
+# --------------------------------------------------------------------------- a limit of 0
+
+
+async def _trigger_event(**kwargs: Any) -> dict[str, Any]:
+    (event,) = await collect(CreditThresholdTrigger(poke_interval=0.01, **kwargs))
+    return event.payload
+
+
+def test_a_pool_whose_limit_is_0_is_not_enough_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trendtrack's documented all-zero answer: keep waiting (poke and trigger), no CreditsConfigError."""
+    monkeypatch.setenv("AIRFLOW_CONN_TT", connection_env("trendtrack"))
+    gate_args = {"credits_conn_id": "tt", "credit_pool": "recurring", "min_remaining_pct": 10}
+    with respx.mock as router:
+        mock_async_transport(router, monkeypatch)
+        route = router.get(f"{BASE_URL}/v1/usage").mock(
+            return_value=httpx.Response(200, json=load("trendtrack", "usage"))
+        )
+        with capture_logs() as logs:
+            result = sensor(min_remaining=None, **gate_args).poke({})
+        event = asyncio.run(
+            _trigger_event(
+                min_remaining_pct="10",
+                deadline=time.time() - 1,
+                **{k: v for k, v in gate_args.items() if k != "min_remaining_pct"},
+            )
+        )
+    assert not result.is_done
+    assert "trendtrack pool 'recurring': 0 of 0 credits remaining" in logs[0]["event"]
+    assert (event["status"], route.call_count) == ("timeout", 2)
+    assert "no percentage of it can be met" in event["message"]
+
+
+# --------------------------------------------------------------------------- timeout clock per try
+
+
+def test_deferrable_timeout_clock_restarts_at_each_try(
+    vendor: FakeVendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each try (``retries``) defers with a deadline of its own start plus ``timeout``."""
+    import airflow_provider_credits.sensors.credit_threshold as module
+
+    vendor.script(credits(100))
+    clock = [1_000_000.0]
+    monkeypatch.setattr(module, "time", SimpleNamespace(time=lambda: clock[0]))
+    gate = sensor(deferrable=True, timeout=600, retries=2)
+    deadlines = []
+    for try_number in (1, 2):
+        ti = FakeTaskInstance("gate")
+        ti.try_number = try_number  # type: ignore[attr-defined]
+        with pytest.raises(TaskDeferred) as deferred:
+            gate.execute({"ti": ti})  # type: ignore[typeddict-item]
+        assert deferred.value.timeout == timedelta(seconds=600)
+        deadlines.append(deferred.value.trigger.serialize()[1]["deadline"])
+        clock[0] += 900  # try 1 timed out after its 600 s; the retry starts 300 s later
+    assert deadlines == [1_000_600.0, 1_001_500.0]
+
+
+def test_reschedule_timeout_clock_restarts_at_each_try(vendor: FakeVendor) -> None:
+    """Reschedule mode measures from the try's first check: Airflow deletes a try's reschedules
+    when the next try starts, so ``get_first_reschedule_date`` is None again on a retry."""
+    vendor.script(credits(100))
+    gate = sensor(mode="reschedule", timeout=600, retries=1)
+    first_try = FakeTaskInstance("gate")
+    first_try.first_try = datetime.now(timezone.utc) - timedelta(seconds=601)
+    with pytest.raises(AirflowSensorTimeout):
+        gate.execute({"ti": first_try})  # type: ignore[typeddict-item]
+    with pytest.raises(AirflowRescheduleException):  # the retry checks and waits again
+        gate.execute({"ti": FakeTaskInstance("gate")})  # type: ignore[typeddict-item]
 
 
 # --------------------------------------------------------------------------- reservations
@@ -311,15 +454,6 @@ def test_trigger_does_not_count_its_own_reservation(vendor: FakeVendor, sqlite_d
     assert (event.payload["decision"]["reserved"], event.payload["deadline"]) == (0, deadline)
 
 
-def _success_event(deadline: float) -> dict[str, Any]:
-    return {
-        "status": "success",
-        "balance": balance(1000).model_dump(mode="json") | {"account": CONN_ID},
-        "decision": {"message": "enough per the trigger"},
-        "deadline": deadline,
-    }
-
-
 def test_refused_at_resume_defers_again_until_the_same_deadline(
     vendor: FakeVendor, sqlite_db: Database
 ) -> None:
@@ -362,3 +496,17 @@ def test_refused_at_resume_after_the_deadline_times_out(
     gate = reserving(sqlite_db.conn_id, deferrable=True, soft_fail=soft_fail)
     with pytest.raises(error, match="other tasks hold the credits"):
         gate.execute_complete({"ti": FakeTaskInstance("gate")}, _success_event(time.time() - 1))  # type: ignore[typeddict-item]
+
+
+def test_reschedule_without_a_state_store_never_fails_a_gate_that_may_have_reached_the_vendor(
+    vendor: FakeVendor,
+) -> None:
+    """Before Airflow 3.3 (no task state store) only the try's first check knows its history."""
+    vendor.script(refused_step())
+    refused = sensor(mode="reschedule", max_unreachable_checks=1, timeout=600)
+    later = FakeTaskInstance("gate")
+    later.first_try = datetime.now(timezone.utc)  # not the try's first check: history unknown
+    with pytest.raises(AirflowRescheduleException):
+        refused.execute({"ti": later})  # type: ignore[typeddict-item]
+    with pytest.raises(CreditsError, match="none of 1 checks"):
+        refused.execute({"ti": FakeTaskInstance("gate")})  # type: ignore[typeddict-item]

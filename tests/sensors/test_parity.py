@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -14,7 +15,16 @@ from airflow_provider_credits.reservations import Holder, ReservationStore
 from tests.plugins.databases import Database
 from tests.reservations.helpers import hold
 from tests.sensors.modes import MODES, run_sensor
-from tests.sensors.vendor import CONN_ID, FakeVendor, Step, credits, http, read_timeout
+from tests.sensors.vendor import (
+    CONN_ID,
+    FakeVendor,
+    Step,
+    connection_env,
+    credits,
+    http,
+    read_timeout,
+    refused,
+)
 
 
 @dataclass
@@ -99,6 +109,32 @@ SCENARIOS = {
         (credits(100),), {**TIMING_OUT, "soft_fail": True}, error=AirflowSkipException
     ),
     "timeout_on_transient_errors": Scenario((http(500),), TIMING_OUT, error=AirflowSensorTimeout),
+    "never_reached": Scenario(
+        (refused(),),
+        {"max_unreachable_checks": 3},
+        error=exc.CreditsTransportError,
+        match="none of 3 checks since the task started reached the vendor",
+        requests=3,
+    ),
+    "never_reached_soft_fail_still_fails": Scenario(
+        (refused(),),
+        {"max_unreachable_checks": 1, "soft_fail": True},
+        error=exc.CreditsTransportError,
+        match="(host http://vendor.test)",
+        requests=1,
+    ),
+    "never_reached_then_answered": Scenario(
+        (refused(), refused(), read_timeout(), credits(800)),
+        {"max_unreachable_checks": 4},
+        decided=("api_credits", 800, 500),
+        requests=4,
+    ),
+    "reached_once_then_unreachable_waits": Scenario(
+        (http(503), refused()), {**TIMING_OUT, "max_unreachable_checks": 1}, error=AirflowSensorTimeout
+    ),
+    "unreachable_without_bound_waits": Scenario(
+        (refused(),), {**TIMING_OUT, "max_unreachable_checks": None}, error=AirflowSensorTimeout
+    ),
 }
 
 
@@ -127,6 +163,37 @@ def test_same_outcome_in_every_mode(vendor: FakeVendor, name: str, mode: str) ->
         assert script.calls == scenario.requests
     else:
         assert script.calls >= 2  # it kept checking until the timeout
+
+
+def test_a_host_that_refuses_connections_fails_with_the_same_words_in_every_mode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real refused port: httpx on the worker, aiohttp in the trigger, one error text."""
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_NOWHERE", connection_env(host=f"http://127.0.0.1:{port}", extra={"timeout": 5})
+    )
+    errors = {}
+    for mode in MODES:
+        outcome = run_sensor(
+            mode, credits_conn_id="nowhere", min_remaining=1, max_unreachable_checks=2, **FAST
+        )
+        assert type(outcome.error) is exc.CreditsTransportError, (mode, outcome.error)
+        errors[mode] = str(outcome.error)
+    assert len(set(errors.values())) == 1, errors
+    message = errors["poke"]
+    for words in (
+        "'nowhere'",
+        f"(host http://127.0.0.1:{port})",
+        "none of 2 checks",
+        "configuration mistake",
+        "max_unreachable_checks=2",
+        "fail_on_transient_errors",
+    ):
+        assert words in message
+    assert "ssl:default" not in message
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -12,11 +12,14 @@ from airflow_provider_credits.models import CreditBalance, CreditPool
 from airflow_provider_credits.threshold import (
     ErrorAction,
     Gate,
+    Reach,
     Thresholds,
     decide,
+    display_host,
     error_action,
     error_from_payload,
     error_payload,
+    parse_max_unreachable_checks,
     parse_thresholds,
 )
 
@@ -125,12 +128,30 @@ def test_decide_pool_without_remaining_is_an_error() -> None:
         decide(unknown, min_remaining=1)
 
 
-@pytest.mark.parametrize("limit", [None, 0])
-def test_decide_percentage_needs_a_limit(limit: int | None) -> None:
-    no_limit = balance(CreditPool(name="credits", remaining=10, limit=limit))
+def test_decide_percentage_needs_a_limit() -> None:
+    no_limit = balance(CreditPool(name="credits", remaining=10, limit=None))
     with pytest.raises(exc.CreditsConfigError, match="min_remaining_pct needs a pool with a limit"):
         decide(no_limit, min_remaining_pct=5)
     assert decide(no_limit, min_remaining=5).met
+
+
+@pytest.mark.parametrize("limit", [0, Decimal(0), Decimal("0.00"), Decimal(-5)])
+@pytest.mark.parametrize("remaining", [0, 10])
+def test_decide_percentage_of_a_zero_limit_is_not_enough(limit: Decimal, remaining: int) -> None:
+    """A limit of 0 is a limit (Trendtrack's all-zero answer): not enough, keep waiting."""
+    zero = balance(CreditPool(name="recurring", remaining=remaining, limit=limit))
+    decision = decide(zero, min_remaining_pct=10)
+    assert not decision.met
+    assert decision.message.endswith("no percentage of it can be met)")
+    assert not decide(zero, min_remaining=0, min_remaining_pct="10").met  # both must hold
+    assert decide(zero, min_remaining_pct=0).met  # 0 % of anything is met
+
+
+def test_decide_zero_thresholds_and_zero_reserved_are_values_not_unset() -> None:
+    empty = balance(CreditPool(name="credits", remaining=0, limit=100))
+    decision = decide(empty, min_remaining=0, reserved=0, reserve=0)
+    assert (decision.met, decision.needed, decision.reserved) == (True, 0, 0)
+    assert not decide(empty, min_remaining=0, reserve="1").met
 
 
 def test_decide_rejects_negative_reserved() -> None:
@@ -168,7 +189,7 @@ THRESHOLDS = Thresholds(Decimal(500), None)
 def test_check_counts_402_as_zero_credits() -> None:
     result = Gate(THRESHOLDS).check(None, api_error(exc.CreditsExhaustedError, 402))
     assert (result.met, result.transient, result.decision) == (False, False, None)
-    assert result.message.startswith("pool primary: 0 remaining")
+    assert result.message.startswith("theirstack primary pool: 0 remaining")
     assert "needed 500" in result.message
 
 
@@ -215,7 +236,76 @@ def test_error_payload_round_trips_through_json(error: exc.CreditsApiError) -> N
     assert (again.status, again.vendor, again.request_id) == (error.status, error.vendor, error.request_id)
 
 
-def test_error_from_unknown_payload_type_is_the_root_error() -> None:
+def test_error_from_unknown_payload_type_is_a_plain_credits_error() -> None:
     again = error_from_payload({"error_type": "KeyError", "message": "odd"})
     assert type(again) is exc.CreditsError
     assert str(again) == "odd"
+
+
+def test_transient_error_messages_name_the_pool() -> None:
+    error = api_error(exc.CreditsServerError, 503)
+    assert (
+        Gate(THRESHOLDS).check(None, error).message.startswith("theirstack primary pool: balance unavailable")
+    )
+    assert (
+        Gate(THRESHOLDS)
+        .check(None, error, primary="api_credits")
+        .message.startswith("theirstack pool 'api_credits': balance unavailable")
+    )
+    assert (
+        Gate(THRESHOLDS, "ui_credits").check(None, error).message.startswith("theirstack pool 'ui_credits'")
+    )
+    decided = Gate(THRESHOLDS).check(MAIN, None).message
+    assert decided.startswith("clodura pool 'contact_views': ")  # the same words as a decision
+
+
+def test_reach_counts_only_checks_without_any_http_response() -> None:
+    refused = api_error(exc.CreditsTransportError, None)
+    reach = Reach().after(refused).after(refused)
+    assert reach == Reach(False, 2)
+    assert reach.after(api_error(exc.CreditsServerError, 503)) == Reach(True, 0)  # a 503 is an answer
+    assert reach.after(None).after(refused) == Reach(True, 0)  # once reached, never counted again
+    assert Reach.from_json(reach.as_json()) == reach
+    assert Reach.from_json(None) == Reach.from_json({"unreachable": "x"}) == Reach()
+
+
+def test_gate_fails_after_max_unreachable_checks_when_none_reached_the_vendor() -> None:
+    refused = api_error(exc.CreditsTransportError, None)
+    gate = Gate(THRESHOLDS, max_unreachable_checks=2)
+    reach = gate.track(Reach(), refused, conn_id="ts", host="http://127.0.0.1:9")
+    with pytest.raises(exc.CreditsTransportError) as raised:
+        gate.track(reach, refused, conn_id="ts", host="http://127.0.0.1:9")
+    message = str(raised.value)
+    for part in (
+        "'ts'",
+        "http://127.0.0.1:9",
+        "none of 2 checks",
+        "max_unreachable_checks=2",
+        "fail_on_transient_errors",
+    ):
+        assert part in message
+    assert (raised.value.vendor, raised.value.path) == ("theirstack", "/v0/x")
+    # one answer since the start and the count no longer applies; None never fails
+    assert gate.track(Reach(True), refused, conn_id="ts", host=None) == Reach(True)
+    assert Gate(THRESHOLDS, max_unreachable_checks=None).track(
+        Reach(False, 99), refused, conn_id="ts", host=None
+    )
+
+
+@pytest.mark.parametrize("value", [0, -1, True, 2.5, "3"])
+def test_max_unreachable_checks_must_be_a_positive_int(value: object) -> None:
+    with pytest.raises(exc.CreditsConfigError, match="max_unreachable_checks"):
+        parse_max_unreachable_checks(value)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "shown"),
+    [
+        ("http://127.0.0.1:1", "http://127.0.0.1:1"),
+        ("https://user:pw@api.example.com/v1?k=s", "https://api.example.com"),
+        ("http://[::1]:8080/x", "http://[::1]:8080"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_display_host_drops_credentials_and_path(base_url: str, shown: str) -> None:
+    assert display_host(base_url) == shown

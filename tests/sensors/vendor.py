@@ -49,6 +49,15 @@ def read_timeout() -> Step:
     return step
 
 
+def refused() -> Step:
+    """No response: the connection is refused (a wrong host or port)."""
+
+    def step() -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused")
+
+    return step
+
+
 class Script:
     """Plays ``steps`` in order, one per request, then keeps repeating the last one."""
 
