@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -234,3 +235,32 @@ def test_clay_sign_in_fields_are_named_by_their_form_labels(make_hook):
 
     for field in ("login", "account_password"):
         assert repr(label_of("clay", field)) in str(info.value)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_clay_workspace_is_named_by_its_form_label(mode, vendor_api, make_hook):
+    answer_every_request(vendor_api, "clay")
+
+    with pytest.raises(CreditsConfigError) as info:
+        invoke(mode, make_hook("clay", extra={"workspace_id": None}), "get_balance")
+
+    assert repr(label_of("clay", "workspace_id")) in str(info.value)
+    assert not vendor_api.calls
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_theirstack_time_zone_is_named_by_its_form_label(mode, vendor_api, make_hook):
+    answer_every_request(vendor_api, "theirstack")
+    hook = make_hook("theirstack", extra={"timezone": "Mars/Olympus"})
+
+    with pytest.raises(CreditsConfigError) as info:
+        invoke(
+            mode,
+            hook,
+            "get_usage",
+            datetime(2025, 7, 1, tzinfo=timezone.utc),
+            datetime(2025, 7, 2, tzinfo=timezone.utc),
+        )
+
+    assert repr(label_of("theirstack", "timezone")) in str(info.value)
+    assert not vendor_api.calls
