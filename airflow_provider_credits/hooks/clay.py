@@ -148,9 +148,9 @@ class ClayHook(CreditsHook):
         if not settings.secret and not self._can_login(settings):
             form = connection_form(self.conn_type)
             raise CreditsConfigError(
-                f"connection {self.conn_id!r} has neither a session cookie ({form.describe('password')}) nor "
-                f"an email ({form.describe('login')}) with an account password "
-                f"({form.describe('account_password')})",
+                f"connection {self.conn_id!r} has neither a session cookie in {form.describe('password')} "
+                f"nor an email in {form.describe('login')} with an account password in "
+                f"{form.describe('account_password')}",
                 vendor=self.vendor,
             )
 
@@ -229,8 +229,8 @@ class ClayHook(CreditsHook):
         if not self._can_login(settings):
             form = connection_form(self.conn_type)
             raise CreditsConfigError(
-                f"connection {self.conn_id!r}: signing in needs the email ({form.describe('login')}) and the "
-                f"account password ({form.describe('account_password')})",
+                f"connection {self.conn_id!r}: signing in needs the email in {form.describe('login')} and the "
+                f"account password in {form.describe('account_password')}",
                 vendor=self.vendor,
             )
         with _no_header_logging():
@@ -252,8 +252,8 @@ class ClayHook(CreditsHook):
         workspace = self.extra("workspace_id")
         if not workspace:
             raise CreditsConfigError(
-                f"connection {self.conn_id!r} has no workspace_id extra "
-                f"({connection_form(self.conn_type).describe('workspace_id')}): set it to the Clay workspace "
+                f"connection {self.conn_id!r} has no workspace_id extra (the form's "
+                f"{connection_form(self.conn_type).label('workspace_id')!r} field): set it to the Clay workspace "
                 "whose credits should be read",
                 vendor=self.vendor,
             )

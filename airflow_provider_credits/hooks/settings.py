@@ -117,9 +117,8 @@ class ConnectionForm:
             if isinstance(value, str) and is_masked_placeholder(value):
                 raise CreditsConfigError(
                     f"connection {conn_id!r}: {self.describe(name)} holds {value.strip()!r}, the masked "
-                    "placeholder that the Airflow UI and API show instead of a saved secret, not the secret "
-                    f"itself (a form or API payload saved back unchanged stores it); enter the real "
-                    f"{self.label(name)} again",
+                    "placeholder that the Airflow UI and API show in place of a saved secret, not the secret "
+                    "itself; type the real secret into that field again",
                     vendor=vendor,
                 )
 
@@ -150,6 +149,8 @@ class ConnectionForm:
             return None
         source = f"hook argument {name!r}" if override else f"connection {conn_id!r}: extra {name!r}"
         shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:37]}..."
+        if not isinstance(value, str):
+            shown = f"{type(value).__name__} {shown}"
 
         def refuse(problem: str) -> CreditsConfigError:
             form = "" if override else f"the form's {self.label(name)!r} field takes "
@@ -158,7 +159,7 @@ class ConnectionForm:
             )
 
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise refuse(f"must be a number, not {type(value).__name__}")
+            raise refuse("must be a number")
         if isinstance(value, str) and not _NUMBER.fullmatch(value.strip()):
             raise refuse("must be a number")
         exact = Decimal(value.strip() if isinstance(value, str) else value)

@@ -231,7 +231,7 @@ def test_missing_secret_is_named_by_its_form_label(mode, vendor_api, make_hook, 
 
 def test_clay_sign_in_fields_are_named_by_their_form_labels(make_hook):
     with pytest.raises(CreditsConfigError) as info:
-        make_hook("clay", password="").login()
+        make_hook("clay").login()
 
     for field in ("login", "account_password"):
         assert repr(label_of("clay", field)) in str(info.value)
