@@ -13,11 +13,13 @@ from airflow_provider_credits.hooks import HOOK_CLASS_PATHS
 
 _INTEGRATION = "Credits"
 
-_HTTP_FIELDS: dict[str, dict[str, Any]] = {
+#: the fields of every credits connection. Their schemas are also the hooks' run-time check of
+#: these extras (``hooks/settings.py``): type, minimum and maximum are declared here only.
+HTTP_FIELDS: dict[str, dict[str, Any]] = {
     "timeout": {
         "label": "Timeout (seconds)",
         "description": "Connect and read timeout of each HTTP request.",
-        "schema": {"type": ["number", "null"], "minimum": 1, "default": 30},
+        "schema": {"type": ["number", "null"], "minimum": 1, "maximum": 3600, "default": 30},
     },
     "max_retries": {
         "label": "Max retries",
@@ -27,7 +29,7 @@ _HTTP_FIELDS: dict[str, dict[str, Any]] = {
     "retry_max_seconds": {
         "label": "Retry budget (seconds)",
         "description": "Give up retrying once this much time has passed since the first attempt.",
-        "schema": {"type": ["number", "null"], "minimum": 0, "default": 120},
+        "schema": {"type": ["number", "null"], "minimum": 0, "maximum": 86400, "default": 120},
     },
 }
 
@@ -140,7 +142,7 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": HOOK_CLASS_PATHS[conn_type],
                 "hook-name": spec["hook-name"],
                 "ui-field-behaviour": spec["ui-field-behaviour"],
-                "conn-fields": {**spec["conn-fields"], **_HTTP_FIELDS},
+                "conn-fields": {**spec["conn-fields"], **HTTP_FIELDS},
             }
             for conn_type, spec in _VENDORS.items()
         ],

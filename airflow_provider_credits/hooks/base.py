@@ -40,6 +40,7 @@ from airflow_provider_credits.exceptions import (
     CreditsTransportError,
     UsageNotSupportedError,
 )
+from airflow_provider_credits.hooks.settings import connection_form, extra_value
 from airflow_provider_credits.hooks.transport import AiohttpTransport
 from airflow_provider_credits.models import CreditBalance, UsageRecord
 
@@ -102,14 +103,6 @@ class ConnectionSettings:
 
     def __repr__(self) -> str:  # never show the secret
         return f"ConnectionSettings(base_url={self.base_url!r}, login={self.login!r}, secret=***)"
-
-
-def extra_value(extras: Mapping[str, Any], conn_type: str, name: str) -> Any:
-    """Read an extra saved either plainly or with the legacy ``extra__<type>__`` prefix."""
-    value = extras.get(name)
-    if value in (None, ""):
-        value = extras.get(f"extra__{conn_type}__{name}")
-    return None if value == "" else value
 
 
 def parse_retry_after(
@@ -214,24 +207,14 @@ class CreditsHook(BaseHook):
     # ---------------------------------------------------------------- connection
 
     def _build_settings(self, conn: Any, extras: dict[str, Any]) -> ConnectionSettings:
+        form = connection_form(self.conn_type)
+
         def number(name: str, default: float) -> float:
-            value = self._overrides.get(name)
-            if value is None:
-                value = extra_value(extras, self.conn_type, name)
-            if value is None:
-                return default
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                raise CreditsConfigError(
-                    f"connection {self.conn_id!r}: extra {name!r} must be a number, got {value!r}",
-                    vendor=self.vendor,
-                ) from None
-            if number < 0:
-                raise CreditsConfigError(
-                    f"connection {self.conn_id!r}: extra {name!r} must not be negative", vendor=self.vendor
-                )
-            return number
+            """A hook argument, else the extra, checked against its form field (see ``settings.py``)."""
+            override = self._overrides.get(name) is not None
+            value = self._overrides[name] if override else extra_value(extras, self.conn_type, name)
+            checked = form.number(self.conn_id, name, value, vendor=self.vendor, override=override)
+            return default if checked is None else checked
 
         host = (conn.host or "").strip()
         if host and "://" not in host:
@@ -250,13 +233,17 @@ class CreditsHook(BaseHook):
             retry_max_seconds=number("retry_max_seconds", self.default_retry_max_seconds),
         )
         self._validate_settings(settings)
+        secrets = {name: extra_value(extras, self.conn_type, name) for name in form.secret_fields}
+        form.refuse_masked_secrets(self.conn_id, {**secrets, "password": settings.secret}, vendor=self.vendor)
         return settings
 
     def _validate_settings(self, settings: ConnectionSettings) -> None:
         """Vendor hook: raise :class:`CreditsConfigError` when the connection cannot work."""
         if not settings.secret:
+            label = connection_form(self.conn_type).label("password")
             raise CreditsConfigError(
-                f"connection {self.conn_id!r} has no API key: put it in the connection's password field",
+                f"connection {self.conn_id!r} has no {label}: fill in the connection's {label!r} field "
+                "(its password in the CLI, the REST API and AIRFLOW_CONN_ variables)",
                 vendor=self.vendor,
             )
 

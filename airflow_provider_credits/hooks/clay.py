@@ -26,6 +26,7 @@ from airflow_provider_credits.hooks.base import (
     VendorResponse,
     extra_value,
 )
+from airflow_provider_credits.hooks.settings import connection_form
 from airflow_provider_credits.models import CreditBalance, CreditPool, Credits, UsageRecord, daily_usage
 
 COOKIE_NAME = "claysession"
@@ -145,9 +146,11 @@ class ClayHook(CreditsHook):
     def _validate_settings(self, settings: ConnectionSettings) -> None:
         settings.secret = settings.secret.removeprefix(f"{COOKIE_NAME}=").strip()
         if not settings.secret and not self._can_login(settings):
+            form = connection_form(self.conn_type)
             raise CreditsConfigError(
-                f"connection {self.conn_id!r} has neither a session cookie (password field) nor an email "
-                "(login) with the account_password extra",
+                f"connection {self.conn_id!r} has neither a session cookie in {form.describe('password')} "
+                f"nor an email in {form.describe('login')} with an account password in "
+                f"{form.describe('account_password')}",
                 vendor=self.vendor,
             )
 
@@ -224,8 +227,10 @@ class ClayHook(CreditsHook):
         """
         settings = self.settings
         if not self._can_login(settings):
+            form = connection_form(self.conn_type)
             raise CreditsConfigError(
-                f"connection {self.conn_id!r}: signing in needs the email (login) and the account_password extra",
+                f"connection {self.conn_id!r}: signing in needs the email in {form.describe('login')} and the "
+                f"account password in {form.describe('account_password')}",
                 vendor=self.vendor,
             )
         with _no_header_logging():
@@ -247,7 +252,8 @@ class ClayHook(CreditsHook):
         workspace = self.extra("workspace_id")
         if not workspace:
             raise CreditsConfigError(
-                f"connection {self.conn_id!r} has no workspace_id extra: set it to the Clay workspace "
+                f"connection {self.conn_id!r} has no workspace_id extra (the form's "
+                f"{connection_form(self.conn_type).label('workspace_id')!r} field): set it to the Clay workspace "
                 "whose credits should be read",
                 vendor=self.vendor,
             )

@@ -11,6 +11,7 @@ from pydantic import RootModel
 
 from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.hooks.base import ConnectionSettings, CreditsHook, Endpoint, VendorResponse
+from airflow_provider_credits.hooks.settings import connection_form
 from airflow_provider_credits.models import CreditBalance, CreditPool, Credits, UsageRecord, daily_usage
 
 
@@ -196,6 +197,6 @@ class TheirStackHook(CreditsHook):
         except (ZoneInfoNotFoundError, ValueError):
             raise CreditsConfigError(
                 f"connection {self.conn_id!r}: timezone {self.timezone!r} is not an IANA time zone "
-                "(e.g. UTC, Europe/Madrid)",
+                f"(e.g. UTC, Europe/Madrid); fix {connection_form(self.conn_type).describe('timezone')}",
                 vendor=self.vendor,
             ) from None

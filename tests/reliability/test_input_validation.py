@@ -87,7 +87,7 @@ CASES = [
     Case("Clay connection without workspace id", "first use", lambda: get_credits_hook("clay_no_workspace").get_balance(),
          CreditsConfigError, ("workspace_id extra", "set it to the Clay workspace")),
     Case("connection without API key", "first use", lambda: get_credits_hook("clodura_no_key").get_balance(),
-         CreditsConfigError, ("no API key", "password field")),
+         CreditsConfigError, ("no API key", "'API key' field")),
     Case("negative min_remaining", "parse", lambda: sensor(min_remaining=-5),
          CreditsConfigError, ("min_remaining must not be negative", "-5")),
     Case("negative min_remaining from a template", "first use", lambda: poke(min_remaining="-5"),
