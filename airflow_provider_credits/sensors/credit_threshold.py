@@ -14,6 +14,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, Airfl
 
 from airflow_provider_credits.exceptions import CreditsConfigError, CreditsError
 from airflow_provider_credits.reservations import DEFAULT_TABLE, DEFAULT_TTL
+from airflow_provider_credits.templating import RejectEmptyTemplates
 from airflow_provider_credits.threshold import (
     HUNDRED,
     Gate,
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from airflow_provider_credits.threshold import ThresholdDecision
 
 
-class CreditThresholdSensor(BaseSensorOperator):
+class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
     """Wait until a credit pool of a vendor account has at least the credits a run needs.
 
     Works with any connection of type clay, clodura, theirstack or trendtrack (the hook
