@@ -74,12 +74,19 @@ def render(task: Any, **params: Any) -> None:
     task.render_template_fields({"params": params})
 
 
+def in_dag(build: Callable[..., Any], **kwargs: Any) -> Any:
+    """The task ``build(**kwargs)`` makes, inside a DAG (``render_template_as_native_obj`` from kwargs)."""
+    native = kwargs.pop("native", False)
+    start = pendulum.datetime(2026, 1, 1, tz="UTC")
+    with DAG("empty_templates", schedule=None, start_date=start, render_template_as_native_obj=native):
+        return build(**kwargs)
+
+
 @EACH_CASE
 def test_a_template_that_renders_to_nothing_names_the_argument_and_the_result(
     build: Callable[..., Any], argument: str, value: Any, label: str
 ) -> None:
-    with DAG("empty_templates", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
-        task = build(**{argument: value})
+    task = in_dag(build, **{argument: value})
     with pytest.raises(CreditsConfigError) as caught:
         render(task)
     message = str(caught.value)
@@ -92,19 +99,12 @@ def test_a_template_that_renders_to_nothing_names_the_argument_and_the_result(
 def test_a_template_that_renders_to_a_value_passes(
     build: Callable[..., Any], argument: str, value: Any, label: str
 ) -> None:
-    with DAG("empty_templates", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
-        task = build(**{argument: value})
+    task = in_dag(build, **{argument: value})
     render(task, value="5")
 
 
 def test_a_native_template_that_renders_to_none_is_refused() -> None:
-    with DAG(
-        "empty_templates",
-        schedule=None,
-        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-        render_template_as_native_obj=True,
-    ):
-        task = release(gate_task_ids="{{ params.get('value') }}")
+    task = in_dag(release, gate_task_ids="{{ params.get('value') }}", native=True)
     with pytest.raises(CreditsConfigError, match=r"gate_task_ids is the template .* which rendered to None"):
         render(task)
 
@@ -120,9 +120,7 @@ def test_a_native_template_that_renders_to_none_is_refused() -> None:
     ],
 )
 def test_arguments_left_empty_literally_keep_their_defaults(task: Callable[[], Any]) -> None:
-    with DAG("empty_templates", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
-        built = task()
-    render(built)
+    render(in_dag(task))
 
 
 @pytest.mark.e2e
