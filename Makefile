@@ -1,10 +1,15 @@
-# make test: set up .venv (first run only); run ruff, mypy, the strict docs build and the whole test suite.
-# make demo: run the example DAGs against the local vendor sandbox and print a usage report.
+# make test: set up .venv with everything the tests need (first run only: system packages on
+#            Debian as root, all test extras); run ruff, mypy, the strict docs build and the whole suite.
+# make demo: set up .venv with only what the demo needs (Airflow, SQLite, the sandbox: no root, no
+#            system packages); run the example DAGs against the vendor sandbox and print a report.
+#            `make demo KEEP=1` keeps the demo's folder (Airflow home, usage database, logs).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 AIRFLOW_VERSION ?= 3.3.2
+# The complete (test) set-up; it is a superset of the demo's, so it also marks the demo's done.
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: test lint demo docs sysdeps screenshots bench fuzz reliability-report clean
 
@@ -13,7 +18,15 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]' 'apache-airflow==$(AIRFLOW_VERSION)'
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
+
+# The demo's set-up: Airflow, the SQLite provider and the sandbox's server; nothing to compile.
+$(DEMO_STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+	  echo "cannot create $(VENV) with $(PYTHON) (Debian: apt-get install python3-venv)"; exit 1; }
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[sqlite,sandbox]' 'apache-airflow==$(AIRFLOW_VERSION)'
+	touch $(DEMO_STAMP)
 
 # mysqlclient (MySQL/MariaDB provider) builds against the MariaDB client headers.
 sysdeps:
@@ -46,8 +59,8 @@ test: lint docs
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir .site
 
-demo: $(STAMP)
-	$(BIN)/python scripts/demo.py
+demo: $(DEMO_STAMP)
+	$(BIN)/python scripts/demo.py $(if $(filter-out 0,$(KEEP)),--keep)
 
 # Benchmarks (several minutes): writes benchmarks/RESULTS.md.
 bench: $(STAMP)

@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -24,6 +25,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -33,6 +36,7 @@ EXAMPLE_DAGS = ROOT / "example_dags"
 VENDOR, POOL, BALANCE_PATH = "theirstack", "api_credits", "/v0/billing/credit-balance"
 START_BALANCE = 600  # enough for 2 of the 4 batches of 250 credits
 TOP_UP = 2000
+GATE = "gated_batch.wait_for_credits"
 
 
 def airflow_env(workdir: Path, conn_env: dict[str, str]) -> dict[str, str]:
@@ -63,7 +67,14 @@ def reserved(usage_db: Path) -> tuple[int, float]:
 
 
 def top_up_when_waiting(
-    client: Any, *, polls: int, stop: threading.Event, topped_up: threading.Event, say: Any, usage_db: Path
+    client: Any,
+    *,
+    polls: int,
+    stop: threading.Event,
+    topped_up: threading.Event,
+    topped_up_at: list[datetime],
+    say: Any,
+    usage_db: Path,
 ) -> threading.Thread:
     """Stand-in for a person watching the pipeline: once the balance has been read ``polls``
     times in a row without any credits being spent, top the account up.
@@ -72,6 +83,7 @@ def top_up_when_waiting(
     :param polls: balance reads without spending that count as "the pipeline is waiting".
     :param stop: set to end the watch.
     :param topped_up: set once the account was topped up.
+    :param topped_up_at: gets the moment of the top-up (UTC).
     :param say: prints a progress line.
     :param usage_db: the database holding the reservations (for the progress line).
     """
@@ -90,6 +102,7 @@ def top_up_when_waiting(
                     f"the other batches wait. Topping up {TOP_UP:,} credits"
                 )
                 client.topup(VENDOR, TOP_UP, POOL)
+                topped_up_at.append(datetime.now(timezone.utc))
                 topped_up.set()
                 return
 
@@ -117,8 +130,20 @@ def output_to(log: TextIO) -> Iterator[None]:
             os.close(fd)
 
 
-def run_dag(dag_id: str, log: TextIO) -> tuple[str, dict[str, str]]:
-    """Run one example DAG with ``dag.test()``; return its state and its task states."""
+@dataclass
+class TaskRun:
+    """One task instance of a demo run: state and when it started and ended (UTC)."""
+
+    state: str
+    start: datetime | None
+    end: datetime | None
+
+
+def run_dag(dag_id: str, log: TextIO) -> tuple[str, dict[str, TaskRun]]:
+    """Run one example DAG with ``dag.test()``; return its state and its task instances.
+
+    :return: the run's state and ``{"task_id" or "task_id[map_index]": TaskRun}``.
+    """
     from airflow.dag_processing.dagbag import DagBag
 
     with output_to(log):
@@ -126,11 +151,98 @@ def run_dag(dag_id: str, log: TextIO) -> tuple[str, dict[str, str]]:
         if bag.import_errors:
             raise RuntimeError(f"{dag_id} does not import: {bag.import_errors}")
         dag_run = bag.get_dag(dag_id).test()
-    states = {
-        ti.task_id + ("" if ti.map_index < 0 else f"[{ti.map_index}]"): str(ti.state)
+    tasks = {
+        ti.task_id + ("" if ti.map_index < 0 else f"[{ti.map_index}]"): TaskRun(
+            str(ti.state), ti.start_date, ti.end_date
+        )
         for ti in dag_run.get_task_instances()
     }
-    return str(dag_run.state), states
+    return str(dag_run.state), tasks
+
+
+#: what a gate logs at each check: "connection 'theirstack_default': theirstack pool ... (the decision)"
+GATE_LINE = re.compile(
+    r"^(?P<at>\d{4}-\d\d-\d\dT[\d:.]+)Z? \[[^\]]*\] (?P<said>connection '[^']+': .*?)\s+\[[\w.]+\]"
+)
+
+
+def gate_lines(log: Path, since: datetime) -> list[tuple[datetime, str]]:
+    """What the gates said (their log lines) after ``since``, oldest first, without reservation ids."""
+    said = []
+    for line in log.read_text(errors="replace").splitlines():
+        match = GATE_LINE.match(line)
+        if match:
+            at = datetime.fromisoformat(match["at"]).replace(tzinfo=timezone.utc)
+            if at >= since:
+                text = re.sub(r" until \S+ \(reservation [\w-]+\)", "", match["said"])
+                said.append((at, text.split(": ", 1)[1]))
+    return said
+
+
+def gate_story(said: list[tuple[datetime, str]], started: datetime, top_up: datetime | None) -> list[str]:
+    """The gates' log lines with their time since ``started``, and the top-up where it happened."""
+    lines = []
+    for moment, text in said:
+        if top_up is not None and moment >= top_up:
+            lines.append(f"   {(top_up - started).total_seconds():6.1f}  ── top-up: +{TOP_UP:,} {POOL} ──")
+            top_up = None
+        lines.append(f"   {(moment - started).total_seconds():6.1f}  {text}")
+    return lines
+
+
+def seconds(later: datetime | None, earlier: datetime | None) -> str:
+    """``later - earlier`` as "4.3 s" ("?" when either is unknown)."""
+    if later is None or earlier is None:
+        return "?"
+    return f"{(later - earlier).total_seconds():.1f} s"
+
+
+def batch_story(tasks: dict[str, TaskRun], topped_up_at: datetime | None) -> list[str]:
+    """Per batch, from the recorded task instances: how long its gate waited, and whether the gate
+    passed and the batch was enriched before or after the top-up."""
+
+    def when(moment: datetime | None) -> str:
+        if topped_up_at is None or moment is None:
+            return "" if moment is None else "(no top-up)"
+        delta = (moment - topped_up_at).total_seconds()
+        return f"{abs(delta):.1f} s {'before' if delta < 0 else 'after'} the top-up"
+
+    passed_before, waited, resumed = [], [], []
+    index = 0
+    while (gate := tasks.get(f"{GATE}[{index}]")) is not None:
+        if topped_up_at and gate.end and gate.end < topped_up_at:
+            passed_before.append(str(index + 1))
+        if gate.start and gate.end and (gate.end - gate.start).total_seconds() >= 1:  # past one poke_interval
+            waited.append(str(index + 1))
+            resumed.append(seconds(gate.end, topped_up_at))
+        index += 1
+    summary = [
+        f"   Before the top-up, the gates of batches {', '.join(passed_before) or 'none'} passed and reserved "
+        f"their credits; batches {', '.join(waited) or 'none'} waited, and passed "
+        f"{', '.join(resumed) or '-'} after the top-up."
+    ]
+    lines = [*summary, f"   {'batch':<6} {'gate waited':>11}  {'gate passed':<26} {'enriched':<26}"]
+    index = 0
+    while (gate := tasks.get(f"{GATE}[{index}]")) is not None:
+        enrich = tasks.get(f"gated_batch.enrich[{index}]")
+        lines.append(
+            f"   {index + 1:<6} {seconds(gate.end, gate.start):>11}  {when(gate.end):<26} "
+            f"{when(enrich.end if enrich and enrich.state == 'success' else None) or '-':<26}"
+        )
+        index += 1
+    return lines
+
+
+def period(start: Any, end: Any) -> str:
+    """A usage period as people read it: its days, inclusive ("2026-11-29", or "2026-11-28 to 2026-11-30").
+
+    :param start: the first day's start (inclusive).
+    :param end: the end (exclusive, as stored).
+    """
+    first = datetime.fromisoformat(str(start)).date()
+    last_moment = datetime.fromisoformat(str(end)) - timedelta(microseconds=1)
+    last = max(first, last_moment.date())
+    return str(first) if first == last else f"{first} to {last}"
 
 
 def report(usage_db: Path, before: float, topped_up: float) -> str:
@@ -141,16 +253,17 @@ def report(usage_db: Path, before: float, topped_up: float) -> str:
     :param topped_up: credits added during the run.
     """
     with sqlite3.connect(usage_db) as db:
-        latest = db.execute(
+        latest = db.execute(  # each pool's most recent reading
             """SELECT vendor, pool, unit, remaining, credit_limit, used FROM credit_balances b
-               WHERE logical_date = (SELECT MAX(logical_date) FROM credit_balances)
+               WHERE fetched_at = (SELECT MAX(fetched_at) FROM credit_balances o
+                                   WHERE o.vendor = b.vendor AND o.pool = b.pool)
                ORDER BY vendor, pool"""
         ).fetchall()
         usage = db.execute(
-            """SELECT vendor, pool, COUNT(*), MIN(period_start), MAX(period_end), SUM(amount)
+            """SELECT vendor, pool, COUNT(DISTINCT period_start), MIN(period_start), MAX(period_end), SUM(amount)
                FROM credit_usage GROUP BY vendor, pool ORDER BY vendor, pool"""
         ).fetchall()
-        snapshots = db.execute("SELECT COUNT(DISTINCT logical_date) FROM credit_balances").fetchone()[0]
+        snapshots = db.execute("SELECT COUNT(DISTINCT fetched_at) FROM credit_balances").fetchone()[0]
 
     def num(value: Any) -> str:
         return "-" if value is None else f"{float(value):,.0f}"
@@ -162,15 +275,14 @@ def report(usage_db: Path, before: float, topped_up: float) -> str:
         for v, p, u, r, lim, used in latest
     ]
     lines += ["", "Usage history (credit_usage)", ""]
-    lines.append(f"  {'vendor':<11} {'pool':<15} {'days':>5}  {'from':<10}  {'to':<10} {'consumed':>10}")
+    lines.append(f"  {'vendor':<11} {'pool':<15} {'days':>5}  {'period (UTC days)':<25} {'consumed':>10}")
     lines += [
-        f"  {v:<11} {p:<15} {n:>5}  {str(a)[:10]:<10}  {str(b)[:10]:<10} {num(total):>10}"
-        for v, p, n, a, b, total in usage
+        f"  {v:<11} {p:<15} {n:>5}  {period(a, b):<25} {num(total):>10}" for v, p, n, a, b, total in usage
     ]
     after = next(float(r) for v, p, _, r, _, _ in latest if (v, p) == (VENDOR, POOL))
     lines += [
         "",
-        f"This run: {snapshots} balance snapshots; the enrichment consumed "
+        f"This run: {snapshots} balance readings (each vendor, at each collection); the enrichment consumed "
         f"{before + topped_up - after:,.0f} {VENDOR} {POOL} "
         f"({before:,.0f} before + {topped_up:,.0f} topped up - {after:,.0f} left).",
     ]
@@ -191,13 +303,19 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=console, flush=True)
 
     workdir = Path(tempfile.mkdtemp(prefix="credits-demo-"))
+    usage_db = workdir / "usage.db"
     started = time.monotonic()
     from airflow_provider_credits.sandbox.server import SandboxServer
 
     try:
         with SandboxServer(port=0) as sandbox, open(workdir / "airflow-output.log", "w") as log:
+            conn_env = sandbox.airflow_conn_env()
             say(f"1. Vendor sandbox serving Clay, Clodura, TheirStack and Trendtrack at {sandbox.url}")
-            os.environ.update(airflow_env(workdir, sandbox.airflow_conn_env()))
+            say(f"   Work folder {workdir}: Airflow home airflow/, usage database usage.db (SQLite),")
+            say("   Airflow's own output airflow-output.log")
+            vendors = ", ".join(name.removeprefix("AIRFLOW_CONN_").lower() for name in conn_env)
+            say(f"   Connections: {vendors} (the sandbox); usage_db and credits_db (usage.db)")
+            os.environ.update(airflow_env(workdir, conn_env))
             migrate = subprocess.run(
                 [str(Path(sys.executable).with_name("airflow")), "db", "migrate"], stdout=log, stderr=log
             )
@@ -206,35 +324,55 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             sandbox.set_balance(VENDOR, POOL, START_BALANCE)
 
-            say("2. Collecting balances and usage of all four vendors into SQLite (credit_usage_collection)")
+            say("2. DAG credit_usage_collection: balances and usage of all four vendors into usage.db")
             state, _ = run_dag("credit_usage_collection", log)
             say(f"   → {state}")
 
             say(
-                f"3. Enriching 40 records in 4 batches of 250 credits with {START_BALANCE} credits "
-                "available (credit_gated_enrichment)"
+                f"3. DAG credit_gated_enrichment: 40 records in 4 batches of 250 {VENDOR} {POOL}, "
+                f"with {START_BALANCE} available; each batch's deferrable gate reserves its 250 credits"
             )
             stop, topped_up = threading.Event(), threading.Event()
+            topped_up_at: list[datetime] = []
+            enrich_started = datetime.now(timezone.utc)
             watcher = top_up_when_waiting(
-                sandbox, polls=6, stop=stop, topped_up=topped_up, say=say, usage_db=workdir / "usage.db"
+                sandbox,
+                polls=6,
+                stop=stop,
+                topped_up=topped_up,
+                topped_up_at=topped_up_at,
+                say=say,
+                usage_db=usage_db,
             )
             state_enrich, tasks = run_dag("credit_gated_enrichment", log)
             stop.set()
             watcher.join()
+            log.flush()
             enriched = sum(
-                1 for t, s in tasks.items() if t.startswith("gated_batch.enrich") and s == "success"
+                1 for t, run in tasks.items() if t.startswith("gated_batch.enrich") and run.state == "success"
             )
             say(f"   → {state_enrich}: {enriched} of 4 batches enriched")
+            top_up = topped_up_at[0] if topped_up_at else None
+            say("   What the gates said (seconds since the run started):")
+            for line in gate_story(gate_lines(Path(log.name), enrich_started), enrich_started, top_up):
+                say(line)
+            say("   Per batch, from the recorded task instances:")
+            for line in batch_story(tasks, top_up):
+                say(line)
 
-            say("4. Collecting again")
+            say("4. DAG credit_usage_collection again")
             state_collect, _ = run_dag("credit_usage_collection", log)
             say(f"   → {state_collect}")
-            say(report(workdir / "usage.db", START_BALANCE, TOP_UP if topped_up.is_set() else 0))
+            say(report(usage_db, START_BALANCE, TOP_UP if topped_up.is_set() else 0))
             ok = state == state_collect == state_enrich == "success" and enriched == 4
-            say(
-                f"\n{'Demo finished' if ok else 'Demo FAILED'} in {time.monotonic() - started:.0f} s; "
-                f"Airflow's output: {log.name if args.keep else '(removed; use --keep)'}"
-            )
+            say(f"\n{'Demo finished' if ok else 'Demo FAILED'} in {time.monotonic() - started:.0f} s.")
+            if args.keep:
+                say(
+                    f"Kept {workdir}: AIRFLOW_HOME={workdir / 'airflow'}, usage database {usage_db}, "
+                    f"Airflow's output {log.name}"
+                )
+            else:
+                say("Its work folder is removed; `make demo KEEP=1` keeps it (Airflow home, usage.db, logs).")
             return 0 if ok else 1
     finally:
         if not args.keep:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, TriggerRule
 
 from airflow_provider_credits.reservations import DEFAULT_TABLE, Holder, ReservationStore
+from airflow_provider_credits.templating import RejectEmptyTemplates
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -79,7 +80,7 @@ def release_credits(
     return callback
 
 
-class ReleaseCreditsOperator(BaseOperator):
+class ReleaseCreditsOperator(RejectEmptyTemplates, BaseOperator):
     """Release the credit reservations made by gates of this DAG run, whatever happened to the work.
 
     Runs with ``trigger_rule="all_done"`` by default, so place it after the gated work:

@@ -23,6 +23,7 @@ from airflow_provider_credits.sql import (
     transaction,
     upsert_rows,
 )
+from airflow_provider_credits.templating import RejectEmptyTemplates
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -88,7 +89,7 @@ def _when(value: datetime | str, name: str) -> datetime:
     return as_utc(when)
 
 
-class UsageToSqlOperator(BaseSQLOperator):
+class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
     """Store vendors' credit balances and usage history in two SQL tables, idempotently and atomically.
 
     Every vendor's balance is read first, then its usage in ``[start, end)`` (vendors without a

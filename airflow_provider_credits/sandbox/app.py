@@ -12,6 +12,7 @@ import asyncio
 import hmac
 import json
 import logging
+import math
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -694,15 +695,78 @@ async def _json_body(request: Request) -> Any:
 
 # --------------------------------------------------------------------- controls
 
-Control = Callable[[SandboxState, dict[str, Any], Mapping[str, str]], Any]
+Control = Callable[[SandboxState, "Fields", Mapping[str, str]], Any]
 
 
-def _reset(state: SandboxState, body: dict[str, Any], query: Mapping[str, str]) -> Any:
-    state.reset(body.get("clodura_plan"))
+class Fields:
+    """The JSON object of a control request, read field by field with its type checked.
+
+    Every error is a :class:`SandboxError` naming the field and what is wrong with its value,
+    e.g. ``amount: 'ten' is not a number``.
+
+    :param body: the decoded request body.
+    """
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+
+    def _get(self, name: str, required: bool) -> Any:
+        value = self.body.get(name)
+        if value is None and required:
+            raise SandboxError("missing (required)", field=name)
+        return value
+
+    def text(self, name: str, *, required: bool = False) -> str | None:
+        """A string field; None when absent and not required (an empty string counts as absent)."""
+        value = self._get(name, required)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise SandboxError(f"{value!r} is not a string", field=name)
+        if not value.strip() and required:
+            raise SandboxError("is empty", field=name)
+        return value or None
+
+    def number(self, name: str) -> float:
+        """A required finite number (a numeric string such as ``"250"`` is accepted)."""
+        value = self._get(name, True)
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise SandboxError(f"{value!r} is not a number", field=name)
+        try:
+            number = float(value)
+        except ValueError:
+            raise SandboxError(f"{value!r} is not a number", field=name) from None
+        if not math.isfinite(number):
+            raise SandboxError(f"{value!r} is not a finite number", field=name)
+        return number
+
+    def count(self, name: str) -> int | None:
+        """An optional whole number; None when absent."""
+        value = self._get(name, False)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise SandboxError(f"{value!r} is not a whole number", field=name)
+        return value
+
+    def mapping(self, name: str) -> dict[str, Any]:
+        """An optional JSON object; empty when absent."""
+        value = self._get(name, False)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise SandboxError(f"{value!r} is not a JSON object", field=name)
+        return value
+
+
+def _reset(state: SandboxState, body: Fields, query: Mapping[str, str]) -> Any:
+    state.reset(body.text("clodura_plan"))
     return state.to_json()
 
 
-def _requests(state: SandboxState, body: dict[str, Any], query: Mapping[str, str]) -> Any:
+def _requests(state: SandboxState, body: Fields, query: Mapping[str, str]) -> Any:
     vendor, path = query.get("vendor"), query.get("path")
     return {
         "count": state.request_count(vendor, path),
@@ -711,24 +775,24 @@ def _requests(state: SandboxState, body: dict[str, Any], query: Mapping[str, str
     }
 
 
-def _clear_requests(state: SandboxState, body: dict[str, Any], query: Mapping[str, str]) -> Any:
+def _clear_requests(state: SandboxState, body: Fields, query: Mapping[str, str]) -> Any:
     state.log.clear()
     state.counts.clear()
     return {"count": 0}
 
 
-def _add_fault(state: SandboxState, body: dict[str, Any], query: Mapping[str, str]) -> Any:
+def _add_fault(state: SandboxState, body: Fields, query: Mapping[str, str]) -> Any:
     fault = state.add_fault(
-        body.get("vendor", "*"),
-        body["scenario"],
-        body.get("count"),
-        path=body.get("path"),
-        params=body.get("params") or {},
+        body.text("vendor") or "*",
+        str(body.text("scenario", required=True)),
+        body.count("count"),
+        path=body.text("path"),
+        params=body.mapping("params"),
     )
     return fault.to_json()
 
 
-def _clear_faults(state: SandboxState, body: dict[str, Any], query: Mapping[str, str]) -> Any:
+def _clear_faults(state: SandboxState, body: Fields, query: Mapping[str, str]) -> Any:
     state.clear_faults()
     return {"faults": []}
 
@@ -738,17 +802,19 @@ CONTROLS: dict[tuple[str, str], Control] = {
     ("GET", "/state"): lambda state, body, query: state.to_json(),
     ("POST", "/reset"): _reset,
     ("POST", "/spend"): lambda state, body, query: state.spend(
-        body["vendor"],
-        body["amount"],
-        body.get("pool"),
-        user=body.get("user_id") or "",
-        integration=body.get("integration") or "",
+        str(body.text("vendor", required=True)),
+        body.number("amount"),
+        body.text("pool"),
+        user=body.text("user_id") or "",
+        integration=body.text("integration") or "",
     ),
     ("POST", "/topup"): lambda state, body, query: state.topup(
-        body["vendor"], body["amount"], body.get("pool")
+        str(body.text("vendor", required=True)), body.number("amount"), body.text("pool")
     ),
     ("POST", "/balance"): lambda state, body, query: state.set_balance(
-        body["vendor"], body["pool"], body["remaining"]
+        str(body.text("vendor", required=True)),
+        str(body.text("pool", required=True)),
+        body.number("remaining"),
     ),
     ("GET", "/faults"): lambda state, body, query: {"faults": [f.to_json() for f in state.faults]},
     ("POST", "/faults"): _add_fault,
@@ -768,13 +834,11 @@ async def _control(request: Request) -> Response:
         body = await _json_body(request) if request.method == "POST" else None
         if body is not None and not isinstance(body, dict):
             raise SandboxError("the request body must be a JSON object")
-        return JSONResponse(action(state, body or {}, request.query_params))
+        return JSONResponse(action(state, Fields(body or {}), request.query_params))
     except OutOfCreditsError as exc:
         return JSONResponse(vendor_error(exc.vendor, "insufficient", state, message=str(exc)).body, 402)
-    except KeyError as exc:
-        return JSONResponse({"error": f"missing field {exc.args[0]!r}"}, 400)
-    except (SandboxError, TypeError, ValueError) as exc:
-        return JSONResponse({"error": str(exc)}, 400)
+    except SandboxError as exc:
+        return JSONResponse({"error": str(exc), "field": exc.field}, 400)
 
 
 def create_app(state: SandboxState) -> Starlette:

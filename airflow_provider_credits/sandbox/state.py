@@ -28,7 +28,16 @@ CLAY_INTEGRATIONS: dict[str, int] = {"clearbit": 2, "hunter": 1, "apollo": 1}  #
 
 
 class SandboxError(ValueError):
-    """A control request the sandbox cannot carry out (answered with HTTP 400)."""
+    """A control request the sandbox cannot carry out (answered with HTTP 400).
+
+    :param message: what is wrong with the value.
+    :param field: the request field (or option) holding it; the message then starts with it,
+        e.g. ``"amount: 'ten' is not a number"``.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}" if field else message)
 
 
 class OutOfCreditsError(SandboxError):
@@ -219,7 +228,9 @@ class SandboxState:
         """
         plan = clodura_plan or self._startup_plan or self.seed_data.get("clodura_plan") or "unified"
         if plan not in CLODURA_PLANS:
-            raise SandboxError(f"clodura_plan must be one of {', '.join(CLODURA_PLANS)}, got {plan!r}")
+            raise SandboxError(
+                f"{plan!r} is not a Clodura plan; plans: {', '.join(CLODURA_PLANS)}", field="clodura_plan"
+            )
         self.clodura_plan = plan
         days = self.history_days
         if days is None:
@@ -296,7 +307,7 @@ class SandboxState:
         if name is None:
             return next(iter(pools.values()))
         if name not in pools:
-            raise SandboxError(f"{vendor} has no pool {name!r}; it has: {', '.join(pools)}")
+            raise SandboxError(f"{vendor} has no pool {name!r}; it has: {', '.join(pools)}", field="pool")
         return pools[name]
 
     def account(self, vendor: str) -> dict[str, Pool]:
@@ -305,7 +316,7 @@ class SandboxState:
         :param vendor: vendor name.
         """
         if vendor not in self.pools:
-            raise SandboxError(f"unknown vendor {vendor!r}; vendors: {', '.join(VENDORS)}")
+            raise SandboxError(f"unknown vendor {vendor!r}; vendors: {', '.join(VENDORS)}", field="vendor")
         return self.pools[vendor]
 
     def _spend_pools(self, vendor: str, pool: str | None) -> tuple[str, list[str]]:
@@ -319,7 +330,7 @@ class SandboxState:
     def _positive(amount: float) -> float:
         amount = float(amount)
         if not amount > 0:
-            raise SandboxError(f"amount must be positive, got {amount}")
+            raise SandboxError(f"must be positive, got {num(amount)}", field="amount")
         return amount
 
     def spend(
@@ -374,7 +385,7 @@ class SandboxState:
         """
         remaining = float(remaining)
         if remaining < 0:
-            raise SandboxError(f"remaining must not be negative, got {remaining}")
+            raise SandboxError(f"must not be negative, got {num(remaining)}", field="remaining")
         target = self.pool(vendor, pool)
         if remaining <= target.limit:
             target.used = target.limit - remaining
@@ -443,11 +454,13 @@ class SandboxState:
         if vendor != "*":
             self.account(vendor)
         if count is not None and int(count) < 1:
-            raise SandboxError(f"count must be at least 1 (or null: until cleared), got {count}")
+            raise SandboxError(f"must be at least 1 (or null: until cleared), got {count}", field="count")
         try:
             resolved = faults.resolve_params(scenario, params or {})
         except ValueError as exc:
-            raise SandboxError(str(exc)) from None
+            raise SandboxError(
+                str(exc), field="params" if scenario in faults.SCENARIOS else "scenario"
+            ) from None
         fault = Fault(self.next_id(), vendor, scenario, None if count is None else int(count), resolved, path)
         self.faults.append(fault)
         return fault

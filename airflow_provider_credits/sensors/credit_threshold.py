@@ -14,6 +14,7 @@ from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_credits.exceptions import CreditsConfigError, CreditsError
 from airflow_provider_credits.reservations import DEFAULT_TABLE, DEFAULT_TTL
+from airflow_provider_credits.templating import RejectEmptyTemplates
 from airflow_provider_credits.threshold import (
     DEFAULT_MAX_UNREACHABLE_CHECKS,
     HUNDRED,
@@ -46,7 +47,7 @@ EVENT_KEYS = {
 }
 
 
-class CreditThresholdSensor(BaseSensorOperator):
+class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
     """Wait until a credit pool of a vendor account has at least the credits a run needs.
 
     Works with any connection of type clay, clodura, theirstack or trendtrack (the hook

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -51,7 +54,7 @@ def test_make_demo_pauses_tops_up_finishes_and_reports() -> None:
     """The demo (``make demo``): collection, gated enrichment through a pause and a top-up, report."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__"))}
     done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "demo.py")],
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--keep"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -66,3 +69,17 @@ def test_make_demo_pauses_tops_up_finishes_and_reports() -> None:
     for vendor in ("clay", "clodura", "theirstack", "trendtrack"):
         assert f"  {vendor} " in out
     assert "Demo finished" in out
+    # What the gates said and when, around the top-up; where everything is; periods as days.
+    assert "── top-up: +2,000 api_credits ──" in out
+    assert "needed 250: not enough" in out.split("── top-up")[0]
+    assert "Before the top-up, the gates of batches " in out and "after the top-up." in out
+    assert "Connections: clay_default, clodura_default, theirstack_default, trendtrack_default" in out
+    kept = re.search(r"Kept (\S+): AIRFLOW_HOME=(\S+), usage database (\S+),", out)
+    assert kept, out
+    try:
+        assert Path(kept[2], "airflow.db").is_file() and Path(kept[3]).is_file()
+    finally:
+        shutil.rmtree(kept[1])
+    today = datetime.now(timezone.utc).date()
+    assert f"{today - timedelta(days=1)} to {today}" in out  # inclusive days, not an exclusive end
+    assert str(today + timedelta(days=1)) not in out

@@ -159,6 +159,46 @@ def test_control_errors(
     assert http.post(f"{sandbox.url}/_sandbox/spend", content=b"[1]").status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "body", "field", "problem"),
+    [
+        ("spend", {"vendor": "theirstack", "amount": "ten"}, "amount", "'ten' is not a number"),
+        ("spend", {"vendor": "theirstack", "amount": [250]}, "amount", "[250] is not a number"),
+        ("spend", {"vendor": "theirstack", "amount": True}, "amount", "True is not a number"),
+        ("spend", {"vendor": "theirstack"}, "amount", "missing"),
+        ("spend", {"vendor": "theirstack", "amount": -5}, "amount", "must be positive, got -5"),
+        ("spend", {"amount": 5}, "vendor", "missing"),
+        ("spend", {"vendor": 7, "amount": 5}, "vendor", "7 is not a string"),
+        ("spend", {"vendor": "acme", "amount": 5}, "vendor", "unknown vendor 'acme'"),
+        ("spend", {"vendor": "clay", "amount": 5, "pool": "gold"}, "pool", "clay has no pool 'gold'"),
+        ("topup", {"vendor": "theirstack", "amount": "1e999"}, "amount", "is not a finite number"),
+        ("topup", {"vendor": "theirstack", "amount": 5, "pool": 3}, "pool", "3 is not a string"),
+        ("balance", {"vendor": "clay", "pool": "credits", "remaining": "lots"}, "remaining", "'lots'"),
+        ("balance", {"vendor": "clay", "pool": "credits", "remaining": -1}, "remaining", "negative"),
+        ("balance", {"vendor": "clay", "remaining": 1}, "pool", "missing"),
+        ("reset", {"clodura_plan": "platinum"}, "clodura_plan", "'platinum' is not a Clodura plan"),
+        ("faults", {"vendor": "clay"}, "scenario", "missing"),
+        ("faults", {"vendor": "clay", "scenario": "boom"}, "scenario", "unknown fault scenario 'boom'"),
+        ("faults", {"vendor": "clay", "scenario": "slow", "count": "two"}, "count", "'two' is not a whole"),
+        ("faults", {"vendor": "clay", "scenario": "slow", "count": 0}, "count", "at least 1"),
+        ("faults", {"vendor": "clay", "scenario": "slow", "params": [1]}, "params", "not a JSON object"),
+        ("faults", {"vendor": "clay", "scenario": "slow", "params": {"delay": "x"}}, "params", "'delay'"),
+    ],
+)
+def test_every_control_error_names_the_field_and_the_problem(
+    http: httpx.Client, sandbox: SandboxServer, endpoint: str, body: dict[str, Any], field: str, problem: str
+) -> None:
+    before = sandbox.state()
+    response = http.post(f"{sandbox.url}/_sandbox/{endpoint}", json=body)
+    assert response.status_code == 400
+    error = response.json()
+    assert error["field"] == field
+    assert error["error"].startswith(f"{field}: ")
+    assert problem in error["error"]
+    assert "could not convert" not in error["error"]
+    assert sandbox.state() == before  # a refused call changes nothing
+
+
 def test_reset_restores_the_seeded_state(sandbox: SandboxServer) -> None:
     seeded = sandbox.state()
     sandbox.spend("theirstack", 10)
