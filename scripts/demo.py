@@ -216,10 +216,17 @@ def batch_story(tasks: dict[str, TaskRun], topped_up_at: datetime | None) -> lis
             waited.append(str(index + 1))
             resumed.append(seconds(gate.end, topped_up_at))
         index += 1
+
+    def batches(numbers: list[str]) -> str:
+        if not numbers:
+            return "no batch"
+        if len(numbers) == 1:
+            return f"batch {numbers[0]}"
+        return f"batches {', '.join(numbers[:-1])} and {numbers[-1]}"
+
     summary = [
-        f"   Before the top-up, the gates of batches {', '.join(passed_before) or 'none'} passed and reserved "
-        f"their credits; batches {', '.join(waited) or 'none'} waited, and passed "
-        f"{', '.join(resumed) or '-'} after the top-up."
+        f"   Before the top-up, the gates of {batches(passed_before)} passed and reserved their credits; "
+        f"{batches(waited)} waited, and passed {', '.join(resumed) or '-'} after the top-up."
     ]
     lines = [*summary, f"   {'batch':<6} {'gate waited':>11}  {'gate passed':<26} {'enriched':<26}"]
     index = 0
