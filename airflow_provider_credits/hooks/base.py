@@ -363,12 +363,18 @@ class CreditsHook(BaseHook):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the async client and its connections (``async with hook:`` does it on exit)."""
-        if self._aclient is not None:
-            await self._aclient.aclose()
-        if self._atransport is not None:
-            await self._atransport.aclose()
-        self._aclient = self._atransport = None
+        """Close the async client and its connections (``async with hook:`` does it on exit).
+
+        A hook never closed gives its connections back when it is garbage-collected, and in
+        any case when its event loop shuts down (see :class:`.transport.SharedSession`).
+        """
+        aclient, atransport, self._aclient, self._atransport = self._aclient, self._atransport, None, None
+        try:
+            if aclient is not None:
+                await aclient.aclose()
+        finally:
+            if atransport is not None:
+                await atransport.aclose()
 
     # ------------------------------------------------------------------ requests
 
