@@ -30,8 +30,8 @@ from airflow_provider_credits import __version__
 from airflow_provider_credits.exceptions import (
     CreditsApiError,
     CreditsAuthError,
-    CreditsError,
     CreditsConfigError,
+    CreditsError,
     CreditsExhaustedError,
     CreditsRateLimitError,
     CreditsRequestError,
@@ -40,7 +40,7 @@ from airflow_provider_credits.exceptions import (
     CreditsTransportError,
     UsageNotSupportedError,
 )
-from airflow_provider_credits.hooks.transport import AiohttpTransport
+from airflow_provider_credits.hooks.transport import AiohttpTransport, connect_failure, origin
 from airflow_provider_credits.models import CreditBalance, UsageRecord
 
 ResponseT = TypeVar("ResponseT", bound=BaseModel)
@@ -521,12 +521,16 @@ class CreditsHook(BaseHook):
         if isinstance(exc, ResponseTooLarge):
             return self._error(CreditsResponseError, str(exc), method=method, path=path)
         kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
-        return self._error(
-            CreditsTransportError,
-            f"request {kind}: {type(exc).__name__}: {exc or 'no details'}",
-            method=method,
-            path=path,
-        )
+        detail = f"{type(exc).__name__}: {exc or 'no details'}"
+        if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError) and self._settings is not None:
+            # the same words from httpx (sync) and aiohttp (async), naming the host, not the path
+            where = origin(self._settings.base_url)
+            detail = f"could not connect to {where}" + (
+                f" within {self._settings.timeout:g} s"
+                if isinstance(exc, httpx.ConnectTimeout)
+                else f": {connect_failure(exc)}"
+            )
+        return self._error(CreditsTransportError, f"request {kind}: {detail}", method=method, path=path)
 
     @staticmethod
     def _vendor_error_fields(body: Any, headers: httpx.Headers) -> tuple[str | None, str | None, str | None]:

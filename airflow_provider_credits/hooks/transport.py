@@ -12,6 +12,9 @@ aiohttp is imported only when the first async request is sent: DAG files never p
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import socket
 import ssl
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
@@ -48,6 +51,38 @@ def _httpx_errors(request: httpx.Request) -> Iterator[None]:
         raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__, request=request) from exc
     except (aiohttp.ClientError, OSError) as exc:
         raise httpx.NetworkError(str(exc) or type(exc).__name__, request=request) from exc
+
+
+def origin(url: str | httpx.URL) -> str:
+    """``scheme://host:port`` of ``url`` (the port always shown; no user info, path or query)."""
+    parsed = httpx.URL(url)
+    host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
+    port = parsed.port or {"http": 80, "https": 443}.get(parsed.scheme, 0)
+    return f"{parsed.scheme}://{host}:{port}"
+
+
+def connect_failure(exc: BaseException) -> str:
+    """Why a connection could not be made, in the same words for httpx (sync) and aiohttp (async).
+
+    Looks through the chain of causes for what the operating system said: ``"connection
+    refused"``, ``"host name not found"``, ``"TLS failed: <reason>"``...; else the error's text.
+    """
+    codes: set[int] = set()
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return "host name not found"
+        if isinstance(seen, ssl.SSLError):
+            why = getattr(seen, "verify_message", None) or getattr(seen, "reason", None) or seen.strerror
+            return f"TLS failed: {why or seen}"
+        if isinstance(seen, OSError) and seen.errno:
+            codes.add(seen.errno)
+        codes.update(int(code) for code in re.findall(r"\[Errno (-?\d+)\]", str(seen)))
+        seen = seen.__cause__ or seen.__context__
+    if len(codes) == 1:
+        (code,) = codes
+        return "host name not found" if code < 0 else os.strerror(code).lower()
+    return str(exc) or type(exc).__name__
 
 
 class _AiohttpBody(httpx.AsyncByteStream):
