@@ -1,10 +1,11 @@
 """The network transport of the hooks' async path: aiohttp underneath httpx's types.
 
-httpx's own async transport (httpcore, pure-Python HTTP/1.1) costs about 0.7 ms of CPU per
+httpx's own async transport (httpcore, pure-Python HTTP/1.1) costs about twice the CPU per
 request; a triggerer polling a thousand balances a second saturates its event loop with it.
-aiohttp parses HTTP in C: a request sent through this transport costs about 0.25 ms. The hooks
-keep httpx's requests, responses (content decoding included) and exceptions, to which every
-aiohttp error is mapped here, so the sync and async paths share all their other code.
+aiohttp parses HTTP in C. The hooks keep httpx's requests, responses (content decoding
+included) and exceptions, to which every aiohttp error is mapped here, so the sync and async
+paths share all their other code. Why this transport and not httpx's own or the
+``httpx-aiohttp`` package, with the figures: ``benchmarks/NOTES.md``.
 
 aiohttp is imported only when the first async request is sent: DAG files never pay for it.
 """
