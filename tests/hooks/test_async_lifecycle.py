@@ -229,7 +229,7 @@ def test_a_script_without_async_with_prints_no_warning(sandbox: SandboxServer) -
         **os.environ,
         **sandbox.airflow_conn_env(),
         "AIRFLOW_CONN_THEIRSTACK_REFUSED": json.dumps(refused),
-        "PYTHONWARNINGS": "error::ResourceWarning",
+        "PYTHONWARNINGS": "error",
     }
     done = subprocess.run(
         [sys.executable, "-c", USER_SCRIPT], env=env, capture_output=True, text=True, timeout=120
