@@ -41,7 +41,7 @@ from airflow_provider_credits.exceptions import (
     UsageNotSupportedError,
 )
 from airflow_provider_credits.hooks.settings import connection_form, extra_value
-from airflow_provider_credits.hooks.transport import AiohttpTransport
+from airflow_provider_credits.hooks.transport import AiohttpTransport, connect_failure, origin
 from airflow_provider_credits.models import CreditBalance, UsageRecord
 
 ResponseT = TypeVar("ResponseT", bound=BaseModel)
@@ -350,12 +350,18 @@ class CreditsHook(BaseHook):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the async client and its connections (``async with hook:`` does it on exit)."""
-        if self._aclient is not None:
-            await self._aclient.aclose()
-        if self._atransport is not None:
-            await self._atransport.aclose()
-        self._aclient = self._atransport = None
+        """Close the async client and its connections (``async with hook:`` does it on exit).
+
+        A hook never closed gives its connections back when it is garbage-collected, and in
+        any case when its event loop shuts down (see :class:`.transport.SharedSession`).
+        """
+        aclient, atransport, self._aclient, self._atransport = self._aclient, self._atransport, None, None
+        try:
+            if aclient is not None:
+                await aclient.aclose()
+        finally:
+            if atransport is not None:
+                await atransport.aclose()
 
     # ------------------------------------------------------------------ requests
 
@@ -502,12 +508,16 @@ class CreditsHook(BaseHook):
         if isinstance(exc, ResponseTooLarge):
             return self._error(CreditsResponseError, str(exc), method=method, path=path)
         kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
-        return self._error(
-            CreditsTransportError,
-            f"request {kind}: {type(exc).__name__}: {exc or 'no details'}",
-            method=method,
-            path=path,
-        )
+        detail = f"{type(exc).__name__}: {exc or 'no details'}"
+        if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError) and self._settings is not None:
+            # the same words from httpx (sync) and aiohttp (async), naming the host, not the path
+            where = origin(self._settings.base_url)
+            detail = f"could not connect to {where}" + (
+                f" within {self._settings.timeout:g} s"
+                if isinstance(exc, httpx.ConnectTimeout)
+                else f": {connect_failure(exc)}"
+            )
+        return self._error(CreditsTransportError, f"request {kind}: {detail}", method=method, path=path)
 
     @staticmethod
     def _vendor_error_fields(body: Any, headers: httpx.Headers) -> tuple[str | None, str | None, str | None]:

@@ -92,6 +92,7 @@ class CreditThresholdTrigger(BaseTrigger):
         self._reach = Reach(reached, unreachable_checks)
         self._primary: str | None = None  # the primary pool's name, once a check read it
         self._logged: tuple[str | None, float] = (None, 0.0)  # the last check logged, and when
+        self._hook: CreditsHook | None = None  # the hook of the check under way, for _wait to close
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         kwargs: dict[str, Any] = {
@@ -126,7 +127,8 @@ class CreditThresholdTrigger(BaseTrigger):
                 hook, event = await self._check(gate, hook)
                 if event is not None:
                     return event
-        finally:
+        finally:  # also when a check raised or was cancelled: close the hook it made
+            hook, self._hook = hook or self._hook, None
             if hook is not None:
                 await hook.aclose()
 
@@ -183,7 +185,7 @@ class CreditThresholdTrigger(BaseTrigger):
     ) -> tuple[CreditsHook | None, CreditBalance | None, CreditsError | None]:
         """One check: exactly one GET (no hook retries: the next check is the retry)."""
         try:
-            hook = hook or await aget_credits_hook(self.credits_conn_id, max_retries=0)
+            hook = self._hook = hook or await aget_credits_hook(self.credits_conn_id, max_retries=0)
             return hook, await hook.aget_balance(), None
         except CreditsError as exc:
             return hook, None, exc

@@ -167,11 +167,14 @@ def test_oversize_body_is_a_response_error(mode, api, make_hook, clock, respond)
 
 
 TRANSPORT_ERRORS = {
-    "connect-timeout": (httpx.ConnectTimeout("timed out connecting"), "request timed out: ConnectTimeout"),
+    "connect-timeout": (
+        httpx.ConnectTimeout("timed out connecting"),
+        "request timed out: could not connect to http://vendor.test:80 within 30 s",
+    ),
     "read-timeout": (httpx.ReadTimeout("read timed out"), "request timed out: ReadTimeout"),
     "connection-refused": (
         httpx.ConnectError("[Errno 111] Connection refused"),
-        "request failed: ConnectError",
+        "request failed: could not connect to http://vendor.test:80: connection refused",
     ),
     "dropped": (httpx.RemoteProtocolError("peer closed connection"), "request failed: RemoteProtocolError"),
 }

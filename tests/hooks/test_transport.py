@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import socket
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -19,7 +21,7 @@ import pytest
 
 from airflow_provider_credits.exceptions import CreditsTransportError
 from airflow_provider_credits.hooks.base import CreditsHook, shared_ssl_context
-from airflow_provider_credits.hooks.transport import AiohttpTransport, SharedSession
+from airflow_provider_credits.hooks.transport import AiohttpTransport, SharedSession, connect_failure
 from tests.hooks.helpers import SECRET, VENDOR_BY_TYPE
 
 Reply = Callable[[bytes, bytes], bytes | None]
@@ -238,5 +240,57 @@ def test_hooks_send_async_requests_over_aiohttp(make_hook, conn_type: str) -> No
     with pytest.raises(CreditsTransportError) as caught:
         asyncio.run(read())
     message = str(caught.value)
-    assert "ConnectError" in message and conn_type in message
+    assert "could not connect to http://127.0.0.1:9" in message and conn_type in message
     assert SECRET not in message
+
+
+@pytest.mark.parametrize("host", ["http://127.0.0.1:9", "http://localhost:9"])
+@pytest.mark.parametrize("conn_type", sorted(VENDOR_BY_TYPE))
+def test_a_refused_connection_reads_the_same_on_the_worker_and_in_the_trigger(
+    make_hook, conn_type: str, host: str
+) -> None:
+    """Issue 22: httpx (sync) and aiohttp (async) failed with different texts (aiohttp's named
+    ``ssl:default`` for a plain http URL). Both name the host and port, the reason, no secret."""
+    hook: CreditsHook = make_hook(conn_type, host=host, max_retries=0)
+
+    async def read() -> None:
+        async with hook:
+            await hook.aget_balance()
+
+    with pytest.raises(CreditsTransportError) as sync:
+        hook.get_balance()
+    with pytest.raises(CreditsTransportError) as in_trigger:
+        asyncio.run(read())
+    assert str(sync.value) == str(in_trigger.value)
+    assert str(sync.value).endswith(f"request failed: could not connect to {host}: connection refused")
+    assert SECRET not in str(sync.value)
+
+
+def _chain(*errors: BaseException) -> BaseException:
+    """``errors[0]`` raised from ``errors[1]``, raised from ``errors[2]``..."""
+    for outer, inner in zip(errors, errors[1:], strict=False):
+        outer.__cause__ = inner
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (
+            _chain(httpx.ConnectError("x"), ConnectionRefusedError(111, "Connection refused")),
+            "connection refused",
+        ),
+        (_chain(httpx.ConnectError("x"), OSError(113, "No route to host")), "no route to host"),
+        (
+            _chain(httpx.ConnectError("x"), socket.gaierror(-2, "Name or service not known")),
+            "host name not found",
+        ),
+        (httpx.ConnectError("Multiple exceptions: [Errno 111] a, [Errno 111] b"), "connection refused"),
+        (_chain(httpx.ConnectError("x"), ssl.SSLCertVerificationError(1, "bad")), "TLS failed: bad"),
+        (httpx.ConnectError("[Errno 111] one, [Errno 99] other"), "[Errno 111] one, [Errno 99] other"),
+        (httpx.ConnectError(""), "ConnectError"),
+    ],
+    ids=["refused", "unreachable", "dns", "all-refused", "tls", "mixed", "empty"],
+)
+def test_connect_failures_in_words(error: BaseException, reason: str) -> None:
+    assert connect_failure(error) == reason

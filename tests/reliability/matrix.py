@@ -243,7 +243,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         sensor=CreditsTransportError,
         sensor_requests=1,
         sensor_kwargs=TRANSIENT_FAILS_FAST,
-        texts=("ConnectError",),
+        texts=("could not connect to http://127.0.0.1:", ": connection refused"),
         refused=True,
     ),
     Scenario(

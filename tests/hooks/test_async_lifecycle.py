@@ -1,0 +1,241 @@
+"""No aiohttp session outlives its owner or its event loop, on any exit path (issue 14, item 2).
+
+Against the real sandbox: every ``aiohttp.ClientSession`` the async path creates is recorded
+(strongly, so none is collected and warns behind the test's back) and must be closed (and with
+it its connector) when its owner is done: the hook after ``aclose``/``async with``, the trigger
+after its event or its cancellation, every hook of a loop when ``asyncio.run`` ends, a hook
+dropped without closing it once it is collected. A user script must print nothing at exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from airflow_provider_credits.exceptions import CreditsAuthError, CreditsTransportError
+from airflow_provider_credits.hooks import get_credits_hook
+from airflow_provider_credits.hooks.base import CreditsHook
+from airflow_provider_credits.hooks.transport import SharedSession
+from airflow_provider_credits.sandbox.server import SandboxServer
+from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger
+
+pytestmark = pytest.mark.integration
+
+CONN_ID = "theirstack_default"
+
+
+class Sessions:
+    """Every aiohttp session created while the fixture is active."""
+
+    def __init__(self) -> None:
+        self.created: list[aiohttp.ClientSession] = []
+
+    def open(self) -> list[aiohttp.ClientSession]:
+        """The sessions (or their connectors) not closed yet."""
+        return [
+            s for s in self.created if not s.closed or (s.connector is not None and not s.connector.closed)
+        ]
+
+
+@pytest.fixture
+def sessions(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sessions]:
+    seen = Sessions()
+    real_init = aiohttp.ClientSession.__init__
+
+    def recording_init(self: aiohttp.ClientSession, *args: Any, **kwargs: Any) -> None:
+        real_init(self, *args, **kwargs)
+        seen.created.append(self)
+
+    monkeypatch.setattr(aiohttp.ClientSession, "__init__", recording_init)
+    yield seen
+    for session in seen.open():  # never let one warn in a later test
+        session._connector = None
+
+
+def trigger(**kwargs: Any) -> CreditThresholdTrigger:
+    defaults: dict[str, Any] = {
+        "credits_conn_id": CONN_ID,
+        "min_remaining": 1,
+        "poke_interval": 0.1,
+        "deadline": time.time() + 30,
+    }
+    return CreditThresholdTrigger(**{**defaults, **kwargs})
+
+
+async def first_event(t: CreditThresholdTrigger) -> dict[str, Any]:
+    async for event in t.run():
+        return event.payload
+    raise AssertionError("no event")
+
+
+# ------------------------------------------------------------------------------ the trigger
+
+
+@pytest.fixture
+def no_collection_guard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trigger must close its hook itself, not leave it to the garbage collector's guard."""
+    monkeypatch.setattr(SharedSession, "forget", lambda self: None)
+
+
+@pytest.mark.usefixtures("no_collection_guard")
+async def test_a_trigger_cancelled_during_its_first_get_closes_the_session(
+    sandbox: SandboxServer, sessions: Sessions
+) -> None:
+    """Field report (a): cancelled mid-GET, the shared session stayed open, even after the
+    next trigger of the same loop succeeded and closed its own hook."""
+    sandbox.add_fault("theirstack", "slow", count=1, delay=2.0)
+    task = asyncio.ensure_future(first_event(trigger()))
+    await asyncio.sleep(0.6)
+    assert sessions.created and sandbox.request_count("theirstack") == 1  # the GET is in flight
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert (await first_event(trigger()))["status"] == "success"
+    assert sessions.open() == []
+
+
+@pytest.mark.usefixtures("no_collection_guard")
+@pytest.mark.parametrize("poke_interval", [0.1, 5.0, 6.0])
+async def test_a_401_on_the_first_check_closes_the_session(
+    sandbox: SandboxServer, sessions: Sessions, poke_interval: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Field report (a), without a cancel: an auth error ends the trigger at its first check."""
+    from airflow_provider_credits.triggers import credit_threshold
+
+    real_sleep = asyncio.sleep
+    monkeypatch.setattr(credit_threshold.asyncio, "sleep", lambda seconds: real_sleep(0))
+    sandbox.add_fault("theirstack", "unauthorized")
+    event = await first_event(trigger(poke_interval=poke_interval))
+    assert event["status"] == "error" and event["error_type"] == CreditsAuthError.__name__
+    assert sessions.created and sessions.open() == []
+
+
+# --------------------------------------------------------------------------------- the hook
+
+
+async def _succeed(hook: CreditsHook) -> None:
+    await hook.aget_balance()
+
+
+async def _fail(hook: CreditsHook) -> None:
+    with pytest.raises(CreditsAuthError):
+        await hook.aget_balance()
+
+
+async def _time_out(hook: CreditsHook) -> None:
+    with pytest.raises(CreditsTransportError, match="timed out"):
+        await hook.aget_balance()
+
+
+async def _be_cancelled(hook: CreditsHook) -> None:
+    task = asyncio.ensure_future(hook.aget_balance())
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+EXITS: dict[str, tuple[str | None, Callable[[CreditsHook], Awaitable[None]]]] = {
+    "success": (None, _succeed),
+    "error": ("unauthorized", _fail),
+    "timeout": ("slow", _time_out),
+    "cancel": ("slow", _be_cancelled),
+}
+
+
+def _arrange(sandbox: SandboxServer, fault: str | None) -> CreditsHook:
+    if fault is not None:
+        sandbox.add_fault("theirstack", fault, count=1, **({"delay": 1.0} if fault == "slow" else {}))
+    return get_credits_hook(CONN_ID, max_retries=0, timeout=0.3)
+
+
+@pytest.mark.parametrize("exit_path", sorted(EXITS))
+async def test_async_with_closes_the_session_on_every_exit(
+    sandbox: SandboxServer, sessions: Sessions, exit_path: str
+) -> None:
+    fault, scenario = EXITS[exit_path]
+    async with _arrange(sandbox, fault) as hook:
+        await scenario(hook)
+        assert sessions.created
+    assert sessions.open() == []
+
+
+@pytest.mark.parametrize("exit_path", sorted(EXITS))
+def test_loop_shutdown_closes_the_session_of_a_hook_never_closed(
+    sandbox: SandboxServer, sessions: Sessions, exit_path: str
+) -> None:
+    """``asyncio.run`` ending closes what a forgotten ``aclose`` left open."""
+    fault, scenario = EXITS[exit_path]
+    hook = _arrange(sandbox, fault)
+    asyncio.run(scenario(hook))
+    assert sessions.created and sessions.open() == []
+
+
+async def test_a_hook_dropped_without_closing_it_gives_its_session_back(
+    sandbox: SandboxServer, sessions: Sessions
+) -> None:
+    """In a loop that goes on (a triggerer), a forgotten hook's session closes once the hook is collected."""
+    await get_credits_hook(CONN_ID).aget_balance()
+    assert len(sessions.created) == 1
+    gc.collect()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert sessions.open() == []
+
+
+async def test_the_shared_session_survives_one_of_two_users_leaving(
+    sandbox: SandboxServer, sessions: Sessions
+) -> None:
+    """The guard above closes nothing still in use: two hooks share one session until both are closed."""
+    async with get_credits_hook(CONN_ID) as first:
+        await first.aget_balance()
+        async with get_credits_hook(CONN_ID) as second:
+            await second.aget_balance()
+        assert len(sessions.created) == 1 and sessions.open() == sessions.created
+        await first.aget_balance()
+    assert sessions.open() == []
+
+
+# ------------------------------------------------------------------------ a user's script
+
+USER_SCRIPT = """
+import asyncio
+from airflow_provider_credits.hooks import get_credits_hook
+
+for _ in range(2):
+    print(asyncio.run(get_credits_hook("theirstack_default").aget_balance()).vendor)
+try:
+    asyncio.run(get_credits_hook("theirstack_refused", max_retries=0).aget_balance())
+except Exception as exc:
+    print(type(exc).__name__)
+"""
+
+
+def test_a_script_without_async_with_prints_no_warning(sandbox: SandboxServer) -> None:
+    """Field report (b): ``asyncio.run(hook.aget_balance())`` printed "Unclosed client session"
+    and "Unclosed connector" at exit, once per call. With warnings as errors: nothing on stderr."""
+    refused = sandbox.connections()["theirstack_default"] | {"host": "http://127.0.0.1:9"}
+    env = {
+        **os.environ,
+        **sandbox.airflow_conn_env(),
+        "AIRFLOW_CONN_THEIRSTACK_REFUSED": json.dumps(refused),
+        "PYTHONWARNINGS": "error",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", USER_SCRIPT], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, done.stdout.split(), done.stderr) == (
+        0,
+        ["theirstack", "theirstack", "CreditsTransportError"],
+        "",
+    )
