@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import itertools
 import json
 import socket
 import ssl
@@ -268,7 +269,7 @@ def test_a_refused_connection_reads_the_same_on_the_worker_and_in_the_trigger(
 
 def _chain(*errors: BaseException) -> BaseException:
     """``errors[0]`` raised from ``errors[1]``, raised from ``errors[2]``..."""
-    for outer, inner in zip(errors, errors[1:], strict=False):
+    for outer, inner in itertools.pairwise(errors):
         outer.__cause__ = inner
     return errors[0]
 
