@@ -69,8 +69,10 @@ def connect_failure(exc: BaseException) -> str:
     refused"``, ``"host name not found"``, ``"TLS failed: <reason>"``...; else the error's text.
     """
     codes: set[int] = set()
+    visited: set[int] = set()  # a chain re-raised in a loop can point back at itself
     seen: BaseException | None = exc
-    while seen is not None:
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
         if isinstance(seen, socket.gaierror):
             return "host name not found"
         if isinstance(seen, ssl.SSLError):

@@ -295,3 +295,12 @@ def _chain(*errors: BaseException) -> BaseException:
 )
 def test_connect_failures_in_words(error: BaseException, reason: str) -> None:
     assert connect_failure(error) == reason
+
+
+def test_connect_failure_survives_a_cause_chain_that_loops() -> None:
+    """An error object raised again inside its own handling chains back to itself."""
+    refused = ConnectionRefusedError(111, "Connection refused")
+    outer = httpx.ConnectError("boom")
+    outer.__cause__ = refused
+    refused.__context__ = outer  # the loop
+    assert connect_failure(outer) == "connection refused"
