@@ -500,14 +500,7 @@ class Gate:
         :raises CreditsConfigError: an argument is unusable.
         """
         return cls.build(
-            min_remaining=settings.min_remaining,
-            min_remaining_pct=settings.min_remaining_pct,
-            credit_pool=settings.credit_pool,
-            fail_on_transient_errors=settings.fail_on_transient_errors,
-            reserve=getattr(settings, "reserve", None),
-            max_unreachable_checks=getattr(
-                settings, "max_unreachable_checks", DEFAULT_MAX_UNREACHABLE_CHECKS
-            ),
+            **{name: getattr(settings, name) for name in GATE_ARGUMENTS if hasattr(settings, name)}
         )
 
     def to_dict(self) -> dict[str, Any]:

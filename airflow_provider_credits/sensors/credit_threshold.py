@@ -14,6 +14,7 @@ from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 from airflow_provider_credits.exceptions import CreditsConfigError, CreditsError
 from airflow_provider_credits.gate import (
     DEFAULT_MAX_UNREACHABLE_CHECKS,
+    GATE_ARGUMENTS,
     Gate,
     Reach,
     display_host,
@@ -146,14 +147,7 @@ class CreditThresholdSensor(BaseSensorOperator):
         self._gate_key = self._gate_arguments() if self._gate is not None else None
 
     def _gate_arguments(self) -> dict[str, Any]:
-        return {
-            "min_remaining": self.min_remaining,
-            "min_remaining_pct": self.min_remaining_pct,
-            "credit_pool": self.credit_pool,
-            "fail_on_transient_errors": self.fail_on_transient_errors,
-            "reserve": self.reserve,
-            "max_unreachable_checks": self.max_unreachable_checks,
-        }
+        return {name: getattr(self, name) for name in GATE_ARGUMENTS}
 
     @property
     def gate(self) -> Gate:

@@ -38,10 +38,10 @@ class CreditThresholdTrigger(BaseTrigger):
     Every argument is a JSON primitive, so the trigger is rebuilt unchanged from
     :meth:`serialize` after a triggerer restart (also from the rows of earlier versions: the
     arguments keep their names and shapes). The sensor builds it with :meth:`for_gate`: the
-    gate's arguments are those of :meth:`Gate.to_dict`, the reservation's ``reserve`` among
-    the ``reservation`` keys (where earlier versions put it). It first sleeps (the sensor has just checked
-    on the worker), then reads the balance once per ``poke_interval`` with one GET, and yields
-    exactly one event:
+    gate's arguments are those of :meth:`Gate.to_dict`, with ``reserve`` among the
+    ``reservation`` keys (where earlier versions put it). It first sleeps (the sensor has just
+    checked on the worker), then reads the balance once per ``poke_interval`` with one GET, and
+    yields exactly one event:
 
     * ``{"status": "success", "balance": {...}, "decision": {...}, "deadline": ...}``
     * ``{"status": "timeout", "message": ..., "last_check": ...}``
@@ -56,10 +56,12 @@ class CreditThresholdTrigger(BaseTrigger):
     :param poke_interval: seconds between checks.
     :param deadline: epoch seconds after which the trigger yields a timeout event.
     :param fail_on_transient_errors: yield an error event on 429/5xx/network errors instead of waiting.
-    :param reservation: for a reserving sensor: a :class:`ReservationTicket` as a dict
-        (``{"conn_id", "table", "reservation_id"}``) with the gate's ``reserve``. The trigger then also subtracts the other tasks' active reservations (a plain read in a
-        thread, never in the event loop) and reports success only when the rest is enough; the
-        sensor makes the reservation itself, atomically, when it resumes.
+    :param reservation: for a reserving sensor: a
+        :class:`~airflow_provider_credits.reservation_steps.ReservationTicket` as a dict
+        (``{"conn_id", "table", "reservation_id"}``) plus the gate's ``reserve``. The trigger
+        then also subtracts the other tasks' active reservations (a plain read in a thread,
+        never in the event loop) and reports success only when the rest is enough; the sensor
+        makes the reservation itself, atomically, when it resumes.
     :param max_unreachable_checks: yield an error event after this many checks that got no HTTP
         response, when none has since the task started (None: wait until the deadline).
     :param reached: whether a check (on the worker) has already reached the vendor.
