@@ -14,7 +14,7 @@ every gate subtracts the active claims of the others from what the vendor report
   MySQL/MariaDB). SQLite takes its database write lock instead (``BEGIN IMMEDIATE``).
 
 Reserving is one transaction: lock, sum the active claims of the others, decide with
-:meth:`~airflow_provider_credits.threshold.Gate.judge`, insert the claim only if the gate
+:meth:`~airflow_provider_credits.gate.Gate.judge`, insert the claim only if the gate
 passes, commit. Releasing is one idempotent ``UPDATE ... WHERE released_at IS NULL``.
 """
 
@@ -50,9 +50,9 @@ from airflow_provider_credits.sql import (
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
+    from airflow_provider_credits.gate import Gate, ThresholdDecision
     from airflow_provider_credits.models import CreditBalance
     from airflow_provider_credits.sql import SqlDialect
-    from airflow_provider_credits.threshold import Gate, ThresholdDecision
 
 DEFAULT_TABLE = "credit_reservations"
 """Default reservation table; its lock table is the same name with ``_locks`` appended."""

@@ -52,18 +52,18 @@ def _sync_http(checks: int) -> list[float]:
 
 
 async def _async_credits(seconds: float) -> tuple[int, float]:
-    from airflow_provider_credits import threshold
+    from airflow_provider_credits import gate
     from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger
 
     checks = 0
-    original = threshold.Gate.check
+    original = gate.Gate.check
 
     def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
         nonlocal checks
         checks += 1
         return original(self, *args, **kwargs)
 
-    threshold.Gate.check = counting  # type: ignore[method-assign]
+    gate.Gate.check = counting  # type: ignore[method-assign]
     try:
         t0 = time.perf_counter()
         trigger = CreditThresholdTrigger(
@@ -72,7 +72,7 @@ async def _async_credits(seconds: float) -> tuple[int, float]:
         events = [event async for event in trigger.run()]
         wall = time.perf_counter() - t0
     finally:
-        threshold.Gate.check = original  # type: ignore[method-assign]
+        gate.Gate.check = original  # type: ignore[method-assign]
     assert len(events) == 1 and events[0].payload["status"] == "timeout", events
     return checks, wall
 

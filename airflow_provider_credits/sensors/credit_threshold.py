@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -13,29 +12,26 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_credits.exceptions import CreditsConfigError, CreditsError
-from airflow_provider_credits.reservations import DEFAULT_TABLE, DEFAULT_TTL
-from airflow_provider_credits.templating import RejectEmptyTemplates
-from airflow_provider_credits.threshold import (
+from airflow_provider_credits.gate import (
     DEFAULT_MAX_UNREACHABLE_CHECKS,
-    HUNDRED,
+    GATE_ARGUMENTS,
     Gate,
     Reach,
     display_host,
     error_from_payload,
     never_reached_hint,
-    parse_amount,
-    parse_max_unreachable_checks,
-    parse_reserve,
     result_value,
 )
+from airflow_provider_credits.reservations import DEFAULT_TABLE, DEFAULT_TTL
+from airflow_provider_credits.templating import RejectEmptyTemplates
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_credits.hooks.base import CreditsHook
     from airflow_provider_credits.models import CreditBalance
+    from airflow_provider_credits.reservation_steps import GateReservations
     from airflow_provider_credits.reservations import ReservationStore
-    from airflow_provider_credits.threshold import ThresholdDecision
 
 #: task state store key (with the try number) of a reschedule-mode sensor's :class:`Reach`.
 REACH_KEY = "credit_threshold_reach"
@@ -59,7 +55,9 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
     counts as zero credits and the sensor keeps waiting; 429, 5xx and network errors are logged
     and checked again at the next interval, unless ``fail_on_transient_errors`` is set.
 
-    :param credits_conn_id: the vendor connection (templated).
+    :param credits_conn_id: the vendor connection (templated). Required: a sensor without it
+        fails when the DAG file is parsed (``TypeError: missing keyword argument
+        'credits_conn_id'``); ``default_args`` may supply it.
     :param min_remaining: credits that must remain; a number or numeric string, e.g. rendered
         from XCom (templated).
     :param min_remaining_pct: percentage (0-100) of the pool's limit that must remain
@@ -101,7 +99,7 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
     def __init__(
         self,
         *,
-        credits_conn_id: str = "clay_default",
+        credits_conn_id: str,
         min_remaining: Any = None,
         min_remaining_pct: Any = None,
         credit_pool: str | None = None,
@@ -119,8 +117,6 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
             reserve = True
         if reserve is not None and reserve is not False and not reservation_conn_id:
             raise CreditsConfigError(f"{self.task_id}: reserve needs reservation_conn_id (a SQL connection)")
-        if isinstance(reserve, (int, float, Decimal)) and not isinstance(reserve, bool):
-            parse_reserve(reserve)  # literal amounts are checked now
         if (
             min_remaining is None
             and min_remaining_pct is None
@@ -128,19 +124,12 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
             and not isinstance(reserve, bool)
         ):
             min_remaining = reserve  # "reserve 600" alone means "wait for 600 and reserve them"
-        if min_remaining is None and min_remaining_pct is None:
-            raise CreditsConfigError(f"{self.task_id}: give min_remaining, min_remaining_pct or both")
-        # Literal numbers are checked now (cheap, no I/O); templates and XComArgs at the first poke.
-        if isinstance(min_remaining, (int, float, Decimal)):
-            parse_amount("min_remaining", min_remaining)
-        if isinstance(min_remaining_pct, (int, float, Decimal)):
-            parse_amount("min_remaining_pct", min_remaining_pct, maximum=HUNDRED)
         self.credits_conn_id = credits_conn_id
         self.min_remaining = min_remaining
         self.min_remaining_pct = min_remaining_pct
         self.credit_pool = credit_pool
         self.fail_on_transient_errors = fail_on_transient_errors
-        self.max_unreachable_checks = parse_max_unreachable_checks(max_unreachable_checks)
+        self.max_unreachable_checks = max_unreachable_checks
         self.deferrable = deferrable
         self.reserve = reserve
         self.reservation_conn_id = reservation_conn_id
@@ -153,6 +142,25 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
             )
         self.reservation_ttl = ttl
         self.reservation_table = reservation_table
+        # Literal arguments are checked (and the gate built) now, cheaply and without I/O;
+        # templates and XComArgs once rendered, at the first check (see ``gate``).
+        self._gate = Gate.at_parse(**self._gate_arguments())
+        self._gate_key = self._gate_arguments() if self._gate is not None else None
+
+    def _gate_arguments(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in GATE_ARGUMENTS}
+
+    @property
+    def gate(self) -> Gate:
+        """The gate, validated once: built at construction from literal arguments, else from the
+        rendered ones at the first check (and again only if they change).
+
+        :raises CreditsConfigError: a rendered argument is unusable.
+        """
+        arguments = self._gate_arguments()
+        if self._gate is None or arguments != self._gate_key:
+            self._gate, self._gate_key = Gate.build(**arguments), arguments
+        return self._gate
 
     @cached_property
     def reservations(self) -> ReservationStore:
@@ -163,11 +171,17 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
             raise CreditsConfigError(f"{self.task_id}: reserve needs reservation_conn_id (a SQL connection)")
         return ReservationStore(self.reservation_conn_id, self.reservation_table)
 
+    @cached_property
+    def _reserving(self) -> GateReservations:
+        from airflow_provider_credits.reservation_steps import GateReservations
+
+        return GateReservations(self.reservations, self.credits_conn_id, self.reservation_ttl)
+
     def poke(self, context: Context) -> PokeReturnValue:
         """Read the balance once and decide; logs one line when not (yet) enough."""
         from airflow_provider_credits.hooks import get_credits_hook
 
-        gate = Gate.of(self)
+        gate = self.gate
         balance: CreditBalance | None = None
         error: CreditsError | None = None
         hook = None
@@ -202,11 +216,11 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
         assert balance is not None and result.decision is not None
         if gate.reserves:
             value = self._reserve(context, gate, balance)
-            if value is None:
-                return PokeReturnValue(False)
-            return PokeReturnValue(True, value)
+            return PokeReturnValue(value is not None, value)
         self.log.info("connection %r: %s", self.credits_conn_id, result.message)
-        return PokeReturnValue(True, self._result(balance, result.decision))
+        return PokeReturnValue(
+            True, result_value(balance.model_dump(mode="json"), result.decision.model_dump(mode="json"))
+        )
 
     # ------------------------------------------------------------------ reach (max_unreachable_checks)
     #
@@ -247,44 +261,16 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
         except Exception as exc:
             self.log.warning("could not store the unreachable-check count: %s", exc)
 
-    def _result(
-        self, balance: CreditBalance, decision: ThresholdDecision, reservation: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        return result_value(balance.model_dump(mode="json"), decision.model_dump(mode="json"), reservation)
-
     def _reserve(self, context: Context, gate: Gate, balance: CreditBalance) -> dict[str, Any] | None:
         """Reserve atomically against ``balance``; the XCom value when granted, else None (keep waiting)."""
-        from airflow_provider_credits.reservations import Holder
-
-        attempt = self.reservations.reserve(
-            gate=gate,
-            balance=balance,
-            connection_id=self.credits_conn_id,
-            holder=Holder.of(context),
-            ttl=self.reservation_ttl,
-        )
-        if not attempt.granted:
+        reserved = self._reserving.reserve(gate, balance, context)
+        if reserved.value is None:
             self.log.info(
-                "connection %r: %s (%d active reservations); next check %s",
-                self.credits_conn_id,
-                attempt.decision.message,
-                len(attempt.counted),
-                self._next_check(),
+                "connection %r: %s; next check %s", self.credits_conn_id, reserved.message, self._next_check()
             )
-            return None
-        assert attempt.reservation is not None
-        self.log.info(
-            "connection %r: %s; reserved %s %s until %s (reservation %s)",
-            self.credits_conn_id,
-            attempt.decision.message,
-            attempt.reservation.amount,
-            attempt.decision.unit,
-            attempt.reservation.expires_at.isoformat(),
-            attempt.reservation.reservation_id,
-        )
-        return self._result(
-            balance, attempt.decision, attempt.as_xcom(self.reservations.conn_id, self.reservation_table)
-        )
+        else:
+            self.log.info("connection %r: %s", self.credits_conn_id, reserved.message)
+        return reserved.value
 
     def _next_check(self) -> str:
         if self.exponential_backoff:
@@ -310,30 +296,17 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
         :param deadline: the trigger's deadline.
         :param timeout: the deferral's timeout in seconds (a trigger timeout is a sensor timeout).
         """
-        from airflow_provider_credits.reservations import Holder
         from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger
 
-        gate = Gate.of(self)
-        reservation = None
-        if gate.reserves:
-            reservation = {
-                "conn_id": self.reservations.conn_id,
-                "table": self.reservation_table,
-                "reserve": gate.reserve if isinstance(gate.reserve, bool) else str(gate.reserve),
-                "reservation_id": Holder.of(context).reservation_id,
-            }
+        gate = self.gate
         self.defer(
-            trigger=CreditThresholdTrigger(
+            trigger=CreditThresholdTrigger.for_gate(
+                gate,
                 credits_conn_id=self.credits_conn_id,
-                **gate.thresholds.as_kwargs(),
-                credit_pool=self.credit_pool,
                 poke_interval=self.poke_interval,
                 deadline=deadline,
-                fail_on_transient_errors=self.fail_on_transient_errors,
-                reservation=reservation,
-                max_unreachable_checks=gate.max_unreachable_checks,
-                reached=self._reach.reached,
-                unreachable_checks=self._reach.unreachable,
+                reach=self._reach,
+                reservation=self._reserving.ticket(context) if gate.reserves else None,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=timeout),
@@ -349,7 +322,7 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
         """
         status = self._check_event(event)
         if status == "success":
-            gate = Gate.of(self)
+            gate = self.gate
             self._reach = Reach(reached=True)
             if gate.reserves:
                 return self._reserve_after_trigger(context, gate, event)
@@ -387,8 +360,7 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
         """
         from airflow_provider_credits.models import CreditBalance
 
-        balance = CreditBalance.model_validate(event["balance"])
-        value = self._reserve(context, gate, balance)
+        value = self._reserve(context, gate, CreditBalance.model_validate(event["balance"]))
         if value is not None:
             return value
         deadline = float(event["deadline"])
@@ -411,8 +383,8 @@ def _event_problem(event: Any) -> str | None:
     """What makes ``event`` not one :class:`CreditThresholdTrigger` sends; None when it is one."""
     from pydantic import ValidationError
 
+    from airflow_provider_credits.gate import ThresholdDecision
     from airflow_provider_credits.models import CreditBalance
-    from airflow_provider_credits.threshold import ThresholdDecision
 
     status = event.get("status") if isinstance(event, dict) else None
     if not isinstance(status, str) or status not in EVENT_KEYS:

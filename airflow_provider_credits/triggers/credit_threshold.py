@@ -11,9 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_credits.exceptions import CreditsError
-from airflow_provider_credits.hooks import aget_credits_hook
-from airflow_provider_credits.hooks.transport import KEEPALIVE_SECONDS
-from airflow_provider_credits.threshold import (
+from airflow_provider_credits.gate import (
     DEFAULT_MAX_UNREACHABLE_CHECKS,
     Check,
     Gate,
@@ -22,6 +20,8 @@ from airflow_provider_credits.threshold import (
     error_payload,
     never_reached_hint,
 )
+from airflow_provider_credits.hooks import aget_credits_hook
+from airflow_provider_credits.hooks.transport import KEEPALIVE_SECONDS
 
 #: seconds after which an unchanged check result is logged again.
 REPEAT_LOG_SECONDS = 60.0
@@ -29,31 +29,39 @@ REPEAT_LOG_SECONDS = 60.0
 if TYPE_CHECKING:
     from airflow_provider_credits.hooks.base import CreditsHook
     from airflow_provider_credits.models import CreditBalance
+    from airflow_provider_credits.reservation_steps import ReservationTicket
 
 
 class CreditThresholdTrigger(BaseTrigger):
     """Poll a credit balance until a pool has enough credits, the deadline passes, or an error is fatal.
 
     Every argument is a JSON primitive, so the trigger is rebuilt unchanged from
-    :meth:`serialize` after a triggerer restart. It first sleeps (the sensor has just checked
-    on the worker), then reads the balance once per ``poke_interval`` with one GET, and yields
-    exactly one event:
+    :meth:`serialize` after a triggerer restart (also from the rows of earlier versions: the
+    arguments keep their names and shapes). The sensor builds it with :meth:`for_gate`: the
+    gate's arguments are those of :meth:`Gate.to_dict`, with ``reserve`` among the
+    ``reservation`` keys (where earlier versions put it). It first sleeps (the sensor has just
+    checked on the worker), then reads the balance once per ``poke_interval`` with one GET, and
+    yields exactly one event:
 
     * ``{"status": "success", "balance": {...}, "decision": {...}, "deadline": ...}``
     * ``{"status": "timeout", "message": ..., "last_check": ...}``
     * ``{"status": "error", "error_type": <CreditsError subclass name>, "message": ..., ...}``
 
     :param credits_conn_id: connection of type clay, clodura, theirstack or trendtrack.
-    :param min_remaining: credits that must remain (number or numeric string).
+    :param min_remaining: credits that must remain (number or numeric string). This and the
+        other gate arguments are validated (:meth:`Gate.from_dict`) when the trigger runs: an
+        unusable one ends it with an error event.
     :param min_remaining_pct: percentage of the pool's limit that must remain.
     :param credit_pool: pool name; None for the balance's primary pool.
     :param poke_interval: seconds between checks.
     :param deadline: epoch seconds after which the trigger yields a timeout event.
     :param fail_on_transient_errors: yield an error event on 429/5xx/network errors instead of waiting.
-    :param reservation: for a reserving sensor: ``{"conn_id", "table", "reserve", "reservation_id"}``.
-        The trigger then also subtracts the other tasks' active reservations (a plain read in a
-        thread, never in the event loop) and reports success only when the rest is enough; the
-        sensor makes the reservation itself, atomically, when it resumes.
+    :param reservation: for a reserving sensor: a
+        :class:`~airflow_provider_credits.reservation_steps.ReservationTicket` as a dict
+        (``{"conn_id", "table", "reservation_id"}``) plus the gate's ``reserve``. The trigger
+        then also subtracts the other tasks' active reservations (a plain read in a thread,
+        never in the event loop) and reports success only when the rest is enough; the sensor
+        makes the reservation itself, atomically, when it resumes.
     :param max_unreachable_checks: yield an error event after this many checks that got no HTTP
         response, when none has since the task started (None: wait until the deadline).
     :param reached: whether a check (on the worker) has already reached the vendor.
@@ -78,15 +86,22 @@ class CreditThresholdTrigger(BaseTrigger):
     ) -> None:
         super().__init__()
         self.credits_conn_id = credits_conn_id
-        self.min_remaining = min_remaining
-        self.min_remaining_pct = min_remaining_pct
-        self.credit_pool = credit_pool
         self.poke_interval = float(poke_interval)
         self.deadline = float(deadline)
-        self.fail_on_transient_errors = fail_on_transient_errors
-        self.reservation = reservation
-        self.reserve = reservation["reserve"] if reservation else None
-        self.max_unreachable_checks = max_unreachable_checks
+        #: the gate's serialized form, as given (:meth:`serialize` hands it back unchanged)
+        self.gate_arguments: dict[str, Any] = {
+            "min_remaining": min_remaining,
+            "min_remaining_pct": min_remaining_pct,
+            "credit_pool": credit_pool,
+            "fail_on_transient_errors": fail_on_transient_errors,
+            "reserve": reservation.get("reserve", True) if reservation is not None else False,
+            "max_unreachable_checks": max_unreachable_checks,
+        }
+        self.reservation: ReservationTicket | None = None
+        if reservation is not None:
+            from airflow_provider_credits.reservation_steps import ReservationTicket
+
+            self.reservation = ReservationTicket.from_dict(reservation)
         self.reached = reached
         self.unreachable_checks = unreachable_checks
         self._reach = Reach(reached, unreachable_checks)
@@ -94,21 +109,54 @@ class CreditThresholdTrigger(BaseTrigger):
         self._logged: tuple[str | None, float] = (None, 0.0)  # the last check logged, and when
         self._hook: CreditsHook | None = None  # the hook of the check under way, for _wait to close
 
+    @classmethod
+    def for_gate(
+        cls,
+        gate: Gate,
+        *,
+        credits_conn_id: str,
+        poke_interval: float,
+        deadline: float,
+        reach: Reach,
+        reservation: ReservationTicket | None,
+    ) -> CreditThresholdTrigger:
+        """The trigger that waits for ``gate`` (the sensor's, already validated).
+
+        :param gate: the gate.
+        :param credits_conn_id: the vendor connection.
+        :param poke_interval: seconds between checks.
+        :param deadline: epoch seconds after which the trigger yields a timeout event.
+        :param reach: the worker's checks so far (see :class:`Reach`).
+        :param reservation: the gate's ticket when ``gate.reserves``, else None.
+        :raises ValueError: ``reservation`` is given exactly when the gate does not reserve.
+        """
+        if (reservation is not None) != gate.reserves:
+            raise ValueError("a reserving gate needs its reservation ticket, and only it")
+        arguments = gate.to_dict()
+        reserve = arguments.pop("reserve")
+        return cls(
+            credits_conn_id=credits_conn_id,
+            **arguments,
+            poke_interval=poke_interval,
+            deadline=deadline,
+            reservation=None if reservation is None else {**reservation.to_dict(), "reserve": reserve},
+            reached=reach.reached,
+            unreachable_checks=reach.unreachable,
+        )
+
     def serialize(self) -> tuple[str, dict[str, Any]]:
+        gate = dict(self.gate_arguments)
+        reserve = gate.pop("reserve")
         kwargs: dict[str, Any] = {
             "credits_conn_id": self.credits_conn_id,
-            "min_remaining": self.min_remaining,
-            "min_remaining_pct": self.min_remaining_pct,
-            "credit_pool": self.credit_pool,
+            **gate,
             "poke_interval": self.poke_interval,
             "deadline": self.deadline,
-            "fail_on_transient_errors": self.fail_on_transient_errors,
-            "max_unreachable_checks": self.max_unreachable_checks,
             "reached": self.reached,
             "unreachable_checks": self.unreachable_checks,
         }
         if self.reservation is not None:
-            kwargs["reservation"] = self.reservation
+            kwargs["reservation"] = {**self.reservation.to_dict(), "reserve": reserve}
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -119,7 +167,7 @@ class CreditThresholdTrigger(BaseTrigger):
         yield TriggerEvent(event)
 
     async def _wait(self) -> dict[str, Any]:
-        gate = Gate.of(self)
+        gate = Gate.from_dict(self.gate_arguments)
         hook: CreditsHook | None = None
         try:
             while True:
@@ -195,15 +243,17 @@ class CreditThresholdTrigger(BaseTrigger):
 
     async def _minus_reservations(self, gate: Gate, balance: CreditBalance, pool: str) -> Check:
         """Judge ``balance`` minus the other tasks' active reservations (read in a worker thread)."""
-        from airflow_provider_credits.reservations import ReservationStore, total
+        from airflow_provider_credits.reservation_steps import check_minus_others
 
         assert self.reservation is not None
-        store = ReservationStore(self.reservation["conn_id"], self.reservation["table"])
-        active = await asyncio.to_thread(
-            store.active, self.credits_conn_id, pool, exclude=self.reservation["reservation_id"]
+        return await asyncio.to_thread(
+            check_minus_others,
+            gate,
+            balance,
+            pool,
+            credits_conn_id=self.credits_conn_id,
+            ticket=self.reservation,
         )
-        decision = gate.judge(balance, reserved=total(active))
-        return Check(decision.met, f"{decision.message} ({len(active)} active reservations)", decision)
 
     def _next_wait(self) -> float:
         """Seconds to sleep before the next check: ``poke_interval``, but never past the deadline."""

@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_credits.exceptions import CreditsApiError, CreditsConfigError
+from airflow_provider_credits.gate import Gate, Thresholds, decide, error_action, parse_thresholds
 from airflow_provider_credits.hooks import get_credits_hook
 from airflow_provider_credits.hooks.base import CreditsHook
 from airflow_provider_credits.models import CreditBalance, CreditPool, UsageRecord
-from airflow_provider_credits.threshold import Gate, Thresholds, decide, error_action, parse_thresholds
 
 EXAMPLES = int(os.environ.get("CREDITS_FUZZ_EXAMPLES", "120"))
 FUZZ = settings(

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 
 from airflow_provider_credits.exceptions import CreditsConfigError, UnknownCreditPoolError
+from airflow_provider_credits.gate import decide
 from airflow_provider_credits.hooks import get_credits_hook
 from airflow_provider_credits.models import CreditBalance, CreditPool
 from airflow_provider_credits.operators.usage_to_sql import UsageToSqlOperator
 from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
 from airflow_provider_credits.sql import TableSchemaError
-from airflow_provider_credits.threshold import decide
 from tests.reliability.matrix import count_attempts
 from tests.sensors.modes import run_sensor
 
@@ -98,6 +98,8 @@ CASES = [
          CreditsConfigError, ("min_remaining must be a number", "'lots'")),
     Case("no threshold at all", "parse", lambda: sensor(),
          CreditsConfigError, ("give min_remaining, min_remaining_pct or both",)),
+    Case("sensor without credits_conn_id", "parse", lambda: CreditThresholdSensor(task_id="gate", min_remaining=1),  # type: ignore[call-arg]
+         TypeError, ("missing keyword argument 'credits_conn_id'",)),
     Case("unknown credit pool", "first use", lambda: decide(ONE_POOL, min_remaining=1, credit_pool="dials"),
          UnknownCreditPoolError, ("'dials' does not exist", "this account has: credits")),
     Case("percentage on a pool without a limit", "first use", lambda: decide(ONE_POOL, min_remaining_pct=10),

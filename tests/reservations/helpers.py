@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from airflow_provider_credits.gate import Gate, Thresholds
 from airflow_provider_credits.models import CreditBalance, CreditPool
 from airflow_provider_credits.reservations import Attempt, Holder, ReservationStore
-from airflow_provider_credits.threshold import Gate, Thresholds
 
 CONNECTION = "credits_test"
 POOL = "api_credits"

@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 
 from airflow_provider_credits.exceptions import CreditsConfigError
+from airflow_provider_credits.gate import Gate, Thresholds
 from airflow_provider_credits.reservations import Attempt, Holder, ReservationStore
 from airflow_provider_credits.sql import TableSchemaError
-from airflow_provider_credits.threshold import Gate, Thresholds
 from tests.plugins.databases import Database
 from tests.reservations.helpers import CONNECTION, POOL, balance, gate, hold, holder
 

@@ -26,9 +26,9 @@ from airflow_provider_credits.exceptions import (
     CreditsError,
     UnknownCreditPoolError,
 )
+from airflow_provider_credits.gate import decide, error_payload
 from airflow_provider_credits.reservations import Holder, ReservationStore
 from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
-from airflow_provider_credits.threshold import decide, error_payload
 from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger
 from tests.hooks.helpers import load, mock_async_transport
 from tests.plugins.databases import Database
@@ -46,9 +46,11 @@ def sensor(**kwargs: Any) -> CreditThresholdSensor:
 
 def test_init_does_no_io_and_defaults() -> None:
     with respx.mock(assert_all_mocked=True) as router:  # any request would fail the test
-        gate = CreditThresholdSensor(task_id="gate", min_remaining="{{ ti.xcom_pull('plan') }}")
+        gate = CreditThresholdSensor(
+            task_id="gate", credits_conn_id=CONN_ID, min_remaining="{{ ti.xcom_pull('plan') }}"
+        )
     assert not router.calls
-    assert gate.credits_conn_id == "clay_default"
+    assert gate.credits_conn_id == CONN_ID
     assert gate.credit_pool is None
     assert gate.template_fields == (
         "credits_conn_id",
@@ -83,7 +85,12 @@ def test_deferrable_defaults_to_airflow_config(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
     try:
-        assert importlib.reload(module).CreditThresholdSensor(task_id="g", min_remaining=1).deferrable is True
+        assert (
+            importlib.reload(module)
+            .CreditThresholdSensor(task_id="g", credits_conn_id="c", min_remaining=1)
+            .deferrable
+            is True
+        )
     finally:
         monkeypatch.delenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE")
         importlib.reload(module)
@@ -396,7 +403,7 @@ def reserving(db_conn_id: str, **kwargs: Any) -> CreditThresholdSensor:
 
 def test_reservation_arguments() -> None:
     assert sensor(reservation_conn_id="db").reserve is True  # a connection alone reserves what is needed
-    alone = CreditThresholdSensor(task_id="g", reserve=600, reservation_conn_id="db")
+    alone = CreditThresholdSensor(task_id="g", credits_conn_id="c", reserve=600, reservation_conn_id="db")
     assert (alone.min_remaining, alone.reserve) == (600, 600)
     assert sensor(reservation_conn_id="db", reservation_ttl=90).reservation_ttl == timedelta(seconds=90)
     with pytest.raises(CreditsConfigError, match="reservation_conn_id"):

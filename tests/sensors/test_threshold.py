@@ -8,8 +8,7 @@ from decimal import Decimal
 import pytest
 
 from airflow_provider_credits import exceptions as exc
-from airflow_provider_credits.models import CreditBalance, CreditPool
-from airflow_provider_credits.threshold import (
+from airflow_provider_credits.gate import (
     ErrorAction,
     Gate,
     Reach,
@@ -22,6 +21,7 @@ from airflow_provider_credits.threshold import (
     parse_max_unreachable_checks,
     parse_thresholds,
 )
+from airflow_provider_credits.models import CreditBalance, CreditPool
 
 
 def balance(*pools: CreditPool) -> CreditBalance:

@@ -12,9 +12,12 @@ import pytest
 from structlog.testing import capture_logs
 
 from airflow_provider_credits.exceptions import CreditsAuthError, CreditsServerError
-from airflow_provider_credits.threshold import error_from_payload
+from airflow_provider_credits.gate import error_from_payload
+from airflow_provider_credits.reservations import Holder, ReservationStore
 from airflow_provider_credits.triggers import credit_threshold as module
 from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger
+from tests.plugins.databases import Database
+from tests.reservations.helpers import hold
 from tests.sensors.modes import collect, rebuild
 from tests.sensors.vendor import CONN_ID, SECRET, FakeVendor, credits, http, read_timeout
 
@@ -210,3 +213,113 @@ async def test_logs_a_changed_check_at_once_and_an_unchanged_one_once_a_minute(
             "balance unavailable, transient error: [theirstack, GET /v0/billing/credit-balance, HTTP 503] status 503",
         ),
     ]  # t=150: the same error again, unlogged; t=175: enough
+
+
+# --------------------------------------------------------------------------- rows of earlier versions
+
+#: a trigger row as the previous version's ``serialize()`` wrote it (the triggerer may restart
+#: with such rows in its table after an upgrade)
+PREVIOUS_ROW: dict[str, Any] = {
+    "credits_conn_id": CONN_ID,
+    "min_remaining": "500",
+    "min_remaining_pct": None,
+    "credit_pool": None,
+    "poke_interval": 0.01,
+    "deadline": 2e9,
+    "fail_on_transient_errors": False,
+    "max_unreachable_checks": 5,
+    "reached": True,
+    "unreachable_checks": 0,
+}
+CLASSPATH = "airflow_provider_credits.triggers.credit_threshold.CreditThresholdTrigger"
+
+
+def from_row(classpath: str, kwargs: dict[str, Any]) -> CreditThresholdTrigger:
+    """Rebuild a trigger from a stored row, as the triggerer does."""
+    from importlib import import_module
+
+    module_name, name = classpath.rsplit(".", 1)
+    built = getattr(import_module(module_name), name)(**json.loads(json.dumps(kwargs)))
+    assert isinstance(built, CreditThresholdTrigger)
+    return built
+
+
+async def test_a_row_of_the_previous_version_runs_and_serializes_unchanged(vendor: FakeVendor) -> None:
+    vendor.script(credits(100), credits(600))
+    old = from_row(CLASSPATH, PREVIOUS_ROW)
+    assert old.serialize() == (CLASSPATH, PREVIOUS_ROW)
+    event = await only_event(old)
+    assert (event["status"], event["decision"]["needed"], event["deadline"]) == ("success", 500, 2e9)
+
+
+async def test_a_row_from_before_max_unreachable_checks_still_runs(vendor: FakeVendor) -> None:
+    vendor.script(credits(600))
+    older = {
+        k: v
+        for k, v in PREVIOUS_ROW.items()
+        if k not in ("max_unreachable_checks", "reached", "unreachable_checks")
+    }
+    assert (await only_event(from_row(CLASSPATH, older)))["status"] == "success"
+
+
+def test_the_sensor_hands_the_trigger_the_previous_versions_shape(vendor: FakeVendor) -> None:
+    """New rows keep the old keys and shapes: an old triggerer reads them too (rolling upgrade)."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
+    from tests.sensors.modes import FakeTaskInstance
+
+    vendor.script(credits(100))
+    sensor = CreditThresholdSensor(
+        task_id="gate",
+        credits_conn_id=CONN_ID,
+        reserve="600.5",
+        reservation_conn_id="db",
+        deferrable=True,
+        poke_interval=0.01,
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({"ti": FakeTaskInstance("gate")})  # type: ignore[typeddict-item]
+    kwargs = deferred.value.trigger.serialize()[1]
+    assert set(kwargs) == {*PREVIOUS_ROW, "reservation"}
+    assert (kwargs["min_remaining"], kwargs["min_remaining_pct"]) == ("600.5", None)
+    assert kwargs["reservation"] == {
+        "conn_id": "db",
+        "table": "credit_reservations",
+        "reserve": "600.5",
+        "reservation_id": Holder("parity_dag", "run_1", "gate").reservation_id,
+    }
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert from_row(CLASSPATH, kwargs).serialize()[1] == kwargs  # stable through a restart
+
+
+@pytest.mark.parametrize("reserve", [True, "600"])
+async def test_a_reserving_row_of_the_previous_version_subtracts_the_others(
+    vendor: FakeVendor, sqlite_db: Database, reserve: Any
+) -> None:
+    hold(ReservationStore(sqlite_db.conn_id), 500, "other", connection_id=CONN_ID)
+    vendor.script(credits(1000))
+    row = {
+        **PREVIOUS_ROW,
+        "min_remaining": "600",
+        "deadline": time.time() + 0.2,
+        "reservation": {
+            "conn_id": sqlite_db.conn_id,
+            "table": "credit_reservations",
+            "reserve": reserve,
+            "reservation_id": "mine",
+        },
+    }
+    old = from_row(CLASSPATH, row)
+    assert old.serialize()[1] == row
+    event = await only_event(old)
+    assert event["status"] == "timeout"
+    assert "500 reserved, needed 600" in event["message"]
+    assert "(1 active reservations)" in event["message"]
+
+
+def test_a_reservation_without_its_keys_is_refused_naming_them() -> None:
+    from airflow_provider_credits.exceptions import CreditsConfigError
+
+    with pytest.raises(CreditsConfigError, match=r"unusable reservation ticket \(conn_id, reservation_id\)"):
+        trigger(reservation={"table": "t", "reserve": True})
