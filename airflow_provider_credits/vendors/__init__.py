@@ -137,6 +137,7 @@ class VendorSpec:
     :param ui_field_behaviour: the form's ``ui-field-behaviour``; None for the API-key form.
     :param conn_fields: the form's own ``conn-fields`` (the shared HTTP fields are added).
     :param docs: the docs page, below ``docs/``.
+    :param summary: what is read, in words, for the docs' table of vendors (default: the pools).
     """
 
     conn_type: str
@@ -158,6 +159,7 @@ class VendorSpec:
     ui_field_behaviour: Mapping[str, Any] | None = None
     conn_fields: Mapping[str, Any] = field(default_factory=dict)
     docs: str = ""
+    summary: str = ""
 
     @property
     def default_conn_name(self) -> str:
@@ -213,6 +215,7 @@ _CODE_VENDORS = (
         hook_class_name="ClayHook",
         hook_module="airflow_provider_credits.hooks.clay",
         docs="connections/clay.md",
+        summary="`credits` (workspace credits); credit reports (usage history)",
         ui_field_behaviour={
             "hidden-fields": ["schema", "port"],
             "relabeling": {"password": "Session cookie", "login": "Email (optional, to sign in)"},
@@ -244,6 +247,7 @@ _CODE_VENDORS = (
         hook_class_name="CloduraHook",
         hook_module="airflow_provider_credits.hooks.clodura",
         docs="connections/clodura.md",
+        summary="`credits` (unified plans) or `contact_views`, `direct_dials` (Prospect plans)",
         ui_field_behaviour=_api_key_behaviour("https://api.clodura.ai", "Clodura API key (X-API-KEY)"),
     ),
     VendorSpec(
@@ -254,6 +258,7 @@ _CODE_VENDORS = (
         hook_class_name="TheirStackHook",
         hook_module="airflow_provider_credits.hooks.theirstack",
         docs="connections/theirstack.md",
+        summary="`api_credits`, `ui_credits`; daily consumption (usage history)",
         ui_field_behaviour=_api_key_behaviour("https://api.theirstack.com", "TheirStack API key"),
         conn_fields={
             "timezone": {
@@ -271,6 +276,7 @@ _CODE_VENDORS = (
         hook_class_name="TrendtrackHook",
         hook_module="airflow_provider_credits.hooks.trendtrack",
         docs="connections/trendtrack.md",
+        summary="`credits` (total), `recurring`, `topup`, `included_quota`",
         ui_field_behaviour=_api_key_behaviour("https://api.trendtrack.io", "tt_live_..."),
     ),
 )
@@ -471,6 +477,7 @@ CREDITS_HTTP = VendorSpec(
     default_base_url="",
     hook_class_name="CreditsHttpHook",
     docs="connections/credits_http.md",
+    summary="any vendor whose balance is one HTTP request: pools by JMESPath, from the connection",
     ui_field_behaviour={
         "hidden-fields": ["schema", "port"],
         "relabeling": {
@@ -539,3 +546,18 @@ def declarative_vendors() -> list[VendorSpec]:
 def spec_for_hook_class(class_name: str) -> VendorSpec | None:
     """The declarative entry whose hook class is called ``class_name``, if any."""
     return next((s for s in declarative_vendors() if s.hook_class_name == class_name), None)
+
+
+def docs_table() -> str:
+    """The README's table of vendors (Markdown), generated from the registry; a test keeps them equal."""
+    rows = [
+        "| connection type | vendor | pools (primary first) or what is read | page |",
+        "|---|---|---|---|",
+    ]
+    for spec in VENDORS.values():
+        what = spec.summary or ", ".join(
+            f"`{p.name}`" + (f" ({p.unit})" if p.unit != "credits" else "") for p in spec.pools
+        )
+        page = spec.docs.rsplit("/", 1)[-1]
+        rows.append(f"| `{spec.conn_type}` | {spec.name} | {what} | [{page}](docs/{spec.docs}) |")
+    return "\n".join(rows) + "\n"

@@ -158,11 +158,17 @@ def map_pools(pools: Iterable[PoolSpec], data: Any) -> tuple[CreditPool, ...]:
     ]
     specs = {spec.name: spec for spec in pools}
     if not found:
-        raise MappingError(f"none of the pools {', '.join(specs)} is in the answer{_seen(data)}")
+        raise MappingError(
+            f"the answer does not match the expected schema: none of the pools {', '.join(specs)} is in it"
+            f"{_seen(data)}"
+        )
     primary = found[0]
     if primary.remaining is None and primary.limit is None and primary.used is None:
         paths = ", ".join(f"`{e}`" for f, e in specs[primary.name].expressions().items() if f != "present")
-        raise MappingError(f"the primary pool {primary.name!r} has no amount at {paths}{_seen(data)}")
+        raise MappingError(
+            f"the answer does not match the expected schema: the primary pool {primary.name!r} has no "
+            f"amount at {paths}{_seen(data)}"
+        )
     return tuple(found)
 
 

@@ -40,6 +40,7 @@ from airflow_provider_credits.hooks.transport import AiohttpTransport
 from airflow_provider_credits.models import CreditBalance
 from airflow_provider_credits.sandbox import keys
 from airflow_provider_credits.sandbox.server import SandboxClient
+from airflow_provider_credits.vendors import VENDORS as REGISTRY
 from tests.sensors.modes import run_sensor
 
 VENDORS: tuple[str, ...] = keys.VENDORS
@@ -53,7 +54,16 @@ BALANCE_PATHS = {
     "clodura": "/api/v1/credits",
     "theirstack": "/v0/billing/credit-balance",
     "trendtrack": "/v1/usage",
+    # the registry vendors: their balance request is declared in the registry
+    **{v: spec.balance.path for v in keys.REGISTRY_API_KEYS if (spec := REGISTRY[v]).balance},
 }
+#: vendors whose documented rate limit makes the hook wait longer after a 429 without a hint than
+#: the matrix's retry budget (``HOOK_KWARGS``): it gives up at once and the sensor tries again later
+SLOW_RATE = tuple(
+    v for v in VENDORS if v in REGISTRY and (r := REGISTRY[v].balance_rate_limit) and r[1] / r[0] > 10.0
+)
+#: vendors that send their amount as a string: the ``nulls`` fault (JSON numbers only) leaves it
+NUMBERS_AS_STRINGS = ("zerobounce",)
 
 #: per-request timeout of the matrix's connections (seconds); the ``timeout`` fault answers later
 CLIENT_TIMEOUT = 0.3
@@ -166,6 +176,18 @@ SCENARIOS: tuple[Scenario, ...] = (
         hook_requests=3,
         sensor=None,
         sensor_requests=3,
+        vendors=tuple(v for v in VENDORS if v not in SLOW_RATE),
+    ),
+    Scenario(
+        "429 x2, no Retry-After, documented rate over the retry budget",
+        (Fault("rate_limit_no_retry_after", 2),),
+        hook=CreditsRateLimitError,
+        hook_requests=1,
+        sensor=None,
+        sensor_requests=3,
+        texts=("rate limited",),
+        status=429,
+        vendors=SLOW_RATE,
     ),
     Scenario(
         "429 x1, Retry-After: HTTP date +1 s",
@@ -342,7 +364,16 @@ SCENARIOS: tuple[Scenario, ...] = (
         hook_requests=1,
         sensor=CreditsResponseError,
         sensor_requests=1,
-        vendors=("clay", "clodura", "theirstack"),
+        vendors=tuple(v for v in VENDORS if v not in ("trendtrack", *NUMBERS_AS_STRINGS)),
+    ),
+    Scenario(
+        "numbers as null (the amount is a string)",
+        (Fault("nulls", STORM),),
+        hook=None,
+        hook_requests=1,
+        sensor=None,
+        sensor_requests=1,
+        vendors=NUMBERS_AS_STRINGS,
     ),
     Scenario(
         "numbers as null (header fallback)",
