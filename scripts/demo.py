@@ -1,7 +1,7 @@
 """``make demo``: the whole package at work, on the vendor sandbox and SQLite, without any API key.
 
-1. Starts the vendor sandbox (a local server of the Clay, Clodura, TheirStack and Trendtrack
-   credit APIs) and a throwaway AIRFLOW_HOME with SQLite.
+1. Starts the vendor sandbox (a local server of the Clay, Clodura, TheirStack, Trendtrack and
+   registry vendors' credit APIs) and a throwaway AIRFLOW_HOME with SQLite.
 2. Collects every vendor's balances and usage into a SQLite usage database.
 3. Runs the credit-gated enrichment with a balance that covers only half of its batches:
    the remaining batches pause until a (simulated) person tops the account up, then finish.
@@ -196,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         with SandboxServer(port=0) as sandbox, open(workdir / "airflow-output.log", "w") as log:
-            say(f"1. Vendor sandbox serving Clay, Clodura, TheirStack and Trendtrack at {sandbox.url}")
+            say(
+                f"1. Vendor sandbox serving Clay, Clodura, TheirStack, Trendtrack and 8 registry vendors at {sandbox.url}"
+            )
             os.environ.update(airflow_env(workdir, sandbox.airflow_conn_env()))
             migrate = subprocess.run(
                 [str(Path(sys.executable).with_name("airflow")), "db", "migrate"], stdout=log, stderr=log
@@ -206,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             sandbox.set_balance(VENDOR, POOL, START_BALANCE)
 
-            say("2. Collecting balances and usage of all four vendors into SQLite (credit_usage_collection)")
+            say(
+                "2. Collecting balances and usage of all twelve vendors into SQLite (credit_usage_collection)"
+            )
             state, _ = run_dag("credit_usage_collection", log)
             say(f"   → {state}")
 
