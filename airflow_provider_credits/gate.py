@@ -219,6 +219,14 @@ def _decide(
     """:func:`decide` on validated arguments (what a :class:`Gate` calls: it validated them once)."""
     pool = balance.pool(credit_pool)
     where = f"{balance.vendor} pool {pool.name!r}"
+    if pool.remaining is None and pool.limit is None and pool.used is not None:
+        raise CreditsConfigError(
+            f"{where} is unlimited or does not say: the vendor reports {fmt(pool.used)} {pool.unit} used "
+            "but no limit and no remaining amount (a null limit means no cap, e.g. an unlimited Tavily "
+            "plan), so there is no remaining amount to gate on; gate on another pool or drop the gate; "
+            f"pools of this account: {', '.join(balance.pool_names)}",
+            vendor=balance.vendor,
+        )
     if pool.remaining is None:
         raise CreditsConfigError(
             f"{where} does not report how many credits remain, so it cannot be gated on; "

@@ -1,7 +1,8 @@
 """Provider metadata read by Airflow through the ``apache_airflow_provider`` entry point.
 
 The Airflow 3 UI builds each connection form from this dict alone (without importing the
-hooks), so every form field, label and placeholder is declared here.
+hooks). Connection types, hook names, hook classes and forms come from the vendor registry
+(:mod:`airflow_provider_credits.vendors`); the HTTP fields shared by every type are declared here.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_credits import __version__
-from airflow_provider_credits.hooks import HOOK_CLASS_PATHS
+from airflow_provider_credits.vendors import VENDORS
 
 _INTEGRATION = "Credits"
 
@@ -19,7 +20,7 @@ HTTP_FIELDS: dict[str, dict[str, Any]] = {
     "timeout": {
         "label": "Timeout (seconds)",
         "description": "Connect and read timeout of each HTTP request.",
-        "schema": {"type": ["number", "null"], "minimum": 1, "maximum": 3600, "default": 30},
+        "schema": {"type": ["number", "null"], "minimum": 0.1, "maximum": 3600, "default": 30},
     },
     "max_retries": {
         "label": "Max retries",
@@ -33,74 +34,15 @@ HTTP_FIELDS: dict[str, dict[str, Any]] = {
     },
 }
 
-_API_KEY_BEHAVIOUR = {"hidden-fields": ["schema", "port", "login"], "relabeling": {"password": "API key"}}
-
-_VENDORS: dict[str, dict[str, Any]] = {
-    "clay": {
-        "hook-name": "Clay (credits, unofficial API)",
-        "ui-field-behaviour": {
-            "hidden-fields": ["schema", "port"],
-            "relabeling": {"password": "Session cookie", "login": "Email (optional, to sign in)"},
-            "placeholders": {
-                "host": "https://api.clay.com",
-                "password": "value of the claysession cookie",
-                "login": "only when the cookie should be refreshed by signing in",
-            },
-        },
-        "conn-fields": {
-            "workspace_id": {
-                "label": "Workspace ID",
-                "description": "The Clay workspace whose credits are read (the number in app.clay.com/workspaces/<id>).",
-                "schema": {"type": ["string", "null"]},
-            },
-            "account_password": {
-                "label": "Account password (optional)",
-                "description": "With the email above, lets the hook sign in again when the cookie expires. "
-                "Accounts that sign in with Google have none: paste a cookie instead.",
-                "schema": {"type": ["string", "null"], "format": "password"},
-            },
-        },
-    },
-    "clodura": {
-        "hook-name": "Clodura (credits)",
-        "ui-field-behaviour": {
-            **_API_KEY_BEHAVIOUR,
-            "placeholders": {"host": "https://api.clodura.ai", "password": "Clodura API key (X-API-KEY)"},
-        },
-        "conn-fields": {},
-    },
-    "theirstack": {
-        "hook-name": "TheirStack (credits)",
-        "ui-field-behaviour": {
-            **_API_KEY_BEHAVIOUR,
-            "placeholders": {"host": "https://api.theirstack.com", "password": "TheirStack API key"},
-        },
-        "conn-fields": {
-            "timezone": {
-                "label": "Usage time zone",
-                "description": "IANA time zone of the daily consumption buckets (e.g. Europe/Madrid).",
-                "schema": {"type": ["string", "null"], "default": "UTC"},
-            },
-        },
-    },
-    "trendtrack": {
-        "hook-name": "Trendtrack (credits)",
-        "ui-field-behaviour": {
-            **_API_KEY_BEHAVIOUR,
-            "placeholders": {"host": "https://api.trendtrack.io", "password": "tt_live_..."},
-        },
-        "conn-fields": {},
-    },
-}
-
 
 def get_provider_info() -> dict[str, Any]:
     """Return the provider's metadata (validated by Airflow against ``provider_info.schema.json``)."""
     return {
         "package-name": "airflow-provider-credits",
         "name": "Credits",
-        "description": "Gate pipelines on B2B data-API credits (Clay, Clodura, TheirStack, Trendtrack) "
-        "and keep a usage history in any SQL database.",
+        "description": "Gate pipelines on B2B data-API credits ("
+        + ", ".join(spec.name for spec in VENDORS.values() if spec.conn_type != "credits_http")
+        + ", or any HTTP credits API) and keep a usage history in any SQL database.",
         "versions": [__version__],
         "integrations": [
             {
@@ -112,7 +54,7 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": [path.rsplit(".", 1)[0] for path in HOOK_CLASS_PATHS.values()],
+                "python-modules": list(dict.fromkeys(spec.hook_module for spec in VENDORS.values())),
             }
         ],
         "sensors": [
@@ -139,11 +81,11 @@ def get_provider_info() -> dict[str, Any]:
         "connection-types": [
             {
                 "connection-type": conn_type,
-                "hook-class-name": HOOK_CLASS_PATHS[conn_type],
-                "hook-name": spec["hook-name"],
-                "ui-field-behaviour": spec["ui-field-behaviour"],
-                "conn-fields": {**spec["conn-fields"], **HTTP_FIELDS},
+                "hook-class-name": spec.hook_class_path,
+                "hook-name": spec.hook_name,
+                "ui-field-behaviour": spec.form,
+                "conn-fields": {**spec.conn_fields, **HTTP_FIELDS},
             }
-            for conn_type, spec in _VENDORS.items()
+            for conn_type, spec in VENDORS.items()
         ],
     }

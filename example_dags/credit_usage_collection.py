@@ -1,11 +1,12 @@
 """Collect credit balances and daily usage of every vendor account into SQL, once a day.
 
-Balances are snapshotted for all four vendors; TheirStack and Clay also have a usage
-history, which is written one row per day and pool. Re-running a day overwrites its rows
+Balances are snapshotted for every vendor (the four original ones and the registry vendors,
+e.g. Hunter.io, Lusha or Tavily); TheirStack and Clay also have a usage history, which is
+written one row per day and pool. Re-running a day overwrites its rows
 instead of duplicating them.
 
 Connections: ``clay_default``, ``clodura_default``, ``theirstack_default``,
-``trendtrack_default`` (vendor accounts) and ``usage_db`` (any common-sql database:
+``trendtrack_default``, ``hunter_default`` ... ``tavily_default`` (vendor accounts) and ``usage_db`` (any common-sql database:
 SQLite, PostgreSQL, MySQL/MariaDB).
 """
 
@@ -16,7 +17,11 @@ from airflow.sdk import dag
 
 from airflow_provider_credits.operators.usage_to_sql import UsageToSqlOperator
 
-VENDOR_CONNECTIONS = ["clay_default", "clodura_default", "theirstack_default", "trendtrack_default"]
+VENDOR_CONNECTIONS = [
+    *("clay_default", "clodura_default", "theirstack_default", "trendtrack_default"),
+    *("hunter_default", "lusha_default", "zerobounce_default", "prospeo_default"),
+    *("serpapi_default", "apify_default", "firecrawl_default", "tavily_default"),
+]
 
 
 @dag(

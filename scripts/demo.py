@@ -1,7 +1,7 @@
 """``make demo``: the whole package at work, on the vendor sandbox and SQLite, without any API key.
 
-1. Starts the vendor sandbox (a local server of the Clay, Clodura, TheirStack and Trendtrack
-   credit APIs) and a throwaway AIRFLOW_HOME with SQLite.
+1. Starts the vendor sandbox (a local server of the Clay, Clodura, TheirStack, Trendtrack and
+   registry vendors' credit APIs) and a throwaway AIRFLOW_HOME with SQLite.
 2. Collects every vendor's balances and usage into a SQLite usage database.
 3. Runs the credit-gated enrichment with a balance that covers only half of its batches:
    the remaining batches pause until a (simulated) person tops the account up, then finish.
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with SandboxServer(port=0) as sandbox, open(workdir / "airflow-output.log", "w") as log:
             conn_env = sandbox.airflow_conn_env()
-            say(f"1. Vendor sandbox serving Clay, Clodura, TheirStack and Trendtrack at {sandbox.url}")
+            say(f"1. Vendor sandbox serving the twelve vendor APIs at {sandbox.url}")
             say(f"   Work folder {workdir}: Airflow home airflow/, usage database usage.db (SQLite),")
             say("   Airflow's own output airflow-output.log")
             vendors = ", ".join(name.removeprefix("AIRFLOW_CONN_").lower() for name in conn_env)
@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             sandbox.set_balance(VENDOR, POOL, START_BALANCE)
 
-            say("2. DAG credit_usage_collection: balances and usage of all four vendors into usage.db")
+            say("2. DAG credit_usage_collection: balances and usage of all twelve vendors into usage.db")
             state, _ = run_dag("credit_usage_collection", log)
             say(f"   → {state}")
 

@@ -40,6 +40,8 @@ def test_entry_point_points_at_get_provider_info() -> None:
         "clodura",
         "theirstack",
         "trendtrack",
+        *("hunter", "lusha", "zerobounce", "prospeo", "serpapi", "apify", "firecrawl", "tavily"),
+        "credits_http",
     }
 
 

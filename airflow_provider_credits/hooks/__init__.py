@@ -1,7 +1,8 @@
 """Hooks for the vendors' credit APIs, and lookup of the right hook for a connection.
 
-Only a table of class paths lives here; the hook modules are imported on first use so
-that importing this package stays cheap.
+The table of hook class paths by connection type comes from the vendor registry
+(:data:`airflow_provider_credits.vendors.HOOK_CLASS_PATHS`); the hook modules are imported
+on first use so that importing this package stays cheap.
 """
 
 from __future__ import annotations
@@ -10,17 +11,12 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_credits.exceptions import CreditsConfigError
+from airflow_provider_credits.vendors import HOOK_CLASS_PATHS
+
+__all__ = ["HOOK_CLASS_PATHS", "aget_credits_hook", "get_credits_hook", "hook_class_for"]
 
 if TYPE_CHECKING:
     from airflow_provider_credits.hooks.base import CreditsHook
-
-#: connection type -> hook class path; the provider info is generated from this table.
-HOOK_CLASS_PATHS: dict[str, str] = {
-    "clay": "airflow_provider_credits.hooks.clay.ClayHook",
-    "clodura": "airflow_provider_credits.hooks.clodura.CloduraHook",
-    "theirstack": "airflow_provider_credits.hooks.theirstack.TheirStackHook",
-    "trendtrack": "airflow_provider_credits.hooks.trendtrack.TrendtrackHook",
-}
 
 
 def hook_class_for(conn_type: str | None, conn_id: str = "") -> type[CreditsHook]:
@@ -43,7 +39,7 @@ def hook_class_for(conn_type: str | None, conn_id: str = "") -> type[CreditsHook
 def get_credits_hook(conn_id: str, **hook_kwargs: Any) -> CreditsHook:
     """Build the vendor hook matching the type of connection ``conn_id`` (one connection lookup).
 
-    :param conn_id: an Airflow connection of type clay, clodura, theirstack or trendtrack.
+    :param conn_id: an Airflow connection of one of the provider's types (:data:`HOOK_CLASS_PATHS`).
     :param hook_kwargs: passed on to the hook's constructor.
     """
     from airflow.sdk import BaseHook

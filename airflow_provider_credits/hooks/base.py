@@ -68,12 +68,14 @@ class Endpoint(Generic[ResponseT]):
     :param model: pydantic model of the response body.
     :param headers_into: response headers copied into the body before validation, as
         ``{header name: field name}`` (e.g. Trendtrack's ``X-Credits-Remaining``).
+    :param body: a static JSON body sent with every call (None: no body).
     """
 
     method: str
     path: str
     model: type[ResponseT]
     headers_into: Mapping[str, str] = field(default_factory=dict)
+    body: Any = None
 
 
 class ResponseTooLarge(httpx.DecodingError):
@@ -291,6 +293,11 @@ class CreditsHook(BaseHook):
         """Vendor hook: the headers that authenticate a request."""
         raise NotImplementedError
 
+    def _auth_params(self, settings: ConnectionSettings) -> dict[str, str]:
+        """Vendor hook: query parameters that authenticate a request (kept out of errors: they name
+        the path only, and :meth:`_secrets` must list every form the secret takes in a URL)."""
+        return {}
+
     def _secrets(self) -> list[str]:
         """Every secret value that must never appear in an error message."""
         return [self._settings.secret] if self._settings and self._settings.secret else []
@@ -454,10 +461,11 @@ class CreditsHook(BaseHook):
         url = self._urls.get((settings.base_url, path))
         if url is None:  # parsing a URL costs more CPU than sending the request over aiohttp
             url = self._urls[settings.base_url, path] = httpx.URL(f"{settings.base_url}/{path.lstrip('/')}")
+        auth_params = self._auth_params(settings)
         return httpx.Request(
             method,
             url,
-            params=params,
+            params={**auth_params, **params} if auth_params and params else (auth_params or params),
             json=json_body,
             headers={**DEFAULT_HEADERS, **self._auth_headers(settings)},
             extensions={"timeout": httpx.Timeout(settings.timeout).as_dict()},
@@ -654,14 +662,18 @@ class CreditsHook(BaseHook):
         :param path_params: values for the placeholders in the endpoint's path.
         """
         path = endpoint.path.format(**path_params)
-        return self._parse(endpoint, path, self.request(endpoint.method, path, params=params))
+        return self._parse(
+            endpoint, path, self.request(endpoint.method, path, params=params, json_body=endpoint.body)
+        )
 
     async def acall(
         self, endpoint: Endpoint[ResponseT], params: Mapping[str, Any] | None = None, **path_params: Any
     ) -> ResponseT:
         """Async :meth:`call`."""
         path = endpoint.path.format(**path_params)
-        return self._parse(endpoint, path, await self.arequest(endpoint.method, path, params=params))
+        return self._parse(
+            endpoint, path, await self.arequest(endpoint.method, path, params=params, json_body=endpoint.body)
+        )
 
     # --------------------------------------------------------- normalized API
 

@@ -28,6 +28,7 @@ from airflow_provider_credits.hooks.base import (
 )
 from airflow_provider_credits.hooks.settings import connection_form
 from airflow_provider_credits.models import CreditBalance, CreditPool, Credits, UsageRecord, daily_usage
+from airflow_provider_credits.vendors import VENDORS
 
 COOKIE_NAME = "claysession"
 
@@ -132,9 +133,9 @@ class ClayHook(CreditsHook):
 
     conn_type = "clay"
     default_conn_name = "clay_default"
-    hook_name = "Clay (credits, unofficial API)"
+    hook_name = VENDORS["clay"].hook_name
     vendor = "clay"
-    default_base_url = "https://api.clay.com"
+    default_base_url = VENDORS["clay"].default_base_url
     supports_usage = True
 
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from airflow_provider_credits.exceptions import CreditsResponseError
 from airflow_provider_credits.hooks.base import ConnectionSettings, CreditsHook, Endpoint, VendorResponse
 from airflow_provider_credits.models import CreditBalance, CreditPool, Credits
+from airflow_provider_credits.vendors import VENDORS
 
 
 class CloduraCredits(VendorResponse):
@@ -42,9 +43,9 @@ class CloduraHook(CreditsHook):
 
     conn_type = "clodura"
     default_conn_name = "clodura_default"
-    hook_name = "Clodura (credits)"
+    hook_name = VENDORS["clodura"].hook_name
     vendor = "clodura"
-    default_base_url = "https://api.clodura.ai"
+    default_base_url = VENDORS["clodura"].default_base_url
 
     def _auth_headers(self, settings: ConnectionSettings) -> dict[str, str]:
         return {"X-API-KEY": settings.secret}

@@ -13,6 +13,7 @@ from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.hooks.base import ConnectionSettings, CreditsHook, Endpoint, VendorResponse
 from airflow_provider_credits.hooks.settings import connection_form
 from airflow_provider_credits.models import CreditBalance, CreditPool, Credits, UsageRecord, daily_usage
+from airflow_provider_credits.vendors import VENDORS
 
 
 class TheirStackCreditBalance(VendorResponse):
@@ -72,9 +73,9 @@ class TheirStackHook(CreditsHook):
 
     conn_type = "theirstack"
     default_conn_name = "theirstack_default"
-    hook_name = "TheirStack (credits)"
+    hook_name = VENDORS["theirstack"].hook_name
     vendor = "theirstack"
-    default_base_url = "https://api.theirstack.com"
+    default_base_url = VENDORS["theirstack"].default_base_url
     supports_usage = True
 
     def _auth_headers(self, settings: ConnectionSettings) -> dict[str, str]:

@@ -10,6 +10,7 @@ from pydantic import field_validator
 
 from airflow_provider_credits.hooks.base import ConnectionSettings, CreditsHook, Endpoint, VendorResponse
 from airflow_provider_credits.models import CreditBalance, CreditPool, Credits
+from airflow_provider_credits.vendors import VENDORS
 
 
 class TrendtrackWorkspace(VendorResponse):
@@ -87,9 +88,9 @@ class TrendtrackHook(CreditsHook):
 
     conn_type = "trendtrack"
     default_conn_name = "trendtrack_default"
-    hook_name = "Trendtrack (credits)"
+    hook_name = VENDORS["trendtrack"].hook_name
     vendor = "trendtrack"
-    default_base_url = "https://api.trendtrack.io"
+    default_base_url = VENDORS["trendtrack"].default_base_url
 
     def _auth_headers(self, settings: ConnectionSettings) -> dict[str, str]:
         return {"Authorization": f"Bearer {settings.secret}"}

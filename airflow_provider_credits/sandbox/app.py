@@ -846,7 +846,9 @@ def create_app(state: SandboxState) -> Starlette:
 
     :param state: the accounts to serve (kept on ``app.state.sandbox``).
     """
-    routes = [Route(r.path, _vendor_endpoint(r), methods=[r.method]) for r in ROUTES]
+    from airflow_provider_credits.sandbox.registry_vendors import routes as registry_routes
+
+    routes = [Route(r.path, _vendor_endpoint(r), methods=[r.method]) for r in (*ROUTES, *registry_routes())]
     methods: dict[str, list[str]] = {}
     for method, path in CONTROLS:
         methods.setdefault(path, []).append(method)

@@ -21,12 +21,19 @@ THEIRSTACK_API_KEY = "sandbox-theirstack-key-NOT-REAL"
 #: Trendtrack Bearer token (real ones start with ``tt_live_`` too).
 TRENDTRACK_API_KEY = "tt_live_sandbox_NOT_A_REAL_KEY"
 
+#: API keys of the registry vendors (``airflow_provider_credits.vendors``), one per vendor.
+REGISTRY_API_KEYS: dict[str, str] = {
+    vendor: f"sandbox-{vendor}-key-NOT-REAL"
+    for vendor in ("hunter", "lusha", "zerobounce", "prospeo", "serpapi", "apify", "firecrawl", "tavily")
+}
+
 #: the secret each vendor's connection carries in its password field.
 SECRETS: dict[str, str] = {
     "clay": CLAY_COOKIE,
     "clodura": CLODURA_API_KEY,
     "theirstack": THEIRSTACK_API_KEY,
     "trendtrack": TRENDTRACK_API_KEY,
+    **REGISTRY_API_KEYS,
 }
 
 VENDORS: tuple[str, ...] = tuple(SECRETS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -118,6 +119,19 @@ SEED_POOLS: dict[str, dict[str, PoolSeed]] = {
         "topup": PoolSeed(2_500, 0),
         "included_quota": PoolSeed(1_000, 120, (5, 40)),
     },
+    # registry vendors (sandbox/registry_vendors.py serves them)
+    "hunter": {
+        "credits": PoolSeed(2_000, 140, (5, 30)),
+        "searches": PoolSeed(500, 60, (1, 15)),
+        "verifications": PoolSeed(1_000, 37, (2, 20)),
+    },
+    "lusha": {"credits": PoolSeed(1_000, 232, (5, 40))},
+    "zerobounce": {"credits": PoolSeed(10_000, 1_200, (20, 150))},
+    "prospeo": {"credits": PoolSeed(1_000, 120, (2, 20))},
+    "serpapi": {"searches": PoolSeed(5_000, 875, (20, 120)), "extra_credits": PoolSeed(100, 0)},
+    "apify": {"usage_usd": PoolSeed(300, 43, (1, 8))},
+    "firecrawl": {"credits": PoolSeed(3_000, 2_000, (10, 80))},
+    "tavily": {"plan": PoolSeed(15_000, 500, (10, 90)), "paygo": PoolSeed(100, 25)},
 }
 #: spending from these names draws on real pools in order (Trendtrack spends recurring credits first).
 COMPOSITE_POOLS: dict[tuple[str, str], tuple[str, ...]] = {("trendtrack", "credits"): ("recurring", "topup")}
@@ -195,6 +209,8 @@ class SandboxState:
     faults: list[Fault] = field(init=False, default_factory=list)
     log: deque[LoggedRequest] = field(init=False, default_factory=lambda: deque(maxlen=MAX_LOGGED_REQUESTS))
     counts: Counter[tuple[str, str]] = field(init=False, default_factory=Counter)
+    #: vendor -> monotonic times of its recent balance reads (the registry vendors' rate limits)
+    rate_hits: dict[str, deque[float]] = field(init=False, default_factory=dict)
     _seq: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
@@ -251,6 +267,22 @@ class SandboxState:
         self.faults.clear()
         self.log.clear()
         self.counts.clear()
+        self.rate_hits.clear()
+
+    def rate_wait(self, vendor: str, count: int, seconds: float) -> float | None:
+        """Count a request against ``count`` per ``seconds`` (sliding window); seconds to wait when over.
+
+        :returns: None when the request is within the limit (it is counted), else how long until
+            the oldest counted request leaves the window (the request is not counted).
+        """
+        now = time.monotonic()
+        hits = self.rate_hits.setdefault(vendor, deque())
+        while hits and now - hits[0] >= seconds:
+            hits.popleft()
+        if len(hits) >= count:
+            return seconds - (now - hits[0])
+        hits.append(now)
+        return None
 
     def _generate(
         self,

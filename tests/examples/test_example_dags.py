@@ -66,7 +66,7 @@ def test_make_demo_pauses_tops_up_finishes_and_reports() -> None:
     assert "500 of them reserved by 2 batches: the other batches wait" in out  # the pause, then the top-up
     assert "4 of 4 batches enriched" in out
     assert "the enrichment consumed 1,000 theirstack api_credits" in out
-    for vendor in ("clay", "clodura", "theirstack", "trendtrack"):
+    for vendor in ("clay", "clodura", "theirstack", "trendtrack", "hunter", "lusha", "tavily", "apify"):
         assert f"  {vendor} " in out
     assert "Demo finished" in out
     # What the gates said and when, around the top-up; where everything is; periods as days.

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import respx
 
+from airflow_provider_credits.hooks import hook_class_for
 from airflow_provider_credits.hooks.base import CreditsHook
 from airflow_provider_credits.hooks.clay import ClayHook
 from airflow_provider_credits.hooks.clodura import CloduraHook
@@ -76,7 +77,54 @@ VENDORS = [
         ("Authorization", f"Bearer {SECRET}"),
     ),
 ]
-VENDOR_BY_TYPE = {v.conn_type: v for v in VENDORS}
+
+#: a ``credits_http`` connection's extras that read Lusha's answer (``lusha/usage.json``).
+CREDITS_HTTP_EXTRA: dict[str, Any] = {
+    "balance_path": "/v3/account/usage",
+    "auth": "header:api_key",
+    "pools": json.dumps(
+        [
+            {
+                "name": "credits",
+                "remaining": "credits.remaining",
+                "limit": "credits.total",
+                "used": "credits.used",
+            }
+        ]
+    ),
+}
+#: registry vendors whose secret is a query parameter: ``auth_header`` then names that parameter.
+_REGISTRY_AUTH = {
+    "hunter": ("api_key", SECRET),
+    "lusha": ("api_key", SECRET),
+    "zerobounce": ("api_key", SECRET),
+    "prospeo": ("X-KEY", SECRET),
+    "serpapi": ("api_key", SECRET),
+    "credits_http": ("api_key", SECRET),
+}
+#: the registry's connection types (built from data), with the answers of their example bodies.
+REGISTRY_VENDORS = [
+    Vendor(
+        conn_type,
+        hook_class_for(conn_type),
+        path,
+        load(folder, fixture),
+        _REGISTRY_AUTH.get(conn_type, ("Authorization", f"Bearer {SECRET}")),
+        CREDITS_HTTP_EXTRA if conn_type == "credits_http" else {},
+    )
+    for conn_type, folder, path, fixture in (
+        ("hunter", "hunter", "/v2/account", "account"),
+        ("lusha", "lusha", "/v3/account/usage", "usage"),
+        ("zerobounce", "zerobounce", "/v2/getcredits", "credits"),
+        ("prospeo", "prospeo", "/account-information", "account"),
+        ("serpapi", "serpapi", "/account.json", "account"),
+        ("apify", "apify", "/v2/users/me/limits", "limits"),
+        ("firecrawl", "firecrawl", "/v2/team/credit-usage", "credit_usage"),
+        ("tavily", "tavily", "/usage", "usage"),
+        ("credits_http", "lusha", "/v3/account/usage", "usage"),
+    )
+]
+VENDOR_BY_TYPE = {v.conn_type: v for v in (*VENDORS, *REGISTRY_VENDORS)}
 
 
 def conn_json(

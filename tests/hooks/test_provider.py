@@ -19,6 +19,7 @@ from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.get_provider_info import get_provider_info
 from airflow_provider_credits.hooks import HOOK_CLASS_PATHS, aget_credits_hook, get_credits_hook
 from airflow_provider_credits.hooks.base import CreditsHook
+from airflow_provider_credits.vendors import VENDORS as REGISTRY
 from tests.hooks.helpers import VENDORS, load
 
 INFO = get_provider_info()
@@ -53,7 +54,8 @@ def test_connection_type_entry_matches_hook_class(vendor):
 
 
 def test_every_hook_class_path_is_a_connection_type():
-    assert set(CONNECTION_TYPES) == set(HOOK_CLASS_PATHS) == {v.conn_type for v in VENDORS}
+    assert set(CONNECTION_TYPES) == set(HOOK_CLASS_PATHS) == set(REGISTRY)
+    assert {v.conn_type for v in VENDORS} <= set(REGISTRY)
 
 
 def test_clay_account_password_is_masked_in_the_form():
@@ -101,7 +103,10 @@ def test_unknown_conn_type_lists_the_valid_ones(set_conn, get_hook):
         get_hook(conn_id)
 
     assert "'not_credits' has type 'http'" in str(info.value)
-    assert "clay, clodura, theirstack, trendtrack" in str(info.value)
+    assert f"the types {', '.join(sorted(REGISTRY))}" in str(info.value)
+    assert "clay, clodura, credits_http, firecrawl, hunter, lusha, prospeo, serpapi, tavily" in str(
+        info.value
+    )
 
 
 def test_airflow_lists_the_provider():

@@ -40,6 +40,7 @@ from airflow_provider_credits.hooks.transport import AiohttpTransport
 from airflow_provider_credits.models import CreditBalance
 from airflow_provider_credits.sandbox import keys
 from airflow_provider_credits.sandbox.server import SandboxClient
+from airflow_provider_credits.vendors import VENDORS as REGISTRY
 from tests.sensors.modes import run_sensor
 
 VENDORS: tuple[str, ...] = keys.VENDORS
@@ -53,8 +54,19 @@ BALANCE_PATHS = {
     "clodura": "/api/v1/credits",
     "theirstack": "/v0/billing/credit-balance",
     "trendtrack": "/v1/usage",
+    # the registry vendors: their balance request is declared in the registry
+    **{v: spec.balance.path for v in keys.REGISTRY_API_KEYS if (spec := REGISTRY[v]).balance},
 }
+#: vendors whose documented rate limit makes the hook wait longer after a 429 without a hint than
+#: the matrix's retry budget (``HOOK_KWARGS``): it gives up at once and the sensor tries again later
+SLOW_RATE = tuple(
+    v for v in VENDORS if v in REGISTRY and (r := REGISTRY[v].balance_rate_limit) and r[1] / r[0] > 10.0
+)
+#: vendors that send their amount as a string: the ``nulls`` fault (JSON numbers only) leaves it
+NUMBERS_AS_STRINGS = ("zerobounce",)
 
+#: the secret of the ``<vendor>_wrongkey`` connections (a key no sandbox vendor accepts)
+WRONG_KEY = "wrong-key-NOT-REAL-0000"
 #: per-request timeout of the matrix's connections (seconds); the ``timeout`` fault answers later
 CLIENT_TIMEOUT = 0.3
 #: hook retries in the matrix: a storm therefore costs ``HOOK_RETRIES + 1`` requests
@@ -88,8 +100,10 @@ def connection_env(sandbox: SandboxClient, refused_url: str) -> dict[str, str]:
     for default_id, conn in sandbox.connections().items():
         vendor = conn["conn_type"]
         extra = {**conn.get("extra", {}), "timeout": CLIENT_TIMEOUT}
-        for kind, host in (("reliability", sandbox.url), ("refused", refused_url)):
+        for kind, host in (("reliability", sandbox.url), ("refused", refused_url), ("wrongkey", sandbox.url)):
             value = {**conn, "host": host, "extra": extra}
+            if kind == "wrongkey":
+                value["password"] = WRONG_KEY
             env[f"AIRFLOW_CONN_{conn_id(vendor, kind).upper()}"] = json.dumps(value)
         assert default_id == f"{vendor}_default"
     return env
@@ -117,6 +131,8 @@ class Scenario:
     :param texts: substrings the error message must contain (what failed, in words).
     :param status: the HTTP status the error must name, when one arrived.
     :param refused: point the connection at a closed port instead of the sandbox.
+    :param wrong_key: use a connection whose secret the vendor refuses (ZeroBounce and Prospeo
+        say so inside an HTTP 200 body).
     :param vendors: vendors the scenario applies to (None: all).
     :param hook_kwargs: extra hook arguments of this scenario.
     :param sensor_kwargs: sensor arguments replacing :data:`SENSOR_KWARGS`.
@@ -134,6 +150,7 @@ class Scenario:
     texts: tuple[str, ...] = ()
     status: int | None = None
     refused: bool = False
+    wrong_key: bool = False
     vendors: tuple[str, ...] | None = None
     hook_kwargs: dict[str, Any] = field(default_factory=dict)
     sensor_kwargs: dict[str, Any] | None = None
@@ -166,6 +183,18 @@ SCENARIOS: tuple[Scenario, ...] = (
         hook_requests=3,
         sensor=None,
         sensor_requests=3,
+        vendors=tuple(v for v in VENDORS if v not in SLOW_RATE),
+    ),
+    Scenario(
+        "429 x2, no Retry-After, documented rate over the retry budget",
+        (Fault("rate_limit_no_retry_after", 2),),
+        hook=CreditsRateLimitError,
+        hook_requests=1,
+        sensor=None,
+        sensor_requests=3,
+        texts=("rate limited",),
+        status=429,
+        vendors=SLOW_RATE,
     ),
     Scenario(
         "429 x1, Retry-After: HTTP date +1 s",
@@ -342,7 +371,16 @@ SCENARIOS: tuple[Scenario, ...] = (
         hook_requests=1,
         sensor=CreditsResponseError,
         sensor_requests=1,
-        vendors=("clay", "clodura", "theirstack"),
+        vendors=tuple(v for v in VENDORS if v not in ("trendtrack", *NUMBERS_AS_STRINGS)),
+    ),
+    Scenario(
+        "numbers as null (the amount is a string)",
+        (Fault("nulls", STORM),),
+        hook=None,
+        hook_requests=1,
+        sensor=None,
+        sensor_requests=1,
+        vendors=NUMBERS_AS_STRINGS,
     ),
     Scenario(
         "numbers as null (header fallback)",
@@ -414,6 +452,15 @@ SCENARIOS: tuple[Scenario, ...] = (
         sensor=None,
         sensor_requests=3,
         sensor_only=True,
+    ),
+    Scenario(
+        "wrong key (an error inside HTTP 200 for ZeroBounce, Prospeo)",
+        (),
+        hook=CreditsAuthError,
+        hook_requests=1,
+        sensor=CreditsAuthError,
+        sensor_requests=1,
+        wrong_key=True,
     ),
     Scenario(
         "Clay cookie expired, no sign-in",
@@ -542,7 +589,7 @@ def run_cell(sandbox: SandboxClient, cell: Cell) -> CellResult:
         sandbox.clear_requests()
     for fault in scenario.faults:
         sandbox.add_fault(cell.vendor, fault.scenario, fault.count, **fault.params)
-    kind = "refused" if scenario.refused else "reliability"
+    kind = "refused" if scenario.refused else "wrongkey" if scenario.wrong_key else "reliability"
     started = time.monotonic()
     with count_attempts() as attempts:
         if cell.surface in HOOK_SURFACES:
@@ -603,7 +650,7 @@ def problems(result: CellResult) -> list[str]:
         ):
             found.append(f"the error does not name HTTP {scenario.status}: {text}")
         found += [f"the message lacks {t!r}: {text}" for t in scenario.texts if t not in text]
-        secret = keys.SECRETS[cell.vendor]
+        secret = WRONG_KEY if scenario.wrong_key else keys.SECRETS[cell.vendor]
         if secret in text or secret in repr(error):
             found.append("the error contains the connection's secret")
     requests = result.attempts if scenario.refused else result.requests

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -19,11 +20,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_credits.exceptions import CreditsApiError, CreditsConfigError
+from airflow_provider_credits.exceptions import CreditsApiError, CreditsConfigError, CreditsError
 from airflow_provider_credits.gate import Gate, Thresholds, decide, error_action, parse_thresholds
 from airflow_provider_credits.hooks import get_credits_hook
 from airflow_provider_credits.hooks.base import CreditsHook
 from airflow_provider_credits.models import CreditBalance, CreditPool, UsageRecord
+from airflow_provider_credits.vendors import VendorSpec, declarative_vendors
 
 EXAMPLES = int(os.environ.get("CREDITS_FUZZ_EXAMPLES", "120"))
 FUZZ = settings(
@@ -112,11 +114,53 @@ TRENDTRACK = st.builds(
 CLAY_ENTRY = shaped(
     ["creditsUsed", "credits"], ["date", "periodStart", "periodEnd"], ["userId", "integration"]
 )
+
+
+def nested(leaves: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]:
+    """Nested dicts holding (some of) the dotted paths of ``leaves``, or any JSON in their place."""
+    groups: dict[str, dict[str, st.SearchStrategy[Any]]] = {}
+    for path, leaf in leaves.items():
+        head, _, rest = path.partition(".")
+        groups.setdefault(head, {})[rest] = leaf
+    fields = {head: sub[""] if "" in sub else st.one_of(nested(sub), JSON) for head, sub in groups.items()}
+    return st.builds(
+        lambda known, extra: {**extra, **known},
+        st.fixed_dictionaries({}, optional=fields),
+        st.dictionaries(st.text(max_size=6), JSON, max_size=1),
+    )
+
+
+#: values a registry vendor's error fields take (errors inside an HTTP 200)
+REGISTRY_ERROR_FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
+    "zerobounce": {"Credits": st.one_of(st.sampled_from([-1, "-1", "-1.0", " -1 "]), NUMBERISH)},
+    "prospeo": {
+        "error": st.one_of(st.booleans(), NUMBERISH),
+        "error_code": st.one_of(
+            st.sampled_from(["INVALID_API_KEY", "MISSING_API_KEY", "RATE_LIMITED"]), JSON
+        ),
+        "message": JSON,
+    },
+}
+
+
+def registry_body(spec: VendorSpec) -> st.SearchStrategy[Any]:
+    """Bodies shaped like a registry vendor's answer: its pools' paths with unusual values."""
+    leaves: dict[str, st.SearchStrategy[Any]] = {}
+    for pool in spec.pools:
+        for field, path in pool.expressions().items():
+            if field != "present" and re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", path):
+                leaves[path] = DATEISH if field.startswith("period") else NUMBERISH
+    leaves.update(REGISTRY_ERROR_FIELDS.get(spec.conn_type, {}))
+    return nested(leaves)
+
+
 BALANCE_BODIES: dict[str, st.SearchStrategy[Any]] = {
     "clay": shaped(["totalCredits", "usedCredits", "remainingCredits"], ["periodStart", "periodEnd"]),
     "clodura": shaped(["remainingCredits", "contactsView", "maxContacts", "directDials", "maxDirectDials"]),
     "theirstack": shaped(["ui_credits", "used_ui_credits", "api_credits", "used_api_credits"]),
     "trendtrack": TRENDTRACK,
+    # every registry vendor, enumerated from the registry
+    **{spec.conn_type: registry_body(spec) for spec in declarative_vendors()},
 }
 USAGE_BODIES: dict[str, st.SearchStrategy[Any]] = {
     "clay": st.one_of(
@@ -339,7 +383,7 @@ def test_a_failed_read_never_opens_the_gate(name: str, fail_fast: bool, need: De
     gate = Gate(Thresholds(need, None), fail_on_transient_errors=fail_fast)
     try:
         check = gate.check(None, error)
-    except CreditsApiError as raised:
+    except CreditsError as raised:
         assert raised is error and error_action(error, fail_on_transient_errors=fail_fast).value == "fail"
         return
     assert not check.met

@@ -8,17 +8,21 @@ from typing import Any
 import httpx
 import pytest
 
+from airflow_provider_credits.hooks import hook_class_for
 from airflow_provider_credits.hooks.base import CreditsHook
 from airflow_provider_credits.hooks.clay import ClayHook
 from airflow_provider_credits.hooks.clodura import CloduraHook
 from airflow_provider_credits.hooks.theirstack import TheirStackHook
 from airflow_provider_credits.hooks.trendtrack import TrendtrackHook
+from airflow_provider_credits.sandbox import keys
 
 HOOKS: dict[str, type[CreditsHook]] = {
     "clay": ClayHook,
     "clodura": CloduraHook,
     "theirstack": TheirStackHook,
     "trendtrack": TrendtrackHook,
+    # the registry vendors the sandbox serves
+    **{vendor: hook_class_for(vendor) for vendor in keys.REGISTRY_API_KEYS},
 }
 
 MakeHook = Callable[..., CreditsHook]

@@ -42,7 +42,7 @@ def start_cli(*args: str) -> tuple[subprocess.Popen[str], dict[str, dict], queue
     threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
     conns: dict[str, dict] = {}
     deadline = time.monotonic() + 15
-    while len(conns) < 4:
+    while len(conns) < len(keys.VENDORS):
         try:
             line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
         except queue.Empty:

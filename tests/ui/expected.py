@@ -1,4 +1,5 @@
-"""What the Airflow UI must show for each of the four connection types.
+"""What the Airflow UI must show for each connection type (the four code vendors, the registry
+vendors and `credits_http`).
 
 Written out literally (not derived from ``get_provider_info()``) so that an accidental
 change of a label, placeholder, hidden field or secret flag in the provider info fails the
@@ -119,3 +120,71 @@ FORMS: dict[str, ConnectionForm] = {
         "trendtrack", "Trendtrack (credits)", "TrendtrackHook", "https://api.trendtrack.io", "tt_live_..."
     ),
 }
+
+
+def _registry_form(conn_type: str, hook_name: str, class_name: str, host: str, key_placeholder: str):
+    """A registry vendor's form: the API-key form, its hook class in ``hooks.registry``."""
+    form = _api_key_form(conn_type, hook_name, class_name, host, key_placeholder)
+    return ConnectionForm(
+        conn_type=conn_type,
+        hook_name=hook_name,
+        hook_class_name=f"airflow_provider_credits.hooks.registry.{class_name}",
+        standard=form.standard,
+        extra=form.extra,
+    )
+
+
+FORMS.update(
+    {
+        "hunter": _registry_form(
+            "hunter", "Hunter.io (credits)", "HunterHook", "https://api.hunter.io", "Hunter API key (api_key)"
+        ),
+        "lusha": _registry_form(
+            "lusha", "Lusha (credits)", "LushaHook", "https://api.lusha.com", "Lusha API key (api_key header)"
+        ),
+        "zerobounce": _registry_form(
+            "zerobounce",
+            "ZeroBounce (credits)",
+            "ZeroBounceHook",
+            "https://api.zerobounce.net",
+            "ZeroBounce API key (api_key)",
+        ),
+        "prospeo": _registry_form(
+            "prospeo", "Prospeo (credits)", "ProspeoHook", "https://api.prospeo.io", "Prospeo API key (X-KEY)"
+        ),
+        "serpapi": _registry_form(
+            "serpapi", "SerpApi (searches)", "SerpApiHook", "https://serpapi.com", "SerpApi API key (api_key)"
+        ),
+        "apify": _registry_form(
+            "apify", "Apify (usage in USD)", "ApifyHook", "https://api.apify.com", "Apify API token"
+        ),
+        "firecrawl": _registry_form(
+            "firecrawl", "Firecrawl (credits)", "FirecrawlHook", "https://api.firecrawl.dev", "fc-..."
+        ),
+        "tavily": _registry_form(
+            "tavily", "Tavily (credits)", "TavilyHook", "https://api.tavily.com", "tvly-..."
+        ),
+        "credits_http": ConnectionForm(
+            conn_type="credits_http",
+            hook_name="Credits over HTTP (any vendor)",
+            hook_class_name="airflow_provider_credits.hooks.registry.CreditsHttpHook",
+            standard={
+                "description": _DESCRIPTION,
+                "host": StandardField("Base URL", "https://api.vendor.example"),
+                "login": StandardField("Login (basic auth only)", "only with the basic auth style"),
+                "password": StandardField(
+                    "Secret (API key or token)", "the vendor's API key or token", secret=True
+                ),
+            },
+            extra=(
+                ExtraField("balance_path", "Balance path"),
+                ExtraField("method", "HTTP method", "text", "GET"),
+                ExtraField("body", "Request body (JSON)"),
+                ExtraField("auth", "Auth style", "text", "bearer"),
+                ExtraField("pools", "Pools (JSON)"),
+                ExtraField("ok_when", "OK when (JMESPath)"),
+                *_HTTP_EXTRAS,
+            ),
+        ),
+    }
+)
