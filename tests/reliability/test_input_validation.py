@@ -83,7 +83,7 @@ class Case:
 ONE_POOL = CreditBalance(vendor="clodura", account="a", pools=(CreditPool(name="credits", remaining=5),))
 CASES = [
     Case("unknown connection type", "first use", lambda: poke(credits_conn_id="not_credits", min_remaining=1),
-         CreditsConfigError, ("'not_credits'", "'http'", "clay, clodura, theirstack, trendtrack")),
+         CreditsConfigError, ("'not_credits'", "'http'", "clay, clodura, credits_http", "theirstack, trendtrack, zerobounce")),
     Case("Clay connection without workspace id", "first use", lambda: get_credits_hook("clay_no_workspace").get_balance(),
          CreditsConfigError, ("workspace_id extra", "set it to the Clay workspace")),
     Case("connection without API key", "first use", lambda: get_credits_hook("clodura_no_key").get_balance(),
