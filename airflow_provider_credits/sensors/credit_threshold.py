@@ -9,8 +9,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_credits.exceptions import CreditsConfigError, CreditsError
 from airflow_provider_credits.reservations import DEFAULT_TABLE, DEFAULT_TTL
@@ -21,6 +20,12 @@ from airflow_provider_credits.threshold import (
     parse_amount,
     parse_reserve,
     result_value,
+)
+from airflow_provider_credits.version_compat import (
+    AirflowException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    conf,
 )
 
 if TYPE_CHECKING:

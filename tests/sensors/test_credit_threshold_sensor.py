@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 from structlog.testing import capture_logs
 
 from airflow_provider_credits.exceptions import CreditsAuthError, CreditsConfigError, UnknownCreditPoolError
@@ -19,6 +18,12 @@ from airflow_provider_credits.reservations import Holder, ReservationStore
 from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
 from airflow_provider_credits.threshold import error_payload
 from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger
+from airflow_provider_credits.version_compat import (
+    AirflowException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    TaskDeferred,
+)
 from tests.plugins.databases import Database
 from tests.reservations.helpers import balance, hold
 from tests.sensors.modes import FakeTaskInstance, collect
