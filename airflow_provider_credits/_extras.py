@@ -31,3 +31,37 @@ def needs_extra(extra: str, feature: str) -> Iterator[None]:
             f"{feature} needs the Python package {exc.name!r}, which is not installed: {install_hint(extra)}",
             name=exc.name,
         ) from exc
+
+
+#: connection type -> the extra that installs its Airflow provider.
+SQL_EXTRAS = {"postgres": "postgres", "postgresql": "postgres", "mysql": "mysql", "sqlite": "sqlite"}
+
+
+@contextmanager
+def sql_provider_needed(conn_id: str) -> Iterator[None]:
+    """Turn Airflow's ``Unknown hook type "postgres"`` into an error that says what to install.
+
+    Airflow raises that when the connection's type belongs to a provider that is not
+    installed (``pip install airflow-provider-credits`` alone brings none of the database
+    providers but common-sql).
+
+    :param conn_id: the SQL connection, for the message.
+    :raises CreditsConfigError: naming the connection, its type and ``pip install
+        'airflow-provider-credits[postgres]'`` (or ``[mysql]``, ``[sqlite]``); other errors pass unchanged.
+    """
+    import re
+
+    try:
+        yield
+    except Exception as exc:
+        found = re.search(r'Unknown hook type "([^"]*)"', str(exc))
+        if found is None:
+            raise
+        from airflow_provider_credits.exceptions import CreditsConfigError
+
+        conn_type = found.group(1)
+        extra = SQL_EXTRAS.get(conn_type)
+        hint = install_hint(extra) if extra else f"install the Airflow provider of {conn_type!r} connections"
+        raise CreditsConfigError(
+            f"connection {conn_id!r} is of type {conn_type!r}, whose Airflow provider is not installed: {hint}"
+        ) from exc

@@ -227,12 +227,16 @@ class ReservationStore:
     def hook(self) -> DbApiHook:
         """The connection's common-sql hook.
 
-        :raises CreditsConfigError: the connection's hook is not a common-sql DbApiHook.
+        :raises CreditsConfigError: the connection's hook is not a common-sql DbApiHook, or its provider
+            is not installed (the message names the extra to install).
         """
         from airflow.providers.common.sql.hooks.sql import DbApiHook
         from airflow.providers.common.sql.operators.sql import BaseSQLOperator
 
-        hook = BaseSQLOperator.get_hook(self.conn_id)
+        from airflow_provider_credits._extras import sql_provider_needed
+
+        with sql_provider_needed(self.conn_id):
+            hook = BaseSQLOperator.get_hook(self.conn_id)
         if not isinstance(hook, DbApiHook):
             raise CreditsConfigError(
                 f"reservation connection {self.conn_id!r} is not a SQL database "

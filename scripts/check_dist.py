@@ -188,6 +188,22 @@ def check_installed(python: Path, version: str, work: Path) -> None:
         raise CheckFailed(f"development packages in the fresh environment: {info['dev']}")
 
 
+def check_missing_sql_providers(python: Path, work: Path, env: dict[str, str]) -> None:
+    """With only ``[sqlite]`` installed, a PostgreSQL or MySQL connection names the extra to install."""
+    for conn_type in ("postgres", "mysql"):
+        code = (
+            "from airflow_provider_credits.exceptions import CreditsConfigError\n"
+            "from airflow_provider_credits.reservations import ReservationStore\n"
+            "try:\n    ReservationStore('db').hook\nexcept CreditsConfigError as exc:\n    print(exc)\n"
+        )
+        conn = json.dumps({"conn_type": conn_type, "host": "127.0.0.1"})
+        out = run([str(python), "-c", code], cwd=work, env={**env, "AIRFLOW_CONN_DB": conn}, timeout=300)
+        if f"pip install '{DIST}[{conn_type}]'" not in out:
+            raise CheckFailed(
+                f"a {conn_type} connection without its provider does not name the extra:\n{out[-2000:]}"
+            )
+
+
 def start_sandbox(
     python: Path, work: Path, env: dict[str, str]
 ) -> tuple[subprocess.Popen[str], str, dict[str, str]]:
@@ -275,6 +291,11 @@ def check_dist(airflow_version: str, venv: Path, dist: Path, keep: bool) -> None
         )
         step(
             "without Starlette and uvicorn, the sandbox says: pip install 'airflow-provider-credits[sandbox]'"
+        )
+
+        check_missing_sql_providers(python, work, env)
+        step(
+            "PostgreSQL and MySQL connections without their providers say: pip install '...[postgres]' / '[mysql]'"
         )
 
         proc, url, conns = start_sandbox(python, work, env)

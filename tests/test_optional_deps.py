@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,3 +58,41 @@ def test_sandbox_cli_without_uvicorn_says_what_to_install() -> None:
     assert done.returncode == 2, done.stdout + done.stderr
     assert "sandbox: cannot start:" in done.stderr
     assert "pip install 'airflow-provider-credits[sandbox]'" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("conn_type", "hint"),
+    [
+        ("oracle", "install the Airflow provider of 'oracle' connections"),
+        ("postgres", "pip install 'airflow-provider-credits[postgres]'"),
+    ],
+)
+def test_a_database_without_its_provider_names_what_to_install(
+    conn_type: str, hint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow's 'Unknown hook type' becomes a CreditsConfigError that says what to install.
+
+    oracle: no provider installed here, Airflow's real error. postgres: its provider is
+    installed in the test environment, so Airflow is made to answer as without it
+    (``make dist`` checks the real case in a fresh environment).
+    """
+    from airflow.sdk import Connection
+
+    from airflow_provider_credits.exceptions import CreditsConfigError
+    from airflow_provider_credits.reservations import ReservationStore
+
+    monkeypatch.setenv("AIRFLOW_CONN_NO_PROVIDER_DB", json.dumps({"conn_type": conn_type, "host": "db"}))
+    if conn_type == "postgres":
+        from airflow_provider_credits.version_compat import AirflowException
+
+        def unknown(self: Any, *args: Any, **kwargs: Any) -> Any:
+            raise AirflowException(f'Unknown hook type "{self.conn_type}"')
+
+        monkeypatch.setattr(Connection, "get_hook", unknown)
+
+    with pytest.raises(CreditsConfigError) as info:
+        ReservationStore("no_provider_db").hook  # noqa: B018
+
+    assert str(info.value).endswith(
+        f"connection 'no_provider_db' is of type {conn_type!r}, whose Airflow provider is not installed: {hint}"
+    )
