@@ -38,7 +38,7 @@ SQL_EXTRAS = {"postgres": "postgres", "postgresql": "postgres", "mysql": "mysql"
 
 
 @contextmanager
-def sql_provider_needed(conn_id: str) -> Iterator[None]:
+def sql_provider_needed(conn_id: str | None) -> Iterator[None]:
     """Turn Airflow's ``Unknown hook type "postgres"`` into an error that says what to install.
 
     Airflow raises that when the connection's type belongs to a provider that is not
