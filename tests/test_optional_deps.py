@@ -76,19 +76,19 @@ def test_a_database_without_its_provider_names_what_to_install(
     installed in the test environment, so Airflow is made to answer as without it
     (``make dist`` checks the real case in a fresh environment).
     """
-    from airflow.sdk import Connection
+    from airflow.providers.common.sql.operators.sql import BaseSQLOperator
 
     from airflow_provider_credits.exceptions import CreditsConfigError
     from airflow_provider_credits.reservations import ReservationStore
+    from airflow_provider_credits.version_compat import AirflowException
 
     monkeypatch.setenv("AIRFLOW_CONN_NO_PROVIDER_DB", json.dumps({"conn_type": conn_type, "host": "db"}))
     if conn_type == "postgres":
-        from airflow_provider_credits.version_compat import AirflowException
 
-        def unknown(self: Any, *args: Any, **kwargs: Any) -> Any:
-            raise AirflowException(f'Unknown hook type "{self.conn_type}"')
+        def unknown(cls: Any, conn_id: str, hook_params: Any = None) -> Any:
+            raise AirflowException(f'Unknown hook type "{conn_type}"')
 
-        monkeypatch.setattr(Connection, "get_hook", unknown)
+        monkeypatch.setattr(BaseSQLOperator, "get_hook", classmethod(unknown))
 
     with pytest.raises(CreditsConfigError) as info:
         ReservationStore("no_provider_db").hook  # noqa: B018
