@@ -6,8 +6,9 @@ do with their ``version_compat.py``::
 
     from airflow_provider_credits.version_compat import AIRFLOW_V_3_2_PLUS
 
-The booleans are computed from the installed distribution's metadata, which is cheap and
-does not import Airflow. What differs between the supported versions:
+The version is read from the installed distribution's metadata (cheap, no Airflow import);
+importing the module also imports ``airflow.sdk``'s exceptions and ``conf``, which the
+sensor needs anyway. What differs between the supported versions:
 
 - the task exceptions (``AirflowSensorTimeout``, ``AirflowSkipException``, ...) and ``conf``
   moved to ``airflow.sdk`` in Airflow 3.2 (task SDK 1.2); on 3.1 only ``airflow.exceptions``
@@ -60,9 +61,9 @@ def get_airflow_version() -> tuple[int, int, int]:
 
 AIRFLOW_VERSION = get_airflow_version()
 AIRFLOW_V_3_2_PLUS = AIRFLOW_VERSION >= (3, 2, 0)
-"""Airflow 3.2 or newer: task exceptions live in ``airflow.sdk.exceptions``."""
+"""Airflow 3.2 or newer: task exceptions and ``conf`` live in ``airflow.sdk``."""
 AIRFLOW_V_3_3_PLUS = AIRFLOW_VERSION >= (3, 3, 0)
-"""Airflow 3.3 or newer: shared trigger streams (``BaseTrigger.shared_stream_key``) exist."""
+"""Airflow 3.3 or newer: ``amask_secret``, ``Connection.aextra_dejson`` and shared trigger streams exist."""
 
 if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
     from airflow.sdk import conf
