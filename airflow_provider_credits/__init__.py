@@ -4,4 +4,4 @@ Importing this package is cheap on purpose (DAG files import it at every parse):
 imports nothing from the submodules.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

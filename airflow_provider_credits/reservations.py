@@ -129,17 +129,17 @@ class Holder:
 class Reservation(BaseModel):
     """One row of the reservation table.
 
-    :param reservation_id: see :attr:`Holder.reservation_id`.
-    :param connection_id: the credits connection whose credits are reserved.
-    :param pool: the credit pool's name (the resolved name, also for the primary pool).
-    :param amount: credits reserved.
-    :param dag_id: DAG of the gate task.
-    :param run_id: run of the gate task.
-    :param task_id: the gate task.
-    :param map_index: its map index (-1 when not mapped).
-    :param created_at: when the reservation was (last) made.
-    :param expires_at: when it stops counting, released or not.
-    :param released_at: when it was released; None while active.
+    :ivar reservation_id: see :attr:`Holder.reservation_id`.
+    :ivar connection_id: the credits connection whose credits are reserved.
+    :ivar pool: the credit pool's name (the resolved name, also for the primary pool).
+    :ivar amount: credits reserved.
+    :ivar dag_id: DAG of the gate task.
+    :ivar run_id: run of the gate task.
+    :ivar task_id: the gate task.
+    :ivar map_index: its map index (-1 when not mapped).
+    :ivar created_at: when the reservation was (last) made.
+    :ivar expires_at: when it stops counting, released or not.
+    :ivar released_at: when it was released; None while active.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -227,12 +227,16 @@ class ReservationStore:
     def hook(self) -> DbApiHook:
         """The connection's common-sql hook.
 
-        :raises CreditsConfigError: the connection's hook is not a common-sql DbApiHook.
+        :raises CreditsConfigError: the connection's hook is not a common-sql DbApiHook, or its provider
+            is not installed (the message names the extra to install).
         """
         from airflow.providers.common.sql.hooks.sql import DbApiHook
         from airflow.providers.common.sql.operators.sql import BaseSQLOperator
 
-        hook = BaseSQLOperator.get_hook(self.conn_id)
+        from airflow_provider_credits._extras import sql_provider_needed
+
+        with sql_provider_needed(self.conn_id):
+            hook = BaseSQLOperator.get_hook(self.conn_id)
         if not isinstance(hook, DbApiHook):
             raise CreditsConfigError(
                 f"reservation connection {self.conn_id!r} is not a SQL database "

@@ -273,7 +273,7 @@ class CreditsHook(BaseHook):
 
         :param conn: the Airflow connection named by ``conn_id``.
         """
-        from airflow.sdk.log import mask_secret
+        from airflow_provider_credits.version_compat import mask_secret
 
         settings = self._build_settings(conn, conn.extra_dejson)
         mask_secret(settings.secret)
@@ -281,9 +281,9 @@ class CreditsHook(BaseHook):
 
     async def aadopt_connection(self, conn: Any) -> None:
         """Async :meth:`adopt_connection` (masks with ``amask_secret``, safe in an event loop)."""
-        from airflow.sdk.log import amask_secret
+        from airflow_provider_credits.version_compat import aextra_dejson, amask_secret
 
-        settings = self._build_settings(conn, await conn.aextra_dejson())
+        settings = self._build_settings(conn, await aextra_dejson(conn))
         await amask_secret(settings.secret)
         self._settings = settings
 

@@ -198,7 +198,7 @@ class ClayHook(CreditsHook):
             return False
         cookie = self._take_cookie(response.status_code, response.cookies)
         if cookie:
-            from airflow.sdk.log import mask_secret
+            from airflow_provider_credits.version_compat import mask_secret
 
             mask_secret(cookie)
         return cookie is not None
@@ -216,7 +216,7 @@ class ClayHook(CreditsHook):
             return False
         cookie = self._take_cookie(response.status_code, response.cookies)
         if cookie:
-            from airflow.sdk.log import amask_secret
+            from airflow_provider_credits.version_compat import amask_secret
 
             await amask_secret(cookie)
         return cookie is not None
@@ -242,7 +242,7 @@ class ClayHook(CreditsHook):
             raise CreditsConfigError(
                 "Clay accepted the sign-in but sent no claysession cookie", vendor=self.vendor
             )
-        from airflow.sdk.log import mask_secret
+        from airflow_provider_credits.version_compat import mask_secret
 
         mask_secret(cookie)
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.sql.operators.sql import BaseSQLOperator
 from airflow.sdk import Asset
 
+from airflow_provider_credits._extras import sql_provider_needed
 from airflow_provider_credits.hooks import get_credits_hook
 from airflow_provider_credits.models import CreditBalance, UsageRecord, utcnow
 from airflow_provider_credits.sql import (
@@ -224,7 +225,8 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         balances_table, usage_table = TableName.parse(self.balances_table), TableName.parse(self.usage_table)
         fetched = self.fetch(start, end)
 
-        hook = self.get_db_hook()
+        with sql_provider_needed(self.conn_id):
+            hook = self.get_db_hook()
         dialect = dialect_for(hook)
         adapt = dialect.adapters()
         with transaction(hook) as cur:  # DDL first and on its own: MySQL commits DDL implicitly

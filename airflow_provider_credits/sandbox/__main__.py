@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             faults=args.fault,
             log_level=args.log_level,
         ).start()
-    except (SandboxError, ValueError, OSError, RuntimeError) as exc:
+    except (SandboxError, ValueError, OSError, RuntimeError, ImportError) as exc:
         print(f"sandbox: cannot start: {exc}", file=sys.stderr)
         return 2
     if not _is_loopback(args.host):

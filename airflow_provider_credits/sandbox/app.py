@@ -22,11 +22,14 @@ from http import HTTPStatus
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from airflow_provider_credits._extras import needs_extra
+
+with needs_extra("sandbox", "the vendor sandbox"):
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response, StreamingResponse
+    from starlette.routing import Route
+    from starlette.types import Receive, Scope, Send
 
 from airflow_provider_credits.sandbox import faults, keys
 from airflow_provider_credits.sandbox.state import (

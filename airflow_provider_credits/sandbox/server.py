@@ -279,7 +279,10 @@ class SandboxServer(SandboxClient):
         """
         if self._thread is not None:
             raise RuntimeError("the sandbox is already started")
-        import uvicorn
+        from airflow_provider_credits._extras import needs_extra
+
+        with needs_extra("sandbox", "the vendor sandbox"):
+            import uvicorn
 
         from airflow_provider_credits.sandbox.app import create_app
 

@@ -8,8 +8,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_credits.exceptions import CreditsConfigError, CreditsError
 from airflow_provider_credits.gate import (
@@ -24,6 +23,11 @@ from airflow_provider_credits.gate import (
 )
 from airflow_provider_credits.reservations import DEFAULT_TABLE, DEFAULT_TTL
 from airflow_provider_credits.templating import RejectEmptyTemplates
+from airflow_provider_credits.version_compat import (
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    conf,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

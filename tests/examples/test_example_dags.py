@@ -13,16 +13,14 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_credits.sandbox.server import SandboxServer
-from tests.plugins.airflow_env import run_dag
+from tests.plugins.airflow_env import dag_bag, run_dag
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "example_dags"
 
 
 def test_every_example_dag_imports_without_errors() -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(EXAMPLES))
+    bag = dag_bag(str(EXAMPLES))
     assert not bag.import_errors
     assert set(bag.dag_ids) == {
         "credit_usage_collection",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from types import SimpleNamespace
@@ -30,8 +29,16 @@ def context(start: datetime | None, end: datetime | None, logical: datetime | No
         "data_interval_end": end,
         "logical_date": logical,
         "dag_run": SimpleNamespace(run_after=logical),
-        "outlet_events": defaultdict(SimpleNamespace),
+        "outlet_events": OutletEvents(),
     }
+
+
+class OutletEvents(dict):
+    """``context["outlet_events"]``: like Airflow's accessor, keyed by the asset's name and URI
+    (an ``Asset`` is not hashable on Airflow 3.1)."""
+
+    def __getitem__(self, asset: Any) -> Any:
+        return self.setdefault((asset.name, asset.uri), SimpleNamespace())
 
 
 class Target:

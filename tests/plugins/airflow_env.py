@@ -61,13 +61,22 @@ class DagRunResult:
             return None if row is None else XCom.deserialize_value(row)
 
 
+def dag_bag(dag_folder: str) -> Any:
+    """Airflow's ``DagBag`` of ``dag_folder`` (``airflow.models.dagbag`` before Airflow 3.2)."""
+    from airflow_provider_credits.version_compat import AIRFLOW_V_3_2_PLUS
+
+    if AIRFLOW_V_3_2_PLUS:
+        from airflow.dag_processing.dagbag import DagBag
+    else:
+        from airflow.models.dagbag import DagBag
+    return DagBag(dag_folder=dag_folder)
+
+
 def load_dag(dag_file: Path, dag_id: str) -> Any:
     """Copy ``dag_file`` into the DAGs folder and parse it; fail on import errors."""
-    from airflow.dag_processing.dagbag import DagBag
-
     target = DAGS_FOLDER / dag_file.name
     shutil.copyfile(dag_file, target)
-    bag = DagBag(dag_folder=str(target))
+    bag = dag_bag(str(target))
     assert not bag.import_errors, f"import errors: {bag.import_errors}"
     dag = bag.get_dag(dag_id)
     assert dag is not None, f"{dag_id} not found in {dag_file}; found {list(bag.dags)}"

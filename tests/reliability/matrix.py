@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from airflow_provider_credits.exceptions import (
     CreditsApiError,
@@ -41,6 +40,7 @@ from airflow_provider_credits.models import CreditBalance
 from airflow_provider_credits.sandbox import keys
 from airflow_provider_credits.sandbox.server import SandboxClient
 from airflow_provider_credits.vendors import VENDORS as REGISTRY
+from airflow_provider_credits.version_compat import AirflowSensorTimeout
 from tests.sensors.modes import run_sensor
 
 VENDORS: tuple[str, ...] = keys.VENDORS

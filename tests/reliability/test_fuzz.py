@@ -383,7 +383,7 @@ def test_a_failed_read_never_opens_the_gate(name: str, fail_fast: bool, need: De
     gate = Gate(Thresholds(need, None), fail_on_transient_errors=fail_fast)
     try:
         check = gate.check(None, error)
-    except CreditsError as raised:
+    except CreditsError as raised:  # a config error is a CreditsError, not a CreditsApiError, since 0.2
         assert raised is error and error_action(error, fail_on_transient_errors=fail_fast).value == "fail"
         return
     assert not check.met

@@ -21,10 +21,10 @@ from importlib import import_module
 from typing import Any
 
 from airflow.sdk import timezone
-from airflow.sdk.exceptions import AirflowRescheduleException, TaskDeferred
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
+from airflow_provider_credits.version_compat import AirflowRescheduleException, TaskDeferred
 
 MODES = ("poke", "reschedule", "deferrable")
 

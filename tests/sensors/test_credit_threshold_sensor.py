@@ -12,12 +12,6 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from airflow.sdk.exceptions import (
-    AirflowRescheduleException,
-    AirflowSensorTimeout,
-    AirflowSkipException,
-    TaskDeferred,
-)
 from structlog.testing import capture_logs
 
 from airflow_provider_credits.exceptions import (
@@ -30,6 +24,12 @@ from airflow_provider_credits.gate import decide, error_payload
 from airflow_provider_credits.reservations import Holder, ReservationStore
 from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
 from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger
+from airflow_provider_credits.version_compat import (
+    AirflowRescheduleException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    TaskDeferred,
+)
 from tests.hooks.helpers import load, mock_async_transport
 from tests.plugins.databases import Database
 from tests.reservations.helpers import balance, hold

@@ -8,10 +8,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_credits import exceptions as exc
 from airflow_provider_credits.reservations import Holder, ReservationStore
+from airflow_provider_credits.version_compat import AirflowSensorTimeout, AirflowSkipException
 from tests.plugins.databases import Database
 from tests.reservations.helpers import hold
 from tests.sensors.modes import MODES, run_sensor
