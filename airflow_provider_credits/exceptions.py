@@ -218,7 +218,11 @@ class UnknownCreditPoolError(CreditsConfigError):
 
     @classmethod
     def _from_extra(cls, message: str, context: dict[str, Any], payload: dict[str, Any]) -> CreditsError:
-        return cls(vendor=context.get("vendor"), pool=str(payload.get("pool")), available=payload.get("available") or [])
+        return cls(
+            vendor=context.get("vendor"),
+            pool=str(payload.get("pool")),
+            available=payload.get("available") or [],
+        )
 
 
 class CreditsStorageError(CreditsError):

@@ -25,7 +25,6 @@ from airflow_provider_credits.exceptions import (
     CreditsConfigError,
     CreditsError,
     CreditsExhaustedError,
-    UnknownCreditPoolError,
 )
 from airflow_provider_credits.models import CreditBalance, Credits
 

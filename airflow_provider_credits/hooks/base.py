@@ -30,8 +30,8 @@ from airflow_provider_credits import __version__
 from airflow_provider_credits.exceptions import (
     CreditsApiError,
     CreditsAuthError,
-    CreditsError,
     CreditsConfigError,
+    CreditsError,
     CreditsExhaustedError,
     CreditsRateLimitError,
     CreditsRequestError,
