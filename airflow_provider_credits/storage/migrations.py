@@ -58,11 +58,27 @@ def upgrade(conn: sa.Connection, inspector: sa.Inspector, t: sa.Table) -> None:
     pk = _pk(inspector, t)
     key = [c.name for c in t.primary_key.columns]
     op = Operations(MigrationContext.configure(conn))
-    with op.batch_alter_table(t.name, schema=t.schema) as batch:
-        for name in ("dag_id", "run_id"):
-            if name not in columns:
+    missing = [name for name in ("dag_id", "run_id") if name not in columns]
+    if conn.dialect.name == "sqlite":
+        # SQLite cannot alter a primary key: copy into a table with the new key (the existing
+        # columns as this version defines them), then rename it, in this transaction
+        current = sa.Table(
+            t.name,
+            sa.MetaData(),
+            *(
+                sa.Column(c.name, c.type, nullable=c.nullable, primary_key=c.primary_key)
+                for c in t.columns
+                if c.name in columns
+            ),
+            schema=t.schema,
+        )
+        with op.batch_alter_table(t.name, schema=t.schema, recreate="always", copy_from=current) as batch:
+            for name in missing:
                 batch.add_column(sa.Column(name, t.c[name].type, nullable=True))
+        return
+    with op.batch_alter_table(t.name, schema=t.schema) as batch:
+        for name in missing:
+            batch.add_column(sa.Column(name, t.c[name].type, nullable=True))
         if {c.lower() for c in pk["constrained_columns"]} != set(key):
-            if conn.dialect.name != "sqlite":  # SQLite: the copied table gets the new key instead
-                batch.drop_constraint(pk.get("name") or "PRIMARY", type_="primary")
+            batch.drop_constraint(pk.get("name") or "PRIMARY", type_="primary")
             batch.create_primary_key(f"{t.name}_pkey", key)
