@@ -3,26 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow.providers.common.sql.operators.sql import BaseSQLOperator
 from airflow.sdk import Asset
 
-from airflow_provider_credits.exceptions import CreditsConfigError, CreditsError
-from airflow_provider_credits.hooks import get_credits_hook
-from airflow_provider_credits.models import CreditBalance, UsageRecord, utcnow
-from airflow_provider_credits.sql import as_utc
 from airflow_provider_credits.storage.names import TableName
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the models (pydantic) are imported when the task runs, not at DAG parse
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
+    from airflow_provider_credits.exceptions import CreditsError
+    from airflow_provider_credits.hooks.base import CreditsHook
+    from airflow_provider_credits.models import CreditBalance, UsageRecord
 
-@dataclass
-class _Fetched:
+
+def get_credits_hook(conn_id: str) -> CreditsHook:
+    """The vendor hook of a credits connection (imported on first use: DAG files stay cheap to parse)."""
+    from airflow_provider_credits.hooks import get_credits_hook as get
+
+    return get(conn_id)
+
+
+def _config_error(message: str) -> Exception:
+    from airflow_provider_credits.exceptions import CreditsConfigError
+
+    return CreditsConfigError(message)
+
+
+class _Fetched(NamedTuple):
     """What one credits connection returned."""
 
     conn_id: str
@@ -35,9 +46,11 @@ class _Fetched:
 def _when(value: datetime | str, name: str) -> datetime:
     from airflow.sdk import timezone
 
+    from airflow_provider_credits.sql import as_utc
+
     when = timezone.parse(value) if isinstance(value, str) else value
     if not isinstance(when, datetime):
-        raise CreditsConfigError(f"{name} must be a datetime or an ISO-8601 string, got {value!r}")
+        raise _config_error(f"{name} must be a datetime or an ISO-8601 string, got {value!r}")
     return as_utc(when)
 
 
@@ -92,7 +105,7 @@ class UsageToSqlOperator(BaseSQLOperator):
         **kwargs: Any,
     ) -> None:
         if "conn_id" in kwargs:
-            raise CreditsConfigError(
+            raise _config_error(
                 "UsageToSqlOperator takes credits_conn_id (the vendor) and sql_conn_id (the database), not conn_id"
             )
         super().__init__(conn_id=sql_conn_id, database=database, hook_params=hook_params, **kwargs)
@@ -105,9 +118,9 @@ class UsageToSqlOperator(BaseSQLOperator):
         self.chunk_size = chunk_size
         self._lineage: tuple[list[tuple[str, str]], list[TableName]] | None = None
         if not credits_conn_id:
-            raise CreditsConfigError("credits_conn_id must name at least one vendor connection")
+            raise _config_error("credits_conn_id must name at least one vendor connection")
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise CreditsConfigError(f"chunk_size must be at least 1, got {chunk_size}")
+            raise _config_error(f"chunk_size must be at least 1, got {chunk_size}")
         for name in (balances_table, usage_table):
             if "{{" not in name:
                 TableName.parse(name)  # fail at parse time, not at 3 am
@@ -137,7 +150,7 @@ class UsageToSqlOperator(BaseSQLOperator):
         start = _when(self.start, "start") if self.start else default_start
         end = _when(self.end, "end") if self.end else default_end
         if end <= start:
-            raise CreditsConfigError(
+            raise _config_error(
                 f"empty usage window: end {end.isoformat()} is not after start {start.isoformat()}"
             )
         return start, end
@@ -152,6 +165,9 @@ class UsageToSqlOperator(BaseSQLOperator):
 
         :raises CreditsApiError: a vendor call failed; the message names the credits connection.
         """
+        from airflow_provider_credits.exceptions import CreditsError
+        from airflow_provider_credits.models import utcnow
+
         fetched = []
         for conn_id in self.credits_conn_ids:
             hook = get_credits_hook(conn_id)
@@ -265,6 +281,8 @@ class UsageToSqlOperator(BaseSQLOperator):
 
 def _naming_connection(exc: CreditsError, conn_id: str) -> CreditsError:
     """The same error (same class and context) with a message that names the credits connection."""
+    from airflow_provider_credits.exceptions import CreditsError
+
     if conn_id in exc.message:
         return exc
     return CreditsError.from_payload(
@@ -272,8 +290,7 @@ def _naming_connection(exc: CreditsError, conn_id: str) -> CreditsError:
     )
 
 
-@dataclass(frozen=True)
-class _Run:
+class _Run(NamedTuple):
     """The run that reads the balances: recorded with each snapshot."""
 
     logical_date: datetime

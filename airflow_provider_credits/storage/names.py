@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
-from airflow_provider_credits.exceptions import TableSchemaError
-
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class TableName:
+def is_identifier(name: Any) -> bool:
+    """Whether ``name`` matches ``[A-Za-z_][A-Za-z0-9_]{0,62}`` (no regex: this runs at DAG parse)."""
+    return isinstance(name, str) and name.isascii() and name.isidentifier() and len(name) <= 63
+
+
+class TableName(NamedTuple):
     """A validated, optionally schema-qualified table name."""
 
     table: str
@@ -25,7 +24,9 @@ class TableName:
         :raises TableSchemaError: a part is not ``[A-Za-z_][A-Za-z0-9_]*`` (at most 63 characters).
         """
         parts = name.split(".") if isinstance(name, str) else [name]
-        if len(parts) > 2 or not all(isinstance(p, str) and IDENTIFIER.fullmatch(p) for p in parts):
+        if len(parts) > 2 or not all(map(is_identifier, parts)):
+            from airflow_provider_credits.exceptions import TableSchemaError
+
             raise TableSchemaError(
                 f"invalid table name {name!r}: use 'table' or 'schema.table' made of letters, digits "
                 "and underscores (not starting with a digit, at most 63 characters each)"
