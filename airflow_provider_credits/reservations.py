@@ -177,7 +177,7 @@ class ReservationStore:
     table: str = DEFAULT_TABLE
     create_tables: bool = True
     _ready: set[tuple[str, str]] = field(default_factory=set, init=False, repr=False)
-    _tables_ready: bool = field(default=False, init=False, repr=False)
+    _tables_ready: set[str] = field(default_factory=set, init=False, repr=False)
 
     @cached_property
     def table_name(self) -> TableName:
@@ -375,11 +375,16 @@ class ReservationStore:
         with self._errors("releasing reservations"), self._transaction() as conn:
             return max(int(conn.execute(stmt).rowcount), 0)
 
-    def _ensure_tables(self) -> None:
-        if self._tables_ready:
-            return
-        self.db.prepare([self._table, self._locks], create=self.create_tables)
-        self._tables_ready = True
+    def _ensure_tables(self, *, locks: bool = False) -> None:
+        """Create (if allowed) and check the reservation table, and the lock table when ``locks``."""
+        tables = [
+            t
+            for t in ([self._table, self._locks] if locks else [self._table])
+            if t.name not in self._tables_ready
+        ]
+        if tables:
+            self.db.prepare(tables, create=self.create_tables)
+            self._tables_ready.update(t.name for t in tables)
 
     def _prepare(self, connection_id: str, pool: str) -> None:
         """Ensure the tables and the lock row exist, in a transaction of their own.
@@ -387,7 +392,7 @@ class ReservationStore:
         Inserting the lock row inside the reserving transaction would deadlock MySQL (two
         shared locks from the insert both upgraded by FOR UPDATE), hence a separate commit.
         """
-        self._ensure_tables()
+        self._ensure_tables(locks=True)
         if (connection_id, pool) in self._ready:
             return
         stmt = self.db.insert_missing_statement(self._locks).values(connection_id=connection_id, pool=pool)
@@ -435,3 +440,86 @@ def _reservation(row: Mapping[Any, Any]) -> Reservation:
     values["amount"] = Decimal(str(values["amount"]))
     values["map_index"] = int(values["map_index"])
     return Reservation(**values)
+
+
+# --------------------------------------------------------------------------- command line
+
+_COLUMNS = ("reservation_id", "connection_id", "pool", "amount", "dag_id", "run_id", "task_id", "map_index",
+            "created_at", "expires_at")  # fmt: skip
+
+
+def format_table(reservations: Sequence[Reservation]) -> str:
+    """Reservations as an aligned text table (times in UTC, to the second)."""
+
+    def cell(r: Reservation, name: str) -> str:
+        value = getattr(r, name)
+        if isinstance(value, datetime):
+            return value.strftime("%Y-%m-%d %H:%M:%S")
+        return format(value.normalize(), "f") if isinstance(value, Decimal) else str(value)
+
+    rows = [list(_COLUMNS)] + [[cell(r, n) for n in _COLUMNS] for r in reservations]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m airflow_provider_credits.reservations list|release ...``: see docs/reservations.md.
+
+    :return: 0 done (``list`` printed, ``release`` released at least one); 1 nothing was released,
+        or an error (connection, database, table); 2 wrong usage.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_credits.reservations",
+        description="List active credit reservations, or release them, through an Airflow SQL connection.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="print the active reservations (unreleased and unexpired)")
+    release = commands.add_parser("release", help="release active reservations (they stop holding credits)")
+    for sub in (listing, release):
+        sub.add_argument(
+            "--conn-id", required=True, help="Airflow connection of the database holding the table"
+        )
+        sub.add_argument(
+            "--table", default=DEFAULT_TABLE, help=f"reservation table (default {DEFAULT_TABLE})"
+        )
+    listing.add_argument("--vendor-conn", help="only the reservations of this credits connection")
+    which = release.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", dest="reservation_id", help="the reservation id (see list)")
+    which.add_argument("--dag-id", help="every active reservation of this DAG")
+    release.add_argument("--run-id", help="with --dag-id: only this run's")
+    args = parser.parse_args(argv)
+    if args.command == "release" and args.run_id and not args.dag_id:
+        parser.error("--run-id needs --dag-id")
+
+    store = ReservationStore(args.conn_id, args.table, create_tables=False)
+    try:
+        if args.command == "list":
+            active = store.list_active(args.vendor_conn)
+            if not active:
+                print(f"no active reservations in {store.table_name}")
+                return 0
+            print(format_table(active))
+            print(
+                f"\n{len(active)} active reservation(s), {format(total(active).normalize(), 'f')} credits held"
+            )
+            return 0
+        if args.reservation_id:
+            released = store.release_id(args.reservation_id)
+        else:
+            released = store.release(dag_id=args.dag_id, run_id=args.run_id)
+    except Exception as exc:  # any failure: say what, exit 1 (no traceback for a command)
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(f"released {released} reservation(s)")
+    if not released:
+        print("nothing matched an active reservation (see: list)", file=sys.stderr)
+    return 0 if released else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
