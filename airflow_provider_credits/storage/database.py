@@ -181,14 +181,21 @@ class Database:
         from airflow_provider_credits.storage.migrations import needs_upgrade, upgrade
 
         for t in tables:
+            with self.errors("checking", t.fullname), self.begin() as conn:  # the usual case: all is well
+                inspector = sa.inspect(conn)
+                exists = inspector.has_table(t.name, schema=t.schema)
+                if exists and not needs_upgrade(inspector, t):
+                    self._check(inspector, t, exists)
+                    continue
+            if not exists and not create:
+                self._check(inspector, t, exists)
             for attempt in range(3):
                 try:
                     with self.errors("creating or upgrading", t.fullname), self.begin(exclusive=True) as conn:
                         inspector = sa.inspect(conn)
-                        exists = inspector.has_table(t.name, schema=t.schema)
-                        if not exists and create:
+                        if not inspector.has_table(t.name, schema=t.schema):
                             t.create(conn, checkfirst=True)
-                        elif exists and needs_upgrade(inspector, t):
+                        elif needs_upgrade(inspector, t):
                             upgrade(conn, inspector, t)
                     break
                 except CreditsStorageError as exc:
@@ -285,9 +292,10 @@ class Database:
     ) -> Counts:
         """Upsert ``rows`` (mappings of column name to value) in chunks of multi-row statements.
 
-        Nothing is committed here. Only ``chunk_size`` rows are held at once; within a chunk only
-        the last row of each key is written (what row-by-row upserts would leave: one statement
-        must not touch a row twice, which PostgreSQL refuses).
+        Nothing is committed here. Only ``chunk_size`` rows are held at once. A key repeated within
+        the rows ends with its last row's values, as row-by-row upserts would leave it (on
+        PostgreSQL, which refuses a statement touching a row twice, only that last row is sent;
+        elsewhere the repeats count as updates).
 
         :param conn: a connection inside :meth:`begin` (``exclusive=True`` on SQLite, so the counts
             are exact).
@@ -360,16 +368,23 @@ class _BulkUpsert:
         before = self.db.count(self.conn, self.t)
         affected = written = 0
         rows = iter(rows)
+        # PostgreSQL refuses a statement touching one row twice: keep the last row of a repeated key
+        # (what row-by-row upserts leave). SQLite and MySQL apply a statement's rows in order, so the
+        # last row wins there anyway, and the rows are not hashed (the costliest step of a write).
+        dedupe = self.db.name == "postgresql"
         while chunk := list(islice(rows, chunk_size)):
             try:
                 if {*map(len, chunk)} != {width}:
                     raise KeyError
-                unique = dict(
-                    zip(map(key, chunk), map(get, chunk), strict=True)
-                )  # a repeated key keeps its last row
+                if dedupe:
+                    tuples: Iterable[tuple[Any, ...]] = dict(
+                        zip(map(key, chunk), map(get, chunk), strict=True)
+                    ).values()
+                else:
+                    tuples = list(map(get, chunk))
             except KeyError:
                 raise ValueError(f"every row must hold exactly the columns {', '.join(self.names)}") from None
-            values = list(chain.from_iterable(unique.values()))  # flattened once, sliced per statement
+            values = list(chain.from_iterable(tuples))  # flattened once, sliced per statement
             for i, proc in self.processors:
                 values[i::width] = map(proc, values[i::width])
             full = len(values) - len(values) % step
@@ -381,7 +396,7 @@ class _BulkUpsert:
             if full < len(values):
                 sql, names = self.statement((len(values) - full) // width)
                 affected += send(self.conn, sql, self.params(names, values[full:]))
-            written += len(unique)
+            written += len(values) // width
         inserted = self.db.count(self.conn, self.t) - before
         if self.db.name in ("mysql", "mariadb"):
             # affected rows: 1 per insert, 2 per update, 1 (FOUND_ROWS) or 0 per unchanged row
