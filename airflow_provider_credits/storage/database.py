@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from itertools import chain, islice
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -324,18 +324,22 @@ class _BulkUpsert:
         self.db, self.conn, self.t = db, conn, t
         self.names = [c.name for c in t.columns]
         self.width = len(self.names)
-        self.per_statement = max(1, MAX_PARAMS_PER_STATEMENT // self.width)
+        # multi-row statements save a round trip per row on a server; SQLite runs in-process and
+        # its one-row statement (prepared once by executemany) is faster than long ones
+        per_statement = 1 if db.name == "sqlite" else MAX_PARAMS_PER_STATEMENT // self.width
+        self.per_statement = max(1, per_statement)
         dialect = conn.dialect
-        self.processors: list[tuple[int, Callable[[Any], Any]]] = []
+        self.processors: list[tuple[int, Callable[[list[Any]], Iterable[Any]]]] = []
         memos: dict[Any, Callable[[Any], Any]] = {}
         for i, c in enumerate(t.columns):
             proc: Callable[[Any], Any] | None = c.type.dialect_impl(dialect).bind_processor(dialect)
             # (SQLAlchemy's processors pass None through)
             if proc is not None and isinstance(c.type, sa.types.TypeDecorator):
-                # timestamps repeat across rows and columns: remember their conversion (C speed on a hit)
-                proc = memos.setdefault(proc, _Memo(proc).__getitem__)
-            if proc is not None:
-                self.processors.append((i, proc))
+                # timestamps repeat across rows and columns: remember their conversion, and convert
+                # only when the value differs from the row before (periods come in runs)
+                self.processors.append((i, _by_runs(memos.setdefault(proc, _Memo(proc).__getitem__))))
+            elif proc is not None:
+                self.processors.append((i, partial(map, proc)))
         self._compiled: dict[int, tuple[str, list[str] | None]] = {}
 
     def statement(self, rows: int) -> tuple[str, list[str] | None]:
@@ -385,14 +389,16 @@ class _BulkUpsert:
             except KeyError:
                 raise ValueError(f"every row must hold exactly the columns {', '.join(self.names)}") from None
             values = list(chain.from_iterable(tuples))  # flattened once, sliced per statement
-            for i, proc in self.processors:
-                values[i::width] = map(proc, values[i::width])
+            for i, convert in self.processors:
+                values[i::width] = convert(values[i::width])
             full = len(values) - len(values) % step
             if full:
                 sql, names = self.statement(self.per_statement)
-                affected += send(
-                    self.conn, sql, [self.params(names, values[i : i + step]) for i in range(0, full, step)]
-                )
+                if names is None and step == width:  # one row per statement: group in C
+                    groups: list[Any] = list(zip(*[iter(values)] * width, strict=True))
+                else:
+                    groups = [self.params(names, values[i : i + step]) for i in range(0, full, step)]
+                affected += send(self.conn, sql, groups)
             if full < len(values):
                 sql, names = self.statement((len(values) - full) // width)
                 affected += send(self.conn, sql, self.params(names, values[full:]))
@@ -404,6 +410,26 @@ class _BulkUpsert:
         else:
             updated = affected - inserted  # unchanged rows are skipped by the upsert's WHERE
         return Counts(inserted, updated, written - inserted - updated)
+
+
+def _by_runs(convert: Callable[[Any], Any]) -> Callable[[list[Any]], list[Any]]:
+    """Convert a column's values, calling ``convert`` only where a value differs from the one before."""
+
+    def column(values: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        append = out.append
+        last: Any = _NOTHING
+        converted = None
+        for value in values:
+            if value is not last and value != last:
+                last, converted = value, convert(value)
+            append(converted)
+        return out
+
+    return column
+
+
+_NOTHING = object()
 
 
 def _unique_keys(inspector: sa.Inspector, t: sa.Table) -> list[set[str]]:
