@@ -15,7 +15,14 @@ every gate subtracts the active claims of the others from what the vendor report
 
 Reserving is one transaction: lock, sum the active claims of the others, decide with
 :meth:`~airflow_provider_credits.threshold.Gate.judge`, insert the claim only if the gate
-passes, commit. Releasing is one idempotent ``UPDATE ... WHERE released_at IS NULL``.
+passes, commit. Releasing is one idempotent ``UPDATE ... WHERE released_at IS NULL``. The
+tables are defined in :mod:`airflow_provider_credits.storage.tables`; all SQL comes from
+SQLAlchemy Core (:mod:`airflow_provider_credits.storage.database`).
+
+From a shell, without SQL (see docs/reservations.md)::
+
+    python -m airflow_provider_credits.reservations list --conn-id credits_db [--table T] [--vendor-conn C]
+    python -m airflow_provider_credits.reservations release --conn-id credits_db (--id ID | --dag-id D [--run-id R])
 """
 
 from __future__ import annotations
