@@ -330,17 +330,8 @@ def _balance_rows(fetched: list[_Fetched], run: _Run) -> Iterator[dict[str, Any]
 
 
 def _usage_rows(fetched: list[_Fetched]) -> Iterator[dict[str, Any]]:
+    """One row per usage record: its fields (named like the ``credit_usage`` columns) and ``fetched_at``."""
     for f in fetched:
         fetched_at = f.fetched_at
         for r in f.usage:
-            yield {
-                "vendor": r.vendor,
-                "account": r.account,
-                "pool": r.pool,
-                "dimension": r.dimension,
-                "period_start": r.period_start,
-                "period_end": r.period_end,
-                "amount": r.amount,
-                "unit": r.unit,
-                "fetched_at": fetched_at,
-            }
+            yield {**r.__dict__, "fetched_at": fetched_at}  # a copy of the model's fields, at C speed

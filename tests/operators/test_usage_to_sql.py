@@ -517,3 +517,10 @@ def test_the_real_hooks_against_the_sandbox(target, sandbox):
     rows = target.db.query(f"SELECT vendor, COUNT(*) FROM {target.usage} GROUP BY vendor")
     assert {v for v, n in rows} == {"clay", "theirstack"}  # Clodura and Trendtrack have no usage API
     assert dict(rows)["theirstack"] == 7 * 2  # every day of the window, both pools, zeros included
+
+
+def test_usage_records_map_onto_the_usage_table():
+    """The operator copies a record's fields into a row: they must stay the table's columns."""
+    from airflow_provider_credits.storage.tables import USAGE
+
+    assert [*UsageRecord.model_fields, "fetched_at"] == [c.name for c in USAGE.columns]
