@@ -15,7 +15,14 @@ every gate subtracts the active claims of the others from what the vendor report
 
 Reserving is one transaction: lock, sum the active claims of the others, decide with
 :meth:`~airflow_provider_credits.gate.Gate.judge`, insert the claim only if the gate
-passes, commit. Releasing is one idempotent ``UPDATE ... WHERE released_at IS NULL``.
+passes, commit. Releasing is one idempotent ``UPDATE ... WHERE released_at IS NULL``. The
+tables are defined in :mod:`airflow_provider_credits.storage.tables`; all SQL comes from
+SQLAlchemy Core (:mod:`airflow_provider_credits.storage.database`).
+
+From a shell, without SQL (see docs/reservations.md)::
+
+    python -m airflow_provider_credits.reservations list --conn-id credits_db [--table T] [--vendor-conn C]
+    python -m airflow_provider_credits.reservations release --conn-id credits_db (--id ID | --dag-id D [--run-id R])
 """
 
 from __future__ import annotations
@@ -33,26 +40,16 @@ from pydantic import BaseModel, ConfigDict
 
 from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.models import Credits, utcnow
-from airflow_provider_credits.sql import (
-    MYSQL,
-    POSTGRES,
-    SQLITE,
-    Column,
-    TableName,
-    TableSchemaError,
-    TableSpec,
-    as_utc,
-    dialect_for,
-    ensure_table,
-    transaction,
-)
+from airflow_provider_credits.sql import as_utc
+from airflow_provider_credits.storage.names import TableName
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
     from airflow_provider_credits.gate import Gate, ThresholdDecision
     from airflow_provider_credits.models import CreditBalance
-    from airflow_provider_credits.sql import SqlDialect
+    from airflow_provider_credits.storage.database import Database
 
 DEFAULT_TABLE = "credit_reservations"
 """Default reservation table; its lock table is the same name with ``_locks`` appended."""
@@ -60,35 +57,7 @@ DEFAULT_TABLE = "credit_reservations"
 DEFAULT_TTL = timedelta(hours=2)
 """How long a reservation holds credits unless it is released earlier."""
 
-#: SQLite: how long a writer waits for the database lock before giving up (milliseconds)
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-
 _ID_NAMESPACE = uuid.UUID("0f6d2f7e-55c1-4c4e-9a39-4b3b8f2a7c11")
-_ID = 250  # Airflow's own limit for dag, run and task ids
-
-RESERVATIONS = TableSpec(
-    columns=(
-        Column("reservation_id", "text", 36),
-        Column("connection_id", "text", _ID),
-        Column("pool", "text", 64),
-        Column("amount", "number"),
-        Column("dag_id", "text", _ID),
-        Column("run_id", "text", _ID),
-        Column("task_id", "text", _ID),
-        Column("map_index", "number"),
-        Column("created_at", "timestamp"),
-        Column("expires_at", "timestamp"),
-        Column("released_at", "timestamp", nullable=True),
-    ),
-    key=("reservation_id",),
-)
-"""``credit_reservations``: one row per gate task instance (re-reserving overwrites it)."""
-
-LOCKS = TableSpec(
-    columns=(Column("connection_id", "text", _ID), Column("pool", "text", 64)),
-    key=("connection_id", "pool"),
-)
-"""``credit_reservations_locks``: the row a reserving gate locks, one per connection and pool."""
 
 
 @dataclass(frozen=True)
@@ -201,7 +170,9 @@ def total(reservations: Sequence[Reservation]) -> Decimal:
 class ReservationStore:
     """Reservations in two tables of a common-sql database (SQLite, PostgreSQL, MySQL/MariaDB).
 
-    No I/O until a method is called. Methods open a connection per transaction.
+    No I/O until a method is called. Methods open a connection per transaction. Database
+    errors are raised as :class:`~airflow_provider_credits.exceptions.CreditsStorageError`
+    (naming the table and the operation) after the transaction was rolled back.
 
     :param conn_id: the common-sql connection holding the tables.
     :param table: reservation table (``table`` or ``schema.table``); the lock table is
@@ -213,7 +184,7 @@ class ReservationStore:
     table: str = DEFAULT_TABLE
     create_tables: bool = True
     _ready: set[tuple[str, str]] = field(default_factory=set, init=False, repr=False)
-    _tables_ready: bool = field(default=False, init=False, repr=False)
+    _tables_ready: set[str] = field(default_factory=set, init=False, repr=False)
 
     @cached_property
     def table_name(self) -> TableName:
@@ -245,8 +216,22 @@ class ReservationStore:
         return hook
 
     @cached_property
-    def dialect(self) -> SqlDialect:
-        return dialect_for(self.hook)
+    def db(self) -> Database:
+        from airflow_provider_credits.storage.database import Database
+
+        return Database(self.hook)
+
+    @cached_property
+    def _table(self) -> sa.Table:
+        from airflow_provider_credits.storage.tables import RESERVATIONS, table
+
+        return table(RESERVATIONS, self.table_name)
+
+    @cached_property
+    def _locks(self) -> sa.Table:
+        from airflow_provider_credits.storage.tables import LOCKS, table
+
+        return table(LOCKS, self.lock_table_name)
 
     # ------------------------------------------------------------------ public
 
@@ -271,13 +256,14 @@ class ReservationStore:
         :param holder: the task instance reserving; its own earlier reservation is replaced.
         :param ttl: how long the reservation counts unless released.
         :param now: the current time (tests); default now.
+        :raises CreditsStorageError: the database failed (nothing was reserved).
         """
         pool = balance.pool(gate.credit_pool).name
         now = as_utc(now or utcnow())
         self._prepare(connection_id, pool)
-        with self._transaction(exclusive=True) as cur:
-            self._lock(cur, connection_id, pool)
-            counted = tuple(self._active(cur, connection_id, pool, now, holder.reservation_id))
+        with self._errors("reserving credits"), self._transaction(exclusive=True) as conn:
+            self._lock(conn, connection_id, pool)
+            counted = tuple(self._active(conn, now, connection_id, pool, exclude=holder.reservation_id))
             decision = gate.judge(balance, reserved=total(counted))
             if not decision.met:
                 return Attempt(decision, counted)
@@ -293,9 +279,7 @@ class ReservationStore:
                 created_at=now,
                 expires_at=now + ttl,
             )
-            cur.execute(
-                self.dialect.upsert_sql(self.hook, self.table_name, RESERVATIONS), self._row(reservation)
-            )
+            conn.execute(self.db.upsert_statement(self._table, reservation.model_dump()))
         return Attempt(decision, counted, reservation)
 
     def active(
@@ -307,16 +291,30 @@ class ReservationStore:
         :param pool: the pool's name.
         :param exclude: a reservation id not to return (the caller's own).
         :param now: the current time (tests); default now.
+        :raises CreditsStorageError: the database failed.
         """
         self._prepare(connection_id, pool)
-        with self._transaction() as cur:
-            return self._active(cur, connection_id, pool, as_utc(now or utcnow()), exclude or "")
+        with self._errors("reading reservations"), self._transaction() as conn:
+            return self._active(conn, as_utc(now or utcnow()), connection_id, pool, exclude=exclude)
+
+    def list_active(
+        self, connection_id: str | None = None, *, now: datetime | None = None
+    ) -> list[Reservation]:
+        """Every active reservation, oldest first; of one credits connection when it is given.
+
+        :param connection_id: only this credits connection's reservations; None for all.
+        :param now: the current time (tests); default now.
+        :raises CreditsStorageError: the database failed.
+        """
+        self._ensure_tables()
+        with self._errors("reading reservations"), self._transaction() as conn:
+            return self._active(conn, as_utc(now or utcnow()), connection_id)
 
     def release(
         self,
         *,
         dag_id: str,
-        run_id: str,
+        run_id: str | None,
         task_ids: Sequence[str] | None = None,
         map_index: int | None = None,
         now: datetime | None = None,
@@ -324,174 +322,215 @@ class ReservationStore:
         """Release a run's active reservations; releasing again changes nothing.
 
         :param dag_id: the DAG.
-        :param run_id: the DAG run.
+        :param run_id: the DAG run; None for every run of the DAG.
         :param task_ids: only the reservations of these gate tasks; None for all of the run.
         :param map_index: only this map index; None for all.
         :param now: the release time (tests); default now.
         :return: how many reservations were released by this call.
+        :raises CreditsStorageError: the database failed (nothing was released).
         """
-        self._ensure_tables()
-        d, p = self.dialect, self.hook.placeholder
-        where = [f"{d.ident('dag_id')} = {p}", f"{d.ident('run_id')} = {p}"]
-        params: list[Any] = [dag_id, run_id]
+        if task_ids is not None and not task_ids:
+            return 0
+        t = self._table
+        where = [t.c.dag_id == dag_id]
+        if run_id is not None:
+            where.append(t.c.run_id == run_id)
         if task_ids is not None:
-            if not task_ids:
-                return 0
-            where.append(f"{d.ident('task_id')} IN ({', '.join([p] * len(task_ids))})")
-            params.extend(task_ids)
+            where.append(t.c.task_id.in_(list(task_ids)))
         if map_index is not None:
-            where.append(f"{d.ident('map_index')} = {p}")
-            params.append(map_index)
-        sql = (
-            f"UPDATE {d.ident(self.table_name)} SET {d.ident('released_at')} = {p} "
-            f"WHERE {' AND '.join(where)} AND {d.ident('released_at')} IS NULL"
-        )
-        with self._transaction() as cur:
-            cur.execute(sql, [d.adapters().timestamp(as_utc(now or utcnow())), *params])
-            return max(int(cur.rowcount), 0)
+            where.append(t.c.map_index == map_index)
+        return self._release(where, now)
+
+    def release_id(self, reservation_id: str, *, now: datetime | None = None) -> int:
+        """Release one reservation by id (1 if it was active, else 0).
+
+        :raises CreditsStorageError: the database failed.
+        """
+        return self._release([self._table.c.reservation_id == reservation_id], now)
 
     def get(self, reservation_id: str) -> Reservation | None:
         """One reservation by id, active or not.
 
         :param reservation_id: the id.
+        :raises CreditsStorageError: the database failed.
         """
+        import sqlalchemy as sa
+
         self._ensure_tables()
-        with self._transaction() as cur:
-            cur.execute(
-                f"{self._select()} WHERE {self.dialect.ident('reservation_id')} = {self.hook.placeholder}",
-                (reservation_id,),
-            )
-            rows = cur.fetchall()
-        return self._reservation(rows[0]) if rows else None
+        t = self._table
+        with self._errors("reading reservations"), self._transaction() as conn:
+            row = conn.execute(sa.select(t).where(t.c.reservation_id == reservation_id)).mappings().first()
+        return None if row is None else _reservation(row)
 
     # ---------------------------------------------------------------- internal
 
     @contextmanager
-    def _transaction(self, *, exclusive: bool = False) -> Iterator[Any]:
+    def _transaction(self, *, exclusive: bool = False) -> Iterator[sa.Connection]:
         """A transaction that reads committed data; ``exclusive`` takes SQLite's write lock at once."""
-        with transaction(self.hook) as cur:
-            if self.dialect is SQLITE:
-                cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-                if exclusive:
-                    cur.execute("BEGIN IMMEDIATE")
-            elif self.dialect is POSTGRES:
-                # the sum read after taking the lock must see every reservation committed before
-                cur.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            elif self.dialect is MYSQL:
-                cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            yield cur
+        with self.db.begin(exclusive=exclusive, read_committed=True) as conn:
+            yield conn
 
-    def _ensure_tables(self) -> None:
-        if self._tables_ready:
-            return
-        # Concurrent first runs may race to create the tables (PostgreSQL then fails one
-        # CREATE TABLE IF NOT EXISTS with a duplicate key): try again, the table exists then.
-        for attempt in range(3):
-            try:
-                with self._transaction() as cur:
-                    ensure_table(cur, self.dialect, self.table_name, RESERVATIONS, self.create_tables)
-                    if self.dialect is not SQLITE:
-                        ensure_table(cur, self.dialect, self.lock_table_name, LOCKS, self.create_tables)
-                break
-            except TableSchemaError:
-                raise
-            except Exception:
-                if attempt == 2:
-                    raise
-        self._tables_ready = True
+    @contextmanager
+    def _errors(self, operation: str) -> Iterator[None]:
+        with self.db.errors(operation, self.table_name):
+            yield
+
+    def _release(self, where: list[Any], now: datetime | None) -> int:
+        import sqlalchemy as sa
+
+        self._ensure_tables()
+        t = self._table
+        stmt = (
+            sa.update(t).where(*where, t.c.released_at.is_(None)).values(released_at=as_utc(now or utcnow()))
+        )
+        with self._errors("releasing reservations"), self._transaction() as conn:
+            return max(int(conn.execute(stmt).rowcount), 0)
+
+    def _ensure_tables(self, *, locks: bool = False) -> None:
+        """Create (if allowed) and check the reservation table, and the lock table when ``locks``."""
+        tables = [
+            t
+            for t in ([self._table, self._locks] if locks else [self._table])
+            if t.name not in self._tables_ready
+        ]
+        if tables:
+            self.db.prepare(tables, create=self.create_tables)
+            self._tables_ready.update(t.name for t in tables)
 
     def _prepare(self, connection_id: str, pool: str) -> None:
         """Ensure the tables and the lock row exist, in a transaction of their own.
 
         Inserting the lock row inside the reserving transaction would deadlock MySQL (two
-        shared locks from INSERT IGNORE both upgraded by FOR UPDATE), hence a separate commit.
+        shared locks from the insert both upgraded by FOR UPDATE), hence a separate commit.
         """
-        self._ensure_tables()
-        if self.dialect is SQLITE or (connection_id, pool) in self._ready:
+        self._ensure_tables(locks=True)
+        if (connection_id, pool) in self._ready:
             return
-        d, p = self.dialect, self.hook.placeholder
-        table = d.ident(self.lock_table_name)
-        columns = f"{d.ident('connection_id')}, {d.ident('pool')}"
-        if d is MYSQL:
-            sql, params = f"INSERT IGNORE INTO {table} ({columns}) VALUES ({p}, {p})", [connection_id, pool]
-        elif d is POSTGRES:
-            sql, params = (
-                f"INSERT INTO {table} ({columns}) VALUES ({p}, {p}) ON CONFLICT DO NOTHING",
-                [
-                    connection_id,
-                    pool,
-                ],
-            )
-        else:
-            sql = (
-                f"INSERT INTO {table} ({columns}) SELECT {p}, {p} WHERE NOT EXISTS "
-                f"(SELECT 1 FROM {table} WHERE {d.ident('connection_id')} = {p} AND {d.ident('pool')} = {p})"
-            )
-            params = [connection_id, pool, connection_id, pool]
-        with self._transaction() as cur:
-            cur.execute(sql, params)
+        stmt = self.db.insert_missing_statement(self._locks).values(connection_id=connection_id, pool=pool)
+        with self._errors("preparing the lock row"), self._transaction() as conn:
+            conn.execute(stmt)
         self._ready.add((connection_id, pool))
 
-    def _lock(self, cur: Any, connection_id: str, pool: str) -> None:
-        """Lock the pool's row until the transaction ends (SQLite: already locked by BEGIN IMMEDIATE)."""
-        if self.dialect is SQLITE:
-            return
-        d, p = self.dialect, self.hook.placeholder
-        cur.execute(
-            f"SELECT {d.ident('pool')} FROM {d.ident(self.lock_table_name)} "
-            f"WHERE {d.ident('connection_id')} = {p} AND {d.ident('pool')} = {p} FOR UPDATE",
-            (connection_id, pool),
-        )
-        if not cur.fetchall():
+    def _lock(self, conn: sa.Connection, connection_id: str, pool: str) -> None:
+        """Lock the pool's row until the transaction ends (SQLite: locked already by BEGIN IMMEDIATE)."""
+        import sqlalchemy as sa
+
+        locks = self._locks
+        query = sa.select(locks.c.pool).where(locks.c.connection_id == connection_id, locks.c.pool == pool)
+        if not conn.execute(query.with_for_update()).all():
             self._ready.discard((connection_id, pool))
             raise CreditsConfigError(
                 f"lock row ({connection_id!r}, {pool!r}) vanished from {self.lock_table_name}; try again"
             )
 
-    def _select(self) -> str:
-        columns = ", ".join(self.dialect.ident(n) for n in RESERVATIONS.names)
-        return f"SELECT {columns} FROM {self.dialect.ident(self.table_name)}"
-
     def _active(
-        self, cur: Any, connection_id: str, pool: str, now: datetime, exclude: str
+        self,
+        conn: sa.Connection,
+        now: datetime,
+        connection_id: str | None = None,
+        pool: str | None = None,
+        *,
+        exclude: str | None = None,
     ) -> list[Reservation]:
-        d, p = self.dialect, self.hook.placeholder
-        cur.execute(
-            f"{self._select()} WHERE {d.ident('connection_id')} = {p} AND {d.ident('pool')} = {p} "
-            f"AND {d.ident('released_at')} IS NULL AND {d.ident('expires_at')} > {p} "
-            f"AND {d.ident('reservation_id')} <> {p} ORDER BY {d.ident('created_at')}",
-            (connection_id, pool, d.adapters().timestamp(now), exclude),
+        import sqlalchemy as sa
+
+        t = self._table
+        where = [t.c.released_at.is_(None), t.c.expires_at > now]
+        if connection_id is not None:
+            where.append(t.c.connection_id == connection_id)
+        if pool is not None:
+            where.append(t.c.pool == pool)
+        if exclude:
+            where.append(t.c.reservation_id != exclude)
+        rows = conn.execute(sa.select(t).where(*where).order_by(t.c.created_at)).mappings()
+        return [_reservation(row) for row in rows]
+
+
+def _reservation(row: Mapping[Any, Any]) -> Reservation:
+    values = dict(row)
+    values["amount"] = Decimal(str(values["amount"]))
+    values["map_index"] = int(values["map_index"])
+    return Reservation(**values)
+
+
+# --------------------------------------------------------------------------- command line
+
+_COLUMNS = ("reservation_id", "connection_id", "pool", "amount", "dag_id", "run_id", "task_id", "map_index",
+            "created_at", "expires_at")  # fmt: skip
+
+
+def format_table(reservations: Sequence[Reservation]) -> str:
+    """Reservations as an aligned text table (times in UTC, to the second)."""
+
+    def cell(r: Reservation, name: str) -> str:
+        value = getattr(r, name)
+        if isinstance(value, datetime):
+            return value.strftime("%Y-%m-%d %H:%M:%S")
+        return format(value.normalize(), "f") if isinstance(value, Decimal) else str(value)
+
+    rows = [list(_COLUMNS)] + [[cell(r, n) for n in _COLUMNS] for r in reservations]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m airflow_provider_credits.reservations list|release ...``: see docs/reservations.md.
+
+    :return: 0 done (``list`` printed, ``release`` released at least one); 1 nothing was released,
+        or an error (connection, database, table); 2 wrong usage.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_credits.reservations",
+        description="List active credit reservations, or release them, through an Airflow SQL connection.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="print the active reservations (unreleased and unexpired)")
+    release = commands.add_parser("release", help="release active reservations (they stop holding credits)")
+    for sub in (listing, release):
+        sub.add_argument(
+            "--conn-id", required=True, help="Airflow connection of the database holding the table"
         )
-        return [self._reservation(row) for row in cur.fetchall()]
+        sub.add_argument(
+            "--table", default=DEFAULT_TABLE, help=f"reservation table (default {DEFAULT_TABLE})"
+        )
+    listing.add_argument("--vendor-conn", help="only the reservations of this credits connection")
+    which = release.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", dest="reservation_id", help="the reservation id (see list)")
+    which.add_argument("--dag-id", help="every active reservation of this DAG")
+    release.add_argument("--run-id", help="with --dag-id: only this run's")
+    args = parser.parse_args(argv)
+    if args.command == "release" and args.run_id and not args.dag_id:
+        parser.error("--run-id needs --dag-id")
 
-    def _row(self, r: Reservation) -> list[Any]:
-        adapt = self.dialect.adapters()
-        return [
-            r.reservation_id,
-            r.connection_id,
-            r.pool,
-            adapt.number(r.amount),
-            r.dag_id,
-            r.run_id,
-            r.task_id,
-            adapt.number(Decimal(r.map_index)),
-            adapt.timestamp(r.created_at),
-            adapt.timestamp(r.expires_at),
-            adapt.timestamp(r.released_at),
-        ]
+    store = ReservationStore(args.conn_id, args.table, create_tables=False)
+    try:
+        if args.command == "list":
+            active = store.list_active(args.vendor_conn)
+            if not active:
+                print(f"no active reservations in {store.table_name}")
+                return 0
+            print(format_table(active))
+            print(
+                f"\n{len(active)} active reservation(s), {format(total(active).normalize(), 'f')} credits held"
+            )
+            return 0
+        if args.reservation_id:
+            released = store.release_id(args.reservation_id)
+        else:
+            released = store.release(dag_id=args.dag_id, run_id=args.run_id)
+    except Exception as exc:  # any failure: say what, exit 1 (no traceback for a command)
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(f"released {released} reservation(s)")
+    if not released:
+        print("nothing matched an active reservation (see: list)", file=sys.stderr)
+    return 0 if released else 1
 
-    @staticmethod
-    def _reservation(row: Sequence[Any]) -> Reservation:
-        values = dict(zip(RESERVATIONS.names, row, strict=True))
-        for name in ("created_at", "expires_at", "released_at"):
-            values[name] = _read_time(values[name])
-        values["amount"] = Decimal(str(values["amount"]))
-        values["map_index"] = int(values["map_index"])
-        return Reservation(**values)
 
-
-def _read_time(value: datetime | str | None) -> datetime | None:
-    """A timestamp column as an aware UTC datetime (SQLite returns ISO text, MySQL naive UTC)."""
-    if value is None:
-        return None
-    return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -93,6 +93,7 @@ class ReleaseCreditsOperator(RejectEmptyTemplates, BaseOperator):
         only the reservations with its own map index.
     :param reservation_table: the reservation table (templated).
     :param kwargs: :class:`~airflow.sdk.BaseOperator` arguments.
+    :raises CreditsConfigError: ``reservation_conn_id`` is empty.
     """
 
     template_fields: Sequence[str] = ("reservation_conn_id", "gate_task_ids", "reservation_table")
@@ -106,6 +107,12 @@ class ReleaseCreditsOperator(RejectEmptyTemplates, BaseOperator):
         reservation_table: str = DEFAULT_TABLE,
         **kwargs: Any,
     ) -> None:
+        if not reservation_conn_id or not isinstance(reservation_conn_id, str):
+            from airflow_provider_credits.exceptions import CreditsConfigError
+
+            raise CreditsConfigError(
+                f"reservation_conn_id must name the SQL connection holding the reservations, got {reservation_conn_id!r}"
+            )
         kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE)
         super().__init__(**kwargs)
         self.reservation_conn_id = reservation_conn_id
