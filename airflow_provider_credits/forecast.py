@@ -27,10 +27,10 @@ Method (documented in docs/ledger.md, "Runway"):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import pairwise
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from itertools import pairwise
 from typing import Literal
 
 __all__ = ["DEFAULT_WINDOW_DAYS", "Forecast", "forecast"]
