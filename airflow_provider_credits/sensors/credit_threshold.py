@@ -469,6 +469,7 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
 
     def _timed_out(self, message: Any) -> None:
         text = f"Sensor has timed out after {self.timeout:g}s: {message}"
+        self.log.warning("connection %r: %s", self.credits_conn_id, text)  # say why before a soft_fail skip
         if self.soft_fail:
             raise AirflowSkipException(text)
         raise AirflowSensorTimeout(text)
