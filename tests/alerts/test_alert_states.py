@@ -97,7 +97,7 @@ def test_concurrent_runs_alert_each_transition_once(
             errors: list[BaseException] = []
             before = len(sent)
 
-            def one_run() -> None:
+            def one_run(barrier: threading.Barrier, errors: list[BaseException]) -> None:
                 op = CreditAlertOperator(
                     task_id="alerts",
                     notifiers=[notifier],
@@ -113,7 +113,7 @@ def test_concurrent_runs_alert_each_transition_once(
                 except BaseException as exc:  # pragma: no cover - reported below
                     errors.append(exc)
 
-            threads = [threading.Thread(target=one_run) for _ in range(runs)]
+            threads = [threading.Thread(target=one_run, args=(barrier, errors)) for _ in range(runs)]
             for t in threads:
                 t.start()
             for t in threads:
