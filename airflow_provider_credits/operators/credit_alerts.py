@@ -32,6 +32,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_credits.exceptions import CreditsConfigError, CreditsError
 from airflow_provider_credits.gate import HUNDRED, fmt, parse_amount
+from airflow_provider_credits.models import _number_to_json as _number
 from airflow_provider_credits.notifications import as_notifiers, send
 from airflow_provider_credits.templating import RejectEmptyTemplates
 
@@ -159,12 +160,6 @@ class Assessment:
         runway = f", about {self.runway_days:.1f} days left" if self.runway_days is not None else ""
         status = f"low: {self.breached}" if self.state == LOW else f"ok ({self.check.describe()})"
         return f"{where}: {amount}{of} {self.unit or 'credits'} remaining{runway}; {status}"
-
-
-def _number(value: Decimal | None) -> int | float | None:
-    if value is None:
-        return None
-    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def assess(
