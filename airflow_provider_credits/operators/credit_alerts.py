@@ -455,20 +455,23 @@ class CreditAlertOperator(RejectEmptyTemplates, BaseOperator):
         self, db: Database, check: PoolCheck, balance: CreditBalance, now: datetime
     ) -> tuple[Decimal | None, datetime | None]:
         """Days left and run-out time from the stored history and the live balance (None: unknown)."""
-        from airflow_provider_credits.exceptions import TableSchemaError
+        import sqlalchemy as sa
+
         from airflow_provider_credits.storage.history import runway
+        from airflow_provider_credits.storage.tables import BALANCES
 
         pool = balance.pool(check.credit_pool)
-        try:
-            history, _ = runway(db, connection_id=check.credits_conn_id, pool=pool.name, now=now)
-        except TableSchemaError as exc:
-            self.log.warning("no runway for %s: %s", check.credits_conn_id, exc)
+        with db.errors("looking for the usage history", BALANCES.name), db.begin() as conn:
+            stored = sa.inspect(conn).has_table(BALANCES.name)
+        if not stored:
+            self.log.warning(
+                "runway of %s unknown: no table %s in %r yet (UsageToSqlOperator writes it)",
+                check.credits_conn_id,
+                BALANCES.name,
+                db.hook.get_conn_id(),
+            )
             return None, None
-        except CreditsError as exc:
-            if "does not exist" in str(exc) or "no such table" in str(exc):
-                self.log.warning("no runway for %s (no usage history yet): %s", check.credits_conn_id, exc)
-                return None, None
-            raise
+        history, _ = runway(db, connection_id=check.credits_conn_id, pool=pool.name, now=now)
         found = replace(history, remaining=pool.remaining).forecast(now)
         if found is None:
             self.log.info("%s pool %r: runway unknown (too little history)", check.credits_conn_id, pool.name)

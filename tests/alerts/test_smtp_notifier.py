@@ -115,3 +115,35 @@ def test_a_waiting_gate_mails_once(vendor: Any, inbox: Inbox) -> None:
     assert outcome.error is None
     assert [m["Subject"] for m in inbox.messages] == ["wait_poke waiting (the vendor's balance is too low)"]
     assert "100 of 1000 credits remaining, needed 500" in body(inbox.messages[0])
+
+
+@pytest.mark.e2e
+@pytest.mark.integration
+def test_example_credit_watchdog_mails_each_change_once(
+    airflow_db: Any, sandbox: Any, inbox: Inbox, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """example_dags/credit_watchdog.py with dag.test() on the sandbox: TheirStack runs low (one
+    mail), stays low (no mail), is topped up (one "recovered" mail)."""
+    import os
+    from pathlib import Path
+
+    from tests.plugins.airflow_env import run_dag
+
+    example = Path(__file__).resolve().parents[2] / "example_dags" / "credit_watchdog.py"
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", os.environ["AIRFLOW_CONN_SMTP_TEST"])
+    db_file = tmp_path / "usage.db"
+    monkeypatch.setenv("AIRFLOW_CONN_USAGE_DB", json.dumps({"conn_type": "sqlite", "host": str(db_file)}))
+    sandbox.set_balance("theirstack", "api_credits", 500)
+    subjects = []
+    for step in ("low", "still low", "topped up"):
+        if step == "topped up":
+            sandbox.topup("theirstack", 10_000, "api_credits")
+        result = run_dag(example, "credit_watchdog")
+        assert result.state == "success", result.task_states
+        subjects.append([m["Subject"] for m in inbox.messages])
+    assert subjects[-1] == [
+        "[credits] 1 change(s): theirstack api_credits is low",
+        "[credits] 1 change(s): theirstack api_credits is recovered",
+    ]
+    assert len(subjects[1]) == 1, "no mail while the pool stays low"
+    assert "500 of 25000 credits remaining; low: 500 remaining < 2000" in body(inbox.messages[0])
