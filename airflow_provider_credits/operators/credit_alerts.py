@@ -458,16 +458,17 @@ class CreditAlertOperator(RejectEmptyTemplates, BaseOperator):
         import sqlalchemy as sa
 
         from airflow_provider_credits.storage.history import runway
-        from airflow_provider_credits.storage.tables import BALANCES
+        from airflow_provider_credits.storage.tables import BALANCES, USAGE
 
         pool = balance.pool(check.credit_pool)
         with db.errors("looking for the usage history", BALANCES.name), db.begin() as conn:
-            stored = sa.inspect(conn).has_table(BALANCES.name)
-        if not stored:
+            inspector = sa.inspect(conn)
+            missing = [t.name for t in (BALANCES, USAGE) if not inspector.has_table(t.name)]
+        if missing:
             self.log.warning(
-                "runway of %s unknown: no table %s in %r yet (UsageToSqlOperator writes it)",
+                "runway of %s unknown: no table %s in %r yet (UsageToSqlOperator writes them)",
                 check.credits_conn_id,
-                BALANCES.name,
+                " and ".join(missing),
                 db.hook.get_conn_id(),
             )
             return None, None

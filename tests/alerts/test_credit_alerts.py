@@ -137,3 +137,47 @@ def test_runway_threshold_uses_the_forecast() -> None:
     assert assess(check, balance, runway_days=Decimal(3)).breached == "runway 3.0 days < 7"
     assert assess(check, balance, runway_days=Decimal(9)).state == "ok"
     assert assess(check, balance, runway_days=None).state == "ok", "unknown runway: no alert"
+
+
+def test_runway_from_the_stored_history(vendor: Any, sqlite_db: Any, notifier: RecordingNotifier) -> None:
+    """Snapshots in credit_balances falling 100 a day: 400 left is 4 days, under a 7-day runway."""
+    from datetime import timedelta
+
+    from airflow_provider_credits.models import utcnow
+    from airflow_provider_credits.storage.alert_states import database_for
+    from airflow_provider_credits.storage.tables import BALANCES, USAGE
+
+    db = database_for(sqlite_db.conn_id)
+    db.prepare([BALANCES, USAGE], create=True)
+    now = utcnow()
+    with db.begin() as conn:
+        conn.execute(
+            BALANCES.insert(),
+            [
+                {
+                    "connection_id": CONN_ID,
+                    "pool": "api_credits",
+                    "fetched_at": now - timedelta(days=10 - day),
+                    "logical_date": now,
+                    "vendor": "theirstack",
+                    "account": "acme",
+                    "unit": "credits",
+                    "remaining": 1400 - 100 * day,
+                }
+                for day in range(10)
+            ],
+        )
+    db.dispose()
+    vendor.script(credits(400))
+    op = alert_op(sqlite_db, notifier, min_remaining=None, min_runway_days=7)
+    [alert] = run(op)["alerts"]
+    assert alert["state"] == "low" and alert["breached"] == "runway 4.0 days < 7"
+    assert alert["runway_days"] == 4.0 and alert["runs_out_at"]
+
+
+def test_runway_without_history_is_unknown_not_low(
+    vendor: Any, sqlite_db: Any, notifier: RecordingNotifier
+) -> None:
+    vendor.script(credits(400))
+    result = run(alert_op(sqlite_db, notifier, min_remaining=None, min_runway_days=7))
+    assert result["states"] == {f"{CONN_ID}/(primary)": "ok"} and result["alerts"] == []
