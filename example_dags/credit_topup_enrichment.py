@@ -2,7 +2,8 @@
 
 No schedule and no sensor: the triggerer watches TheirStack's ``api_credits`` pool (one read
 a minute) and records an asset event each time the balance rises from below 5,000 to 5,000 or
-more. The event starts this DAG; the event's extra holds the balance and the crossing. A
+more. The event starts this DAG; the event's extra holds the balance and the crossing
+(under ``"payload"``). A
 balance that merely stays above 5,000 starts nothing; after a top-up the balance must fall
 below 4,000 (``rearm_below``) before the next top-up counts, so a balance wobbling around the
 threshold does not start run after run. The last side seen lives in ``usage_db`` (table
@@ -51,9 +52,10 @@ def credit_topup_enrichment() -> None:
     def enrich_backlog(triggering_asset_events: Any = None) -> dict[str, Any]:
         """Spend the new credits on the backlog (here: report what the top-up event said)."""
         events = [e for evs in (triggering_asset_events or {}).values() for e in evs]
-        extra = dict(events[-1].extra) if events else {}
-        print(f"credits topped up: {extra.get('remaining')} {extra.get('pool')} ({extra.get('crossing')})")
-        return extra
+        # Airflow stores a trigger's event as {"from_trigger": True, "payload": <the event>}
+        topup = dict(events[-1].extra.get("payload", {})) if events else {}
+        print(f"credits topped up: {topup.get('remaining')} {topup.get('pool')} ({topup.get('crossing')})")
+        return topup
 
     enrich_backlog()
 

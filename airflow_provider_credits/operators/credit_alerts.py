@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_credits.exceptions import CreditsConfigError, CreditsError
-from airflow_provider_credits.gate import HUNDRED, fmt, parse_amount
+from airflow_provider_credits.gate import HUNDRED, decide, fmt, parse_amount
 from airflow_provider_credits.models import _number_to_json as _number
 from airflow_provider_credits.notifications import as_notifiers, send
 from airflow_provider_credits.templating import RejectEmptyTemplates
@@ -178,30 +178,22 @@ def assess(
     :param runway_days: the forecast's days left, None when unknown (no runway alert then).
     :param runs_out_at: the forecast's run-out time.
     :raises CreditsConfigError: the pool does not exist, reports no remaining amount, or a
-        percentage is asked of a pool without a limit.
+        percentage is asked of a pool without a limit (the gate's rules: :func:`~airflow_provider_credits.gate.decide`).
     """
     if balance is None:
         return Assessment(check, UNREADABLE, error=str(error) if error else "no balance")
     pool = balance.pool(check.credit_pool)
-    if pool.remaining is None:
-        raise CreditsConfigError(
-            f"{balance.vendor} pool {pool.name!r} does not report how many credits remain; "
-            f"watch another pool ({', '.join(balance.pool_names)})",
-            vendor=balance.vendor,
-        )
     broken = []
-    if check.min_remaining is not None and pool.remaining < check.min_remaining:
-        broken.append(f"{fmt(pool.remaining)} remaining < {fmt(check.min_remaining)}")
-    if check.min_remaining_pct is not None:
-        if pool.limit is None:
-            raise CreditsConfigError(
-                f"min_remaining_pct needs a pool with a limit, but {balance.vendor} pool {pool.name!r} "
-                "reports none; use min_remaining",
-                vendor=balance.vendor,
-            )
-        pct = pool.remaining * HUNDRED / pool.limit if pool.limit > 0 else Decimal(0)
-        if pct < check.min_remaining_pct:
-            broken.append(f"{pct:.1f}% of the limit < {fmt(check.min_remaining_pct)}%")
+    if check.min_remaining is not None or check.min_remaining_pct is not None:
+        # the gate's own judgement, so an alert and a gate never disagree about "enough"
+        decision = decide(
+            balance,
+            min_remaining=check.min_remaining,
+            min_remaining_pct=check.min_remaining_pct,
+            credit_pool=check.credit_pool,
+        )
+        if not decision.met:
+            broken.append(f"{fmt(decision.remaining)} remaining < {fmt(decision.needed)} needed")
     if check.min_runway_days is not None and runway_days is not None and runway_days < check.min_runway_days:
         broken.append(f"runway {runway_days:.1f} days < {fmt(check.min_runway_days)}")
     return Assessment(

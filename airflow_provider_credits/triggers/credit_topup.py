@@ -73,7 +73,7 @@ class CreditTopupTrigger(BaseEventTrigger):
     Every argument is a JSON primitive and normalized (amounts as strings such as ``"1000"``),
     so :meth:`serialize` is the same at every DAG parse: Airflow identifies a watcher by it.
 
-    Event payload (the asset event's ``extra``): ``{"crossing": "up" | "down", "previous":
+    Event payload (Airflow puts it in the asset event's ``extra`` under ``"payload"``): ``{"crossing": "up" | "down", "previous":
     "below" | "above", "remaining", "limit", "threshold", "vendor", "account", "pool", "unit",
     "connection_id", "at"}`` (numbers as JSON numbers, ``at`` ISO 8601 UTC).
 

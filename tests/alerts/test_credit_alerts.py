@@ -81,7 +81,7 @@ def test_percent_and_several_pools_in_one_notification(
     result = run(op)
     assert sorted(a["pool"] for a in result["alerts"]) == ["api_credits", "ui_credits"]
     assert len(notifier.sent) == 1, "one notification per run, listing every change"
-    assert "5.0% of the limit < 10%" in {a["breached"] for a in result["alerts"]}
+    assert {a["breached"] for a in result["alerts"]} == {"50 remaining < 100 needed"}
     assert vendor.router.calls.call_count == 1, "each connection is read once per run"
 
 

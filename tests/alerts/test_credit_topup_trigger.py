@@ -174,3 +174,20 @@ def test_run_polls_the_vendor_and_yields_top_ups(vendor: Any, sqlite_db: Any) ->
     events = asyncio.run(asyncio.wait_for(two_events(), 60))
     assert [(e["crossing"], e["remaining"]) for e in events] == [("up", 900), ("up", 990)]
     assert script.calls >= 7
+
+
+def test_example_dag_reads_the_event_airflow_stores(airflow_db: Any) -> None:
+    """example_dags/credit_topup_enrichment.py: scheduled on the watched asset, and its task reads
+    the trigger's event where Airflow puts it (``extra["payload"]``)."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from tests.plugins.airflow_env import load_dag
+
+    example = Path(__file__).resolve().parents[2] / "example_dags" / "credit_topup_enrichment.py"
+    dag = load_dag(example, "credit_topup_enrichment")
+    payload = {"crossing": "up", "remaining": 6000, "pool": "api_credits"}
+    event = SimpleNamespace(extra={"from_trigger": True, "payload": payload})
+    task = dag.get_task("enrich_backlog")
+    assert task.python_callable(triggering_asset_events={"asset": [event]}) == payload
+    assert task.python_callable(triggering_asset_events={}) == {}

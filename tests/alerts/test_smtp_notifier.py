@@ -93,8 +93,7 @@ def test_alerts_reach_an_smtp_server_rendered(vendor: Any, sqlite_db: Any, inbox
     assert inbox.recipients[0] == ["ops@example.com"]
     text = body(inbox.messages[0])
     assert (
-        "theirstack pool 'api_credits': 120 of 1000 credits remaining; "
-        "low: 120 remaining < 500; 12.0% of the limit < 20%"
+        "theirstack pool 'api_credits': 120 of 1000 credits remaining; low: 120 remaining < 500 needed"
     ) in text, text
     assert "threshold: 500 remaining, 20% of the limit" in text
     assert all(SECRET not in m.as_string() for m in inbox.messages)
@@ -146,4 +145,4 @@ def test_example_credit_watchdog_mails_each_change_once(
         "[credits] 1 change(s): theirstack api_credits is recovered",
     ]
     assert len(subjects[1]) == 1, "no mail while the pool stays low"
-    assert "500 of 25000 credits remaining; low: 500 remaining < 2000" in body(inbox.messages[0])
+    assert "500 of 25000 credits remaining; low: 500 remaining < 2000 needed" in body(inbox.messages[0])
