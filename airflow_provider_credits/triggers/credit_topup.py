@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_provider_credits.exceptions import CreditsConfigError, CreditsError
+from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.gate import fmt, parse_amount
 from airflow_provider_credits.models import _number_to_json as _number
 
@@ -169,8 +169,10 @@ class CreditTopupTrigger(BaseEventTrigger):
                 try:
                     hook = hook or await aget_credits_hook(self.credits_conn_id)
                     balance = await hook.aget_balance()
-                except CreditsError as exc:
-                    self._log_once(f"connection {self.credits_conn_id!r}: balance unreadable: {exc}")
+                except Exception as exc:  # a watcher keeps watching: the next poll tries again
+                    self._log_once(
+                        f"connection {self.credits_conn_id!r}: balance unreadable: {type(exc).__name__}: {exc}"
+                    )
                 finally:
                     if hook is not None and self.poke_interval > KEEPALIVE_SECONDS:
                         await hook.aclose()
@@ -201,8 +203,10 @@ class CreditTopupTrigger(BaseEventTrigger):
             return None
         try:
             before = await asyncio.to_thread(self._store, side, pool.remaining, pool.limit)
-        except CreditsError as exc:  # the database is down: nothing stored, the next poll sees it again
-            self._log_once(f"could not store the balance's side in {self.state_conn_id!r}: {exc}")
+        except Exception as exc:  # the database is down: nothing stored, the next poll sees it again
+            self._log_once(
+                f"could not store the balance's side in {self.state_conn_id!r}: {type(exc).__name__}: {exc}"
+            )
             return None
         self._side = side
         if before is None or before not in (ABOVE, BELOW):

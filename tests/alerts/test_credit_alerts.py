@@ -181,3 +181,14 @@ def test_runway_without_history_is_unknown_not_low(
     vendor.script(credits(400))
     result = run(alert_op(sqlite_db, notifier, min_remaining=None, min_runway_days=7))
     assert result["states"] == {f"{CONN_ID}/(primary)": "ok"} and result["alerts"] == []
+
+
+def test_fail_on_unreadable_fails_after_notifying(
+    vendor: Any, sqlite_db: Any, notifier: RecordingNotifier
+) -> None:
+    from airflow_provider_credits.exceptions import CreditsError
+
+    vendor.script(http(403))
+    with pytest.raises(CreditsError, match="unreadable"):
+        run(alert_op(sqlite_db, notifier, fail_on_unreadable=True))
+    assert [m["alerts"][0]["state"] for m in notifier.sent] == ["unreadable"]

@@ -191,3 +191,20 @@ def test_example_dag_reads_the_event_airflow_stores(airflow_db: Any) -> None:
     task = dag.get_task("enrich_backlog")
     assert task.python_callable(triggering_asset_events={"asset": [event]}) == payload
     assert task.python_callable(triggering_asset_events={}) == {}
+
+
+def test_a_database_that_fails_loses_no_crossing(make: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the state cannot be stored, nothing fires; the crossing fires once it can."""
+    from airflow_provider_credits.exceptions import CreditsStorageError
+
+    trigger = make()
+    assert feed(trigger, [100]) == [None]
+    real = trigger._store
+
+    def broken(*args: Any) -> Any:
+        raise CreditsStorageError("database down")
+
+    monkeypatch.setattr(trigger, "_store", broken)
+    assert feed(trigger, [2000, 2000]) == [None, None]
+    monkeypatch.setattr(trigger, "_store", real)
+    assert feed(trigger, [2000, 2000]) == ["up", None]
