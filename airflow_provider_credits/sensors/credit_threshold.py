@@ -21,7 +21,12 @@ from airflow_provider_credits.gate import (
     never_reached_hint,
     result_value,
 )
-from airflow_provider_credits.notifications import WAIT_BALANCE, WAIT_RESERVATIONS, WAIT_UNAVAILABLE
+from airflow_provider_credits.notifications import (
+    WAIT_BALANCE,
+    WAIT_RESERVATIONS,
+    WAIT_UNAVAILABLE,
+    GateNotifications,
+)
 from airflow_provider_credits.reservations import DEFAULT_TABLE, DEFAULT_TTL
 from airflow_provider_credits.templating import RejectEmptyTemplates
 from airflow_provider_credits.version_compat import (
@@ -40,8 +45,6 @@ if TYPE_CHECKING:
 
 #: task state store key (with the try number) of a reschedule-mode sensor's :class:`Reach`.
 REACH_KEY = "credit_threshold_reach"
-#: task state store key (with the try number) of a reschedule-mode sensor's "wait notified" flag.
-WAITED_KEY = "credit_threshold_waited"
 #: the events :class:`CreditThresholdTrigger` sends, by status: their required keys.
 EVENT_KEYS = {
     "success": ("balance", "decision", "deadline"),
@@ -50,7 +53,7 @@ EVENT_KEYS = {
 }
 
 
-class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
+class CreditThresholdSensor(GateNotifications, RejectEmptyTemplates, BaseSensorOperator):
     """Wait until a credit pool of a vendor account has at least the credits a run needs.
 
     Works with any connection of type clay, clodura, theirstack or trendtrack (the hook
@@ -91,7 +94,7 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
         when missing, with its lock table ``<table>_locks``.
     :param on_wait_notifiers: ``airflow.sdk.BaseNotifier`` instances called once per try when the
         gate starts waiting (its first check that is not met); their templates see
-        ``credit_gate`` (see :meth:`gate_notification`) with ``event="waiting"`` and the ``reason``
+        ``credit_gate`` (see :meth:`~airflow_provider_credits.notifications.GateNotifications.gate_notification`) with ``event="waiting"`` and the ``reason``
         (:data:`~airflow_provider_credits.notifications.WAIT_REASONS`). Called on the worker in
         every mode (in deferrable mode before deferring); a failing notifier is logged, never
         fails the gate.
@@ -130,10 +133,7 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        from airflow_provider_credits.notifications import as_notifiers
-
-        self.on_wait_notifiers = as_notifiers(on_wait_notifiers, "on_wait_notifiers")
-        self.on_pass_notifiers = as_notifiers(on_pass_notifiers, "on_pass_notifiers")
+        self.set_notifiers(on_wait_notifiers, on_pass_notifiers)
         if reserve is None and reservation_conn_id:
             reserve = True
         if reserve is not None and reserve is not False and not reservation_conn_id:
@@ -283,89 +283,6 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
             store.set(self._reach_key(context), reach.as_json())
         except Exception as exc:
             self.log.warning("could not store the unreachable-check count: %s", exc)
-
-    # ------------------------------------------------------------------ notifiers
-    #
-    # "Once per try": poke mode keeps the flag on the instance; deferrable mode notifies the wait
-    # on the worker before deferring, and a resumed task has waited by definition. Reschedule mode
-    # runs each check in a new process: the flag lives in the task state store (Airflow 3.3+);
-    # without a store (3.1, 3.2), a check after the try's first reschedule has waited (only a
-    # check that was not met reschedules), which gives the same answer.
-
-    _waited: bool = False
-
-    def _has_waited(self, context: Context) -> bool:
-        if self._waited or not self.reschedule:
-            return self._waited
-        store = context.get("task_state_store")
-        try:
-            if store is not None:
-                return store.get(f"{WAITED_KEY}_try_{getattr(context.get('ti'), 'try_number', 1)}") is True
-            ti: Any = context.get("ti")
-            return ti is not None and ti.get_first_reschedule_date(context) is not None
-        except Exception as exc:  # a hint for notifications: never fail a gate because of it
-            self.log.warning("could not tell whether the gate already waited: %s", exc)
-            return True  # never notify twice; at worst a wait notification is missed
-
-    def _notify_wait(self, context: Context, reason: str, why: Any) -> None:
-        """Call ``on_wait_notifiers`` at the try's first unmet check (``why``: a Check or a message)."""
-        if self._has_waited(context):
-            return
-        self._waited = True
-        store = context.get("task_state_store") if self.reschedule else None
-        if store is not None:
-            try:
-                store.set(f"{WAITED_KEY}_try_{getattr(context.get('ti'), 'try_number', 1)}", True)
-            except Exception as exc:
-                self.log.warning("could not store that the gate waited: %s", exc)
-        if self.on_wait_notifiers:
-            decision = getattr(why, "decision", None)
-            message = getattr(why, "message", why)
-            info = self.gate_notification("waiting", reason, str(message), decision)
-            self._send(self.on_wait_notifiers, context, info)
-
-    def _notify_pass(self, context: Context, value: dict[str, Any] | None) -> None:
-        """Call ``on_pass_notifiers`` when a gate that waited passes (``value``: its XCom; None: not passed)."""
-        if value is None or not self.on_pass_notifiers or not self._has_waited(context):
-            return
-        decision = value.get("decision")
-        info = self.gate_notification("passed", None, str((decision or {}).get("message", "")), decision)
-        self._send(self.on_pass_notifiers, context, info)
-
-    def gate_notification(
-        self, event: str, reason: str | None, message: str, decision: Any
-    ) -> dict[str, Any]:
-        """What the notifiers' templates see as ``credit_gate``.
-
-        :returns: ``{"event": "waiting" | "passed", "reason": "balance" | "reservations" |
-            "budget" | "unavailable" | None, "reason_text", "message", "connection_id", "pool",
-            "remaining", "limit", "needed", "reserved", "task_id", "dag_id"}`` (numbers as JSON
-            numbers, None when unknown).
-        """
-        from airflow_provider_credits.notifications import WAIT_REASONS
-
-        if decision is not None and not isinstance(decision, dict):
-            decision = decision.model_dump(mode="json")
-        decision = decision or {}
-        return {
-            "event": event,
-            "reason": reason,
-            "reason_text": WAIT_REASONS.get(reason or "", reason),
-            "message": message,
-            "connection_id": self.credits_conn_id,
-            "pool": decision.get("pool", self.credit_pool),
-            **{key: decision.get(key) for key in ("remaining", "limit", "needed", "reserved")},
-            "task_id": self.task_id,
-            "dag_id": self.dag_id,
-        }
-
-    def _send(self, notifiers: list[Any], context: Context, info: dict[str, Any]) -> None:
-        from airflow_provider_credits.notifications import send
-
-        self.log.info(
-            "gate %s (%s): notifying %d notifier(s)", info["event"], info["reason"] or "-", len(notifiers)
-        )
-        send(notifiers, context, {"credit_gate": info}, raise_errors=False, log=self.log)
 
     def _reserve(self, context: Context, gate: Gate, balance: CreditBalance) -> dict[str, Any] | None:
         """Reserve atomically against ``balance``; the XCom value when granted, else None (keep waiting)."""
