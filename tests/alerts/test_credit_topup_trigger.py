@@ -208,3 +208,53 @@ def test_a_database_that_fails_loses_no_crossing(make: Any, monkeypatch: pytest.
     assert feed(trigger, [2000, 2000]) == [None, None]
     monkeypatch.setattr(trigger, "_store", real)
     assert feed(trigger, [2000, 2000]) == ["up", None]
+
+
+@pytest.mark.integration
+def test_killed_and_rebuilt_watchers_on_the_sandbox(sandbox: Any, sqlite_db: Any) -> None:
+    """run() against the vendor sandbox over HTTP, cancelled (a killed triggerer) and rebuilt from
+    serialize() in between: one event per top-up, none after a restart above, a top-up made while
+    no watcher runs is reported by the next one."""
+
+    def watcher() -> CreditTopupTrigger:
+        return CreditTopupTrigger(
+            credits_conn_id="theirstack_default",
+            credit_pool="api_credits",
+            threshold=5000,
+            rearm_below=4000,
+            state_conn_id=sqlite_db.conn_id,
+            poke_interval=0.05,
+        )
+
+    async def events_within(trigger: CreditTopupTrigger, seconds: float, action: Any = None) -> list[Any]:
+        """Run the trigger for ``seconds`` (after ``action``), then cancel it as a killed triggerer would."""
+        got: list[Any] = []
+
+        async def consume() -> None:
+            async for event in trigger.run():
+                got.append(event.payload)
+
+        task = asyncio.ensure_future(consume())
+        for _ in range(400):  # until the first read has been judged (the side read or stored)
+            if trigger._side is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert trigger._side is not None, "the watcher never read the balance"
+        if action is not None:
+            await asyncio.to_thread(action)
+        await asyncio.sleep(seconds)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return got
+
+    sandbox.set_balance("theirstack", "api_credits", 1000)
+    first = watcher()
+    events = asyncio.run(events_within(first, 1.5, lambda: sandbox.topup("theirstack", 5000, "api_credits")))
+    assert [(e["crossing"], e["remaining"]) for e in events] == [("up", 6000)]
+    assert asyncio.run(events_within(rebuild(first), 1.0)) == [], "restarted while above: nothing"
+    sandbox.spend("theirstack", 3000, "api_credits")
+    assert asyncio.run(events_within(rebuild(first), 1.0)) == [], "a fall is no top-up"
+    sandbox.topup("theirstack", 4000, "api_credits")  # while no watcher runs
+    events = asyncio.run(events_within(rebuild(first), 1.0))
+    assert [(e["crossing"], e["remaining"]) for e in events] == [("up", 7000)]
