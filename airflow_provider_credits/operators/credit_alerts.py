@@ -10,7 +10,8 @@ alert state    when
 =============  ==========================================================================
 ``low``        a threshold is broken (first seen, or after ``ok`` / ``unreadable``)
 ``recovered``  every threshold holds again after ``low`` or ``unreadable``
-``unreadable`` the vendor could not be read (auth error, outage, 429 after retries)
+``unreadable`` the vendor could not be read (auth error, outage, 429 after retries);
+               a 402 (out of credits) is ``low`` with 0 remaining, as a gate counts it
 =============  ==========================================================================
 
 The first check of a pool that is fine sends nothing. States live in the credits database
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_credits.exceptions import CreditsConfigError, CreditsError
+from airflow_provider_credits.exceptions import CreditsConfigError, CreditsError, CreditsExhaustedError
 from airflow_provider_credits.gate import HUNDRED, decide, fmt, parse_amount
 from airflow_provider_credits.models import _number_to_json as _number
 from airflow_provider_credits.notifications import as_notifiers, send
@@ -180,6 +181,14 @@ def assess(
     :raises CreditsConfigError: the pool does not exist, reports no remaining amount, or a
         percentage is asked of a pool without a limit (the gate's rules: :func:`~airflow_provider_credits.gate.decide`).
     """
+    if isinstance(error, CreditsExhaustedError):  # 402: out of credits, as a gate counts it
+        return Assessment(
+            check,
+            LOW,
+            vendor=error.vendor,
+            remaining=Decimal(0),
+            breached=f"the vendor says the account is out of credits ({error})",
+        )
     if balance is None:
         return Assessment(check, UNREADABLE, error=str(error) if error else "no balance")
     pool = balance.pool(check.credit_pool)

@@ -192,3 +192,12 @@ def test_fail_on_unreadable_fails_after_notifying(
     with pytest.raises(CreditsError, match="unreadable"):
         run(alert_op(sqlite_db, notifier, fail_on_unreadable=True))
     assert [m["alerts"][0]["state"] for m in notifier.sent] == ["unreadable"]
+
+
+def test_out_of_credits_402_is_low_not_unreadable(
+    vendor: Any, sqlite_db: Any, notifier: RecordingNotifier
+) -> None:
+    vendor.script(http(402))
+    [alert] = run(alert_op(sqlite_db, notifier))["alerts"]
+    assert (alert["state"], alert["remaining"], alert["vendor"]) == ("low", 0, "theirstack")
+    assert "out of credits" in alert["breached"]
