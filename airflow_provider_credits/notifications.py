@@ -24,6 +24,7 @@ __all__ = [
     "WAIT_BUDGET",
     "WAIT_REASONS",
     "WAIT_RESERVATIONS",
+    "WAIT_RUNWAY",
     "WAIT_UNAVAILABLE",
     "GateNotifications",
     "as_notifiers",
@@ -38,6 +39,8 @@ WAIT_BUDGET = "budget"
 """The run's budget (the ledger) does not allow the spend."""
 WAIT_UNAVAILABLE = "unavailable"
 """The balance could not be read for now (429, 5xx, network): the gate checks again."""
+WAIT_RUNWAY = "runway"
+"""After the reservation the pool would run out sooner than ``min_runway`` (the forecast)."""
 
 #: why a gate waits: the ``reason`` a wait notification's ``credit_gate`` carries, and its
 #: wording. An open set: a new kind of gate adds its reason here (a plain string).
@@ -46,6 +49,7 @@ WAIT_REASONS: dict[str, str] = {
     WAIT_RESERVATIONS: "other tasks have reserved the credits",
     WAIT_BUDGET: "the budget does not allow it",
     WAIT_UNAVAILABLE: "the balance cannot be read right now",
+    WAIT_RUNWAY: "the pool would run out too soon",
 }
 
 
@@ -201,7 +205,7 @@ class GateNotifications:
         """What the notifiers' templates see as ``credit_gate``.
 
         :returns: ``{"event": "waiting" | "passed", "reason": "balance" | "reservations" |
-            "budget" | "unavailable" | None, "reason_text", "message", "connection_id", "pool",
+            "budget" | "runway" | "unavailable" | None, "reason_text", "message", "connection_id", "pool",
             "remaining", "limit", "needed", "reserved", "task_id", "dag_id"}`` (numbers as JSON
             numbers, None when unknown).
         """

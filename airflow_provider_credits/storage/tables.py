@@ -23,6 +23,8 @@ from airflow_provider_credits.storage.names import TableName
 __all__ = [
     "ALERT_STATES",
     "BALANCES",
+    "LEDGER",
+    "LEDGER_KINDS",
     "LOCKS",
     "RESERVATIONS",
     "USAGE",
@@ -148,9 +150,61 @@ RESERVATIONS = sa.Table(
     _time("created_at"),
     _time("expires_at"),
     _time("released_at", nullable=True),
+    _number("spent", nullable=True),
+    _text("spent_source", 16, nullable=True),
+    _text("budget_key", _ID, nullable=True),
+    _number("balance_before", nullable=True),
     comment="credit reservations of gate tasks (one row per task instance)",
 )
-"""``credit_reservations``: one row per gate task instance (re-reserving overwrites it)."""
+"""``credit_reservations``: one row per gate task instance (re-reserving overwrites it).
+
+The current state of a reservation; its history is in the ledger (:data:`LEDGER`).
+``spent``: credits spent so far (reported during the run, or the final figure at release;
+NULL or 0 while nothing is known); ``spent_source``: ``reported``, ``measured`` or
+``unknown`` (NULL while active and unreported); ``budget_key``: the budget the reservation
+counts against (NULL: none); ``balance_before``: the pool's remaining credits the grant was
+decided on (to measure the spend at release). Outstanding = ``max(amount - spent, 0)``.
+"""
+
+#: the kinds of ledger rows
+LEDGER_KINDS = ("grant", "report", "release", "expiry")
+
+LEDGER = sa.Table(
+    "credit_ledger",
+    metadata,
+    sa.Column("entry_id", sa.Integer, primary_key=True, autoincrement=True),
+    _text("reservation_id", 36),
+    _text("kind", 16),
+    _text("dag_id", _ID),
+    _text("run_id", _ID),
+    _text("task_id", _ID),
+    _number("map_index"),
+    _text("connection_id", _ID),
+    _text("pool", _NAME),
+    _text("budget_key", _ID, nullable=True),
+    _number("amount", nullable=True),
+    _text("source", 16, nullable=True),
+    _time("recorded_at"),
+    _text("note", 500, nullable=True),
+    sa.Index(None, "dag_id", "recorded_at"),
+    sa.Index(None, "budget_key", "recorded_at"),
+    sa.Index(None, "reservation_id"),
+    comment="append-only ledger of credit reservations: grants, spend reports, releases, expiries",
+)
+"""``credit_ledger``: append-only, one row per grant, report, release and expiry of a reservation.
+
+Next to a reservation table ``T`` it is ``credit_ledger`` when ``T`` is ``credit_reservations``,
+else ``T_ledger`` (see :func:`airflow_provider_credits.ledger.ledger_table_name`).
+
+* ``kind``: ``grant`` (``amount`` = credits reserved), ``report`` (``amount`` = credits spent
+  since the previous report, ``source`` ``reported``), ``release`` (``amount`` = spend recorded
+  by the release beyond the reports, possibly negative when a final figure corrects them; NULL
+  when unknown; ``source`` ``reported``, ``measured`` or ``unknown``), ``expiry`` (the TTL ran
+  out before a release; ``amount`` = what was still outstanding, ``source`` ``unknown``).
+* ``dag_id``, ``run_id``, ``task_id``, ``map_index``: the task that wrote the row (the gate for
+  grants and expiries, the reporting or releasing task otherwise).
+* Spend in a period = the sum of ``amount`` of ``report`` and ``release`` rows recorded in it.
+"""
 
 LOCKS = sa.Table(
     "credit_reservations_locks",
@@ -166,7 +220,8 @@ LOCKS = sa.Table(
 def table(default: sa.Table, name: TableName) -> sa.Table:
     """The table ``default`` under another name (its own ``MetaData``, the same columns and key).
 
-    :param default: one of :data:`BALANCES`, :data:`USAGE`, :data:`RESERVATIONS`, :data:`LOCKS`.
+    :param default: one of :data:`BALANCES`, :data:`USAGE`, :data:`RESERVATIONS`, :data:`LOCKS`,
+        :data:`LEDGER`.
     :param name: the validated name to give it.
     """
     if name.table == default.name and name.schema is None:
