@@ -27,6 +27,8 @@ def test_every_example_dag_imports_without_errors() -> None:
         "credit_gated_enrichment",
         "credit_reservations",
         "multi_vendor_gate",
+        "credit_watchdog",
+        "credit_topup_enrichment",
     }
 
 
