@@ -183,6 +183,7 @@ class CreditsHook(BaseHook):
         self._aclient: httpx.AsyncClient | None = None
         self._atransport: httpx.AsyncBaseTransport | None = None
         self._urls: dict[tuple[str, str], httpx.URL] = {}
+        self._timeouts: dict[float, dict[str, float | None]] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(conn_id={self.conn_id!r})"
@@ -289,8 +290,10 @@ class CreditsHook(BaseHook):
         (None when not JSON) and headers; the shared reading covers ``error``/``message``/``detail``."""
         return errors.vendor_error_fields(body, headers)
 
-    def _retry_policy(self, settings: ConnectionSettings) -> RetryPolicy:
+    def _retry_policy(self) -> RetryPolicy:
         """Override: the retry rules (e.g. a vendor's documented rate as ``rate_limit_floor``)."""
+        settings = self._settings
+        assert settings is not None
         return RetryPolicy(settings.max_retries, settings.retry_max_seconds, self.backoff, self.max_backoff)
 
     # ------------------------------------------------------------------ clients
@@ -430,10 +433,10 @@ class CreditsHook(BaseHook):
 
     def _attempts(self, renew_auth: bool) -> Attempts:
         """The tries of one request under :meth:`_retry_policy`."""
-        settings = self._settings
-        assert settings is not None
-        policy = self._retry_policy(settings)
-        return Attempts(policy, time.monotonic(), renew_auth=renew_auth, log=self.log, name=self.conn_id)
+        return Attempts(self._retry_policy, time.monotonic(), renew_auth=renew_auth, announce=self._log_retry)
+
+    def _log_retry(self, error: CreditsApiError, attempt: int, max_retries: int, delay: float) -> None:
+        self.log.warning("%s: %s; retry %d/%d in %.1fs", self.conn_id, error, attempt, max_retries, delay)
 
     def _build(
         self, method: str, path: str, params: Mapping[str, Any] | None, json_body: Any
@@ -451,8 +454,15 @@ class CreditsHook(BaseHook):
             params={**auth_params, **params} if auth_params and params else (auth_params or params),
             json=json_body,
             headers={**DEFAULT_HEADERS, **self._auth_headers(settings)},
-            extensions={"timeout": httpx.Timeout(settings.timeout).as_dict()},
+            extensions={"timeout": self._timeout(settings.timeout)},
         )
+
+    def _timeout(self, seconds: float) -> dict[str, float | None]:
+        """httpx's per-request timeout extension, built once per value (read, never changed, by httpx)."""
+        timeout = self._timeouts.get(seconds)
+        if timeout is None:
+            timeout = self._timeouts[seconds] = httpx.Timeout(seconds).as_dict()
+        return timeout
 
     # ------------------------------------------------------------ error mapping
 

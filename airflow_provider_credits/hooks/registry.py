@@ -162,9 +162,9 @@ class RegistryHook(CreditsHook):
         own_code, own_message = self._spec_error_fields(body)
         return own_code or code, own_message or message, request_id
 
-    def _retry_policy(self, settings: ConnectionSettings) -> RetryPolicy:
+    def _retry_policy(self) -> RetryPolicy:
         """After a 429 without a hint, wait at least the vendor's documented rate (``seconds / requests``)."""
-        policy = super()._retry_policy(settings)
+        policy = super()._retry_policy()
         limit = self.vendor_spec().balance_rate_limit
         return policy if limit is None else replace(policy, rate_limit_floor=limit[1] / limit[0])
 

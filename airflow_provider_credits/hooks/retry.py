@@ -21,8 +21,8 @@ The rules, in order:
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from airflow_provider_credits.exceptions import CreditsApiError, CreditsRateLimitError
 from airflow_provider_credits.hooks.errors import parse_retry_after
@@ -71,27 +71,27 @@ class RetryPolicy:
 
 
 class Attempts:
-    """The tries of one request under ``policy``.
+    """The tries of one request under a policy.
 
-    :param policy: the rules.
+    :param policy: returns the rules; called once a try fails, so a request that succeeds at
+        once builds none.
     :param started: monotonic seconds when the first try started.
     :param renew_auth: whether a 401 may renew the credentials, once.
-    :param log: where each retry is announced.
-    :param name: who retries, in that log line (the connection id).
+    :param announce: called with (error, attempt, max_retries, delay) before each wait.
     """
 
-    __slots__ = ("attempt", "log", "may_renew", "name", "policy", "started")
+    __slots__ = ("_policy", "announce", "attempt", "make_policy", "may_renew", "started")
 
     def __init__(
         self,
-        policy: RetryPolicy,
+        policy: Callable[[], RetryPolicy],
         started: float,
         *,
         renew_auth: bool,
-        log: Any,
-        name: str,
+        announce: Callable[[CreditsApiError, int, int, float], None],
     ) -> None:
-        self.policy, self.started, self.log, self.name = policy, started, log, name
+        self.make_policy, self.started, self.announce = policy, started, announce
+        self._policy: RetryPolicy | None = None
         self.attempt = 0
         self.may_renew = renew_auth
 
@@ -113,10 +113,16 @@ class Attempts:
         :raises CreditsApiError: ``error``, when the policy gives up.
         """
         self.attempt += 1
-        delay = self.policy.delay(self.attempt, error, response, now - self.started)
+        policy = self.policy
+        delay = policy.delay(self.attempt, error, response, now - self.started)
         if delay is None:
             raise error
-        self.log.warning(
-            "%s: %s; retry %d/%d in %.1fs", self.name, error, self.attempt, self.policy.max_retries, delay
-        )
+        self.announce(error, self.attempt, policy.max_retries, delay)
         return delay
+
+    @property
+    def policy(self) -> RetryPolicy:
+        """The rules, built on first use."""
+        if self._policy is None:
+            self._policy = self.make_policy()
+        return self._policy
