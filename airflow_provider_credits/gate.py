@@ -33,7 +33,7 @@ from airflow_provider_credits.exceptions import (
     CreditsExhaustedError,
     CreditsTransportError,
 )
-from airflow_provider_credits.models import CreditBalance, Credits
+from airflow_provider_credits.models import MAX_CREDITS, CreditBalance, Credits
 
 __all__ = [
     "DEFAULT_MAX_UNREACHABLE_CHECKS",
@@ -76,7 +76,8 @@ def parse_amount(name: str, value: Any, *, maximum: Decimal | None = None) -> De
 
     :param name: argument name, for the error message.
     :param value: int, float, Decimal, numeric string, or None (not set).
-    :param maximum: largest accepted value (100 for percentages).
+    :param maximum: largest accepted value (100 for percentages); amounts are always below
+        :data:`~airflow_provider_credits.models.MAX_CREDITS` (10^14), like every credit amount.
     :raises CreditsConfigError: bool, not a number, NaN/infinite, negative or above ``maximum``.
     """
     if value is None:
@@ -93,6 +94,8 @@ def parse_amount(name: str, value: Any, *, maximum: Decimal | None = None) -> De
         raise CreditsConfigError(f"{name} must not be negative, got {value!r}")
     if maximum is not None and amount > maximum:
         raise CreditsConfigError(f"{name} must be at most {maximum}, got {value!r}")
+    if amount >= MAX_CREDITS:
+        raise CreditsConfigError(f"{name} must be below 10^14 (no account holds more), got {value!r}")
     return amount
 
 

@@ -201,11 +201,13 @@ class CreditsHook(BaseHook):
             return default if checked is None else checked
 
         settings = ConnectionSettings(
-            base_url=base_url(conn.host, conn.port, self.default_base_url),
+            base_url=base_url(
+                conn.host, conn.port, self.default_base_url, conn_id=self.conn_id, vendor=self.vendor
+            ),
             secret=(conn.password or "").strip(),
             login=(conn.login or "").strip(),
             extras=extras,
-            timeout=number("timeout", self.default_timeout) or self.default_timeout,
+            timeout=self._positive_timeout(number("timeout", self.default_timeout)),
             max_retries=int(number("max_retries", self.default_max_retries)),
             retry_max_seconds=number("retry_max_seconds", self.default_retry_max_seconds),
         )
@@ -213,6 +215,13 @@ class CreditsHook(BaseHook):
         secrets = {name: extra_value(extras, self.conn_type, name) for name in form.secret_fields}
         form.refuse_masked_secrets(self.conn_id, {**secrets, "password": settings.secret}, vendor=self.vendor)
         return settings
+
+    def _positive_timeout(self, seconds: float) -> float:
+        if seconds <= 0:  # a hook argument may go below the form's minimum, but not to nothing
+            raise CreditsConfigError(
+                f"hook argument 'timeout' must be above 0 seconds, got {seconds:g}", vendor=self.vendor
+            )
+        return seconds
 
     def _validate_settings(self, settings: ConnectionSettings) -> None:
         """Override: raise :class:`CreditsConfigError` when the connection cannot work."""

@@ -84,11 +84,25 @@ def unusable_values(exc: ValidationError | ArithmeticError | ValueError) -> str:
     return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
+#: the shortest start or end of a secret that is redacted on its own (a secret cut off by a
+#: message's length limit leaves one behind); shorter fragments would hide ordinary words
+MIN_FRAGMENT = 6
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret of four characters or more replaced by ``***``."""
+    """``text`` with every secret of four characters or more replaced by ``***``.
+
+    A secret cut off where a vendor's echoed text was shortened leaves only its start (or
+    end) behind; such fragments of ``MIN_FRAGMENT`` characters or more are replaced too.
+    """
     for secret in secrets:
-        if len(secret) >= 4:
-            text = text.replace(secret, "***")
+        if len(secret) < 4:
+            continue
+        text = text.replace(secret, "***")
+        for size in range(len(secret) - 1, MIN_FRAGMENT - 1, -1):
+            for fragment in (secret[:size], secret[-size:]):
+                if fragment in text:
+                    text = text.replace(fragment, "***")
     return text
 
 

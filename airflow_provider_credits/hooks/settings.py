@@ -34,7 +34,7 @@ MASKED_PLACEHOLDER = re.compile(r"\*{3,}")
 
 #: what a number saved as a string may look like (the UI and the CLI store ``"30"``): a plain
 #: decimal, with an optional exponent; never ``nan``, ``inf`` or ``1_000``.
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)  # no other scripts' digits
 
 #: Airflow's labels of the standard fields when a provider does not relabel them.
 _STANDARD_LABELS = {
@@ -234,16 +234,41 @@ class ConnectionSettings:
         return f"ConnectionSettings(base_url={self.base_url!r}, login={self.login!r}, secret=***)"
 
 
-def base_url(host: str | None, port: int | None, default: str) -> str:
+def base_url(
+    host: str | None, port: int | None, default: str, *, conn_id: str = "", vendor: str | None = None
+) -> str:
     """The base URL of a connection: its host (``https://`` when no scheme, its port unless the
-    host names one), else the vendor's ``default``; no trailing slash."""
+    host names one), else the vendor's ``default``; no trailing slash.
+
+    :raises CreditsConfigError: the host is not a usable http(s) URL (naming the connection).
+    """
     import httpx
 
-    host = (host or "").strip()
-    if host and "://" not in host:
-        host = f"https://{host}"
-    if host and port:
-        url = httpx.URL(host)
-        if url.port is None:
-            host = str(url.copy_with(port=int(port)))
-    return (host or default).rstrip("/")
+    given = (host or "").strip()
+    url_text = given if not given or "://" in given else f"https://{given}"
+
+    def refuse(why: str) -> CreditsConfigError:
+        return CreditsConfigError(
+            f"connection {conn_id!r}: the Host field {given!r} is not a usable URL ({why}); give the "
+            "vendor's base URL such as https://api.example.com, or leave Host empty for the vendor's own",
+            vendor=vendor,
+        )
+
+    if not url_text:
+        return default.rstrip("/")
+    if any(ch.isspace() or ord(ch) < 32 for ch in url_text):
+        raise refuse("it contains blanks or control characters")
+    try:
+        url = httpx.URL(url_text)
+        if url.scheme not in ("http", "https"):
+            raise refuse(f"scheme {url.scheme!r}: only http and https")
+        if not url.host:
+            raise refuse("no host name")
+        url.host.encode("idna")  # labels over 63 characters, empty labels
+        if port and url.port is None:
+            url = url.copy_with(port=int(port))
+    except (httpx.InvalidURL, UnicodeError, ValueError, TypeError) as exc:
+        raise refuse(str(exc) or type(exc).__name__) from None
+    if url.port is not None and not 0 < url.port < 65536:
+        raise refuse(f"port {url.port} is out of range")
+    return str(url).rstrip("/") if port else url_text.rstrip("/")

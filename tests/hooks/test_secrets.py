@@ -175,3 +175,27 @@ def test_secrets_are_registered_with_airflows_masker(mode, api, make_hook, monke
     assert [call for call in calls if isinstance(call[1], str)] == [(kind, pasted), (kind, fresh)]
     assert {k for k, _ in calls} == {kind}  # on 3.3+ async code never calls the blocking mask_secret
     assert log.redact(f"cookie {pasted} then {fresh}") == "cookie *** then ***"
+
+
+# bodies that echo the key right where the hook shortens the vendor's text (200 characters of a
+# non-JSON body, 500 of a vendor message, 100 of an HTML title): only the key's start is left
+CUT_ECHOES = {
+    "text-cut-at-200": (200, lambda s: {"text": "x" * 180 + " key " + s + " rejected"}, CreditsResponseError),
+    "message-cut-at-500": (401, lambda s: {"json": {"message": "y" * 480 + " key " + s}}, CreditsAuthError),
+    "title-cut-at-100": (502, lambda s: {"text": f"<html><title>{'z' * 80} key {s}</title></html>"}, CreditsApiError),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("status", "body", "error_class"), list(CUT_ECHOES.values()), ids=list(CUT_ECHOES))
+def test_a_secret_cut_off_by_the_length_limit_leaves_no_fragment(
+    mode, api, make_hook, clock, status, body, error_class
+):
+    api.get("/v0/billing/credit-balance").respond(status, **body(SECRET))
+    hook = make_hook("theirstack", max_retries=0)
+
+    with pytest.raises(error_class) as info:
+        invoke(mode, hook, "get_balance")
+
+    text = str(info.value)
+    fragments = [SECRET[:n] for n in range(6, len(SECRET) + 1)]
+    assert not [f for f in fragments if f in text], text

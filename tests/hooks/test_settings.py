@@ -264,3 +264,59 @@ def test_theirstack_time_zone_is_named_by_its_form_label(mode, vendor_api, make_
 
     assert repr(label_of("theirstack", "timezone")) in str(info.value)
     assert not vendor_api.calls
+
+
+BAD_HOSTS = {
+    "port-not-a-number": "http://h:abc",
+    "unclosed-ipv6": "http://[::1",
+    "label-over-63": "https://" + "a" * 64 + ".example.com",
+    "newline": "https://api.example.com\nx",
+    "port-out-of-range": "http://127.0.0.1:99999",
+    "other-scheme": "ftp://api.example.com",
+}
+
+
+@pytest.mark.parametrize("host", list(BAD_HOSTS.values()), ids=list(BAD_HOSTS))
+@pytest.mark.parametrize("mode", MODES)
+def test_an_unusable_host_is_a_config_error_naming_the_connection(
+    make_hook, monkeypatch: pytest.MonkeyPatch, mode: str, host: str
+) -> None:
+    with respx.mock(assert_all_called=False) as router:
+        mock_async_transport(router, monkeypatch)
+        route = router.route().respond(200, json={})
+        hook = make_hook("theirstack", host=host)
+        with pytest.raises(
+            CreditsConfigError, match=r"connection '.*': the Host field .* is not a usable URL"
+        ):
+            invoke(mode, hook, "get_balance")
+        assert not route.called
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "expected"),
+    [
+        ("api.example.com", None, "https://api.example.com"),
+        ("http://127.0.0.1:8900/", None, "http://127.0.0.1:8900"),
+        ("http://127.0.0.1", 8900, "http://127.0.0.1:8900"),
+        ("", None, "https://default.example"),
+    ],
+)
+def test_usable_hosts_become_base_urls(host: str, port: int | None, expected: str) -> None:
+    from airflow_provider_credits.hooks.settings import base_url
+
+    assert base_url(host, port, "https://default.example") == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["\uff13\uff10", "\u0663\u0660", "\u0e53"], ids=["fullwidth", "arabic-indic", "thai"]
+)
+def test_digits_of_other_scripts_are_not_numbers(make_hook, value: str) -> None:
+    hook = make_hook("theirstack", extra={"timeout": value, "max_retries": value})
+    with pytest.raises(CreditsConfigError, match="must be a number"):
+        _ = hook.settings
+
+
+def test_a_zero_timeout_argument_is_refused_not_replaced_by_the_default(make_hook) -> None:
+    with pytest.raises(CreditsConfigError, match="'timeout' must be above 0"):
+        _ = make_hook("theirstack", timeout=0).settings
+    assert make_hook("theirstack", timeout=0.25).settings.timeout == 0.25

@@ -154,3 +154,16 @@ def test_the_threshold_module_is_a_deprecated_alias_of_gate(monkeypatch: pytest.
         old = importlib.import_module("airflow_provider_credits.threshold")
     assert [name for name in OLD_NAMES if getattr(old, name) is not getattr(gate_module, name)] == []
     assert set(OLD_NAMES) <= set(old.__all__)
+
+
+@pytest.mark.parametrize("amount", [10**14, "1e20", "1e999999999", Decimal("100000000000000.5")])
+@pytest.mark.parametrize("argument", ["min_remaining", "reserve"])
+def test_amounts_of_ten_to_the_fourteen_or_more_are_refused_at_parse_time(
+    argument: str, amount: object
+) -> None:
+    """Credit amounts are capped below 10^14 everywhere: a larger threshold could never be compared."""
+    from airflow_provider_credits.gate import Gate
+
+    kwargs = {"min_remaining": 1, argument: amount}
+    with pytest.raises(CreditsConfigError, match="below 10\\^14"):
+        Gate.build(**kwargs)
