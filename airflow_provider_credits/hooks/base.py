@@ -136,6 +136,13 @@ def parse_retry_after(
     return None
 
 
+def _with_retry_after(error: CreditsApiError, response: ApiResponse | None) -> CreditsApiError:
+    """A 429 that is raised carries the vendor's ``Retry-After`` (the triggers pause on it)."""
+    if isinstance(error, CreditsRateLimitError) and response is not None:
+        error.retry_after = parse_retry_after(response.headers)
+    return error
+
+
 def validation_summary(exc: ValidationError, limit: int = 5) -> str:
     """The first problems of a pydantic error as ``field.path: message``, without the input values."""
     return "; ".join(
@@ -410,7 +417,7 @@ class CreditsHook(BaseHook):
                 error = maybe_error
             delay = self._retry_delay(error, response, attempt, started)
             if delay is None:
-                raise error
+                raise _with_retry_after(error, response)
             time.sleep(delay)
 
     async def arequest(
@@ -449,7 +456,7 @@ class CreditsHook(BaseHook):
                 error = maybe_error
             delay = self._retry_delay(error, response, attempt, started)
             if delay is None:
-                raise error
+                raise _with_retry_after(error, response)
             await asyncio.sleep(delay)
 
     def _build(
