@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -211,7 +212,9 @@ class CreditThresholdTrigger(BaseTrigger):
                 "status": "timeout",
                 "message": f"connection {self.credits_conn_id!r}: deadline passed; last check: {last}",
             }
-        balance, error, host = reading.balance, reading.error, reading.host
+        balance, host = reading.balance, reading.host
+        # each trigger raises (and so changes the traceback of) an error of its own
+        error = None if reading.error is None else copy.copy(reading.error)
         result = gate.check(balance, error, primary=self._primary)
         if balance is not None:
             self._primary = balance.primary.name
