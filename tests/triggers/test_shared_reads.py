@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -241,7 +241,20 @@ async def test_a_connection_that_does_not_exist_fails_every_trigger(vendor: Fake
 
 # ------------------------------------------------------------------------------- the sandbox
 
-pytestmark_integration = pytest.mark.integration
+
+def on_the_sandbox(test: Callable[..., Any]) -> Callable[..., Any]:
+    """An integration test whose triggers must close their sessions themselves."""
+    return pytest.mark.integration(pytest.mark.usefixtures("no_collection_guard")(test))
+
+
+async def three_during_a_slow_read(sandbox: SandboxServer, delay: float) -> list[asyncio.Future[Any]]:
+    """Three triggers waiting on one GET that the sandbox answers after ``delay`` seconds."""
+    sandbox.add_fault("theirstack", "slow", count=1, delay=delay)
+    tasks = [asyncio.ensure_future(first_event(sandbox_trigger(min_remaining=1))) for _ in range(3)]
+    await asyncio.sleep(INTERVAL + 0.4)
+    assert sandbox.request_count("theirstack") == 1  # the shared GET is in flight
+    return tasks
+
 
 SANDBOX_CONN = "theirstack_default"
 VENDOR_CONNS = {"theirstack": "theirstack_default", "trendtrack": "trendtrack_default"}
@@ -251,8 +264,7 @@ def sandbox_trigger(conn_id: str = SANDBOX_CONN, **kwargs: Any) -> CreditThresho
     return trigger(**{"credits_conn_id": conn_id, "min_remaining": 10**12, **kwargs})
 
 
-@pytestmark_integration
-@pytest.mark.usefixtures("no_collection_guard")
+@on_the_sandbox
 async def test_n_triggers_on_several_accounts_send_one_read_per_account_and_interval(
     sandbox: SandboxServer, sessions: Sessions
 ) -> None:
@@ -271,15 +283,11 @@ async def test_n_triggers_on_several_accounts_send_one_read_per_account_and_inte
     assert sessions.created and sessions.open() == []
 
 
-@pytestmark_integration
-@pytest.mark.usefixtures("no_collection_guard")
+@on_the_sandbox
 async def test_a_trigger_cancelled_during_a_shared_read_leaves_it_to_the_others(
     sandbox: SandboxServer, sessions: Sessions
 ) -> None:
-    sandbox.add_fault("theirstack", "slow", count=1, delay=1.0)
-    tasks = [asyncio.ensure_future(first_event(sandbox_trigger(min_remaining=1))) for _ in range(3)]
-    await asyncio.sleep(INTERVAL + 0.4)
-    assert sandbox.request_count("theirstack") == 1  # the shared GET is in flight
+    tasks = await three_during_a_slow_read(sandbox, 1.0)
     tasks[0].cancel()
     with pytest.raises(asyncio.CancelledError):
         await tasks[0]
@@ -288,14 +296,11 @@ async def test_a_trigger_cancelled_during_a_shared_read_leaves_it_to_the_others(
     assert sessions.open() == []
 
 
-@pytestmark_integration
-@pytest.mark.usefixtures("no_collection_guard")
+@on_the_sandbox
 async def test_the_last_trigger_cancelled_during_a_read_cancels_it_and_closes_the_session(
     sandbox: SandboxServer, sessions: Sessions
 ) -> None:
-    sandbox.add_fault("theirstack", "slow", count=1, delay=2.0)
-    tasks = [asyncio.ensure_future(first_event(sandbox_trigger(min_remaining=1))) for _ in range(3)]
-    await asyncio.sleep(INTERVAL + 0.4)
+    tasks = await three_during_a_slow_read(sandbox, 2.0)
     reader = AccountReader.active(SANDBOX_CONN)
     assert reader is not None and reader.users == 3 and reader._task is not None
     read = reader._task
@@ -310,8 +315,7 @@ async def test_the_last_trigger_cancelled_during_a_read_cancels_it_and_closes_th
     assert sessions.open() == []
 
 
-@pytestmark_integration
-@pytest.mark.usefixtures("no_collection_guard")
+@on_the_sandbox
 async def test_the_hook_stays_open_until_the_last_trigger_is_done(
     sandbox: SandboxServer, sessions: Sessions
 ) -> None:
@@ -326,8 +330,7 @@ async def test_the_hook_stays_open_until_the_last_trigger_is_done(
     assert sessions.open() == []
 
 
-@pytestmark_integration
-@pytest.mark.usefixtures("no_collection_guard")
+@on_the_sandbox
 async def test_a_sandbox_429_with_retry_after_pauses_every_trigger(
     sandbox: SandboxServer, sessions: Sessions
 ) -> None:
