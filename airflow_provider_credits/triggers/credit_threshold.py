@@ -215,7 +215,7 @@ class CreditThresholdTrigger(BaseTrigger):
         balance, host = reading.balance, reading.host
         # each trigger raises (and so changes the traceback of) an error of its own
         error = None if reading.error is None else copy.copy(reading.error)
-        result = gate.check(balance, error, primary=self._primary)
+        result = reading.judge(gate) if error is None else gate.check(balance, error, primary=self._primary)
         if balance is not None:
             self._primary = balance.primary.name
         self._reach = gate.track(self._reach, error, conn_id=self.credits_conn_id, host=host)

@@ -30,11 +30,11 @@ import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from airflow_provider_credits.exceptions import CreditsError, CreditsRateLimitError
-from airflow_provider_credits.gate import display_host
+from airflow_provider_credits.gate import Check, Gate, display_host
 from airflow_provider_credits.hooks.transport import KEEPALIVE_SECONDS
 
 if TYPE_CHECKING:
@@ -60,6 +60,26 @@ class Reading:
     balance: CreditBalance | None
     error: CreditsError | None
     host: str | None
+    #: :meth:`judge`'s results by gate
+    _judged: dict[Gate, Check] = field(default_factory=dict, compare=False, repr=False)
+
+    def judge(self, gate: Gate) -> Check:
+        """``gate.check`` of the balance read, computed once per distinct gate.
+
+        Triggers with equal gates (a mapped gate's instances) share one decision per read
+        instead of each building its own: at 10,000 triggers the decisions were most of what
+        a check allocates, and so of the garbage collector's work.
+
+        :param gate: the trigger's gate.
+        :raises ValueError: the read failed (judge its :attr:`error` with ``gate.check``).
+        :raises CreditsError: as :meth:`Gate.check` (an unknown pool, say); not kept.
+        """
+        if self.balance is None:
+            raise ValueError("a failed read has no balance to judge")
+        result = self._judged.get(gate)
+        if result is None:
+            result = self._judged[gate] = gate.check(self.balance, None)
+        return result
 
 
 def rate_spacing(hook: CreditsHook) -> float:

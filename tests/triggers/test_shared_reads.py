@@ -341,3 +341,25 @@ async def test_a_sandbox_429_with_retry_after_pauses_every_trigger(
     assert time.monotonic() - started >= 1.0
     assert sandbox.request_count("theirstack") == 2
     assert sessions.open() == []
+
+
+def test_a_read_judges_each_distinct_gate_once() -> None:
+    from airflow_provider_credits.exceptions import UnknownCreditPoolError
+    from airflow_provider_credits.gate import Gate
+    from airflow_provider_credits.models import CreditBalance, CreditPool
+    from airflow_provider_credits.triggers.shared_reads import Reading
+
+    balance = CreditBalance(
+        vendor="theirstack",
+        account="acct",
+        pools=(CreditPool(name="api_credits", remaining=300, limit=1000),),
+    )
+    reading = Reading(0.0, balance, None, None)
+    five_hundred, again = Gate.build(min_remaining="500"), Gate.build(min_remaining=500)
+    assert reading.judge(five_hundred) is reading.judge(again)  # equal gates: one decision
+    assert not reading.judge(five_hundred).met
+    assert reading.judge(Gate.build(min_remaining="250")).met
+    with pytest.raises(UnknownCreditPoolError):
+        reading.judge(Gate.build(min_remaining="1", credit_pool="nope"))
+    with pytest.raises(ValueError, match="no balance"):
+        Reading(0.0, None, CreditsAuthError("no"), None).judge(five_hundred)
