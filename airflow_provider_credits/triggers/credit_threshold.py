@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -31,6 +32,25 @@ if TYPE_CHECKING:
     from airflow_provider_credits.hooks.base import CreditsHook
     from airflow_provider_credits.models import CreditBalance
     from airflow_provider_credits.reservation_steps import ReservationTicket
+
+
+def gate_of(arguments: dict[str, Any]) -> Gate:
+    """:meth:`Gate.from_dict`, parsed once per distinct set of arguments (a mapped gate's
+    thousands of triggers start with one parse, not one each).
+
+    :raises CreditsConfigError: as :meth:`Gate.from_dict` (errors are not kept).
+    """
+    try:
+        key = tuple((name, type(value), value) for name, value in sorted(arguments.items()))
+        hash(key)
+    except TypeError:  # a value that cannot be a key (a list from a hand-made row): no cache
+        return Gate.from_dict(arguments)
+    return _gate_of(key)
+
+
+@functools.lru_cache(maxsize=1024)
+def _gate_of(key: tuple[tuple[str, type, Any], ...]) -> Gate:
+    return Gate.from_dict({name: value for name, _, value in key})
 
 
 class CreditThresholdTrigger(BaseTrigger):
@@ -179,7 +199,7 @@ class CreditThresholdTrigger(BaseTrigger):
         yield TriggerEvent(event)
 
     async def _wait(self) -> dict[str, Any]:
-        gate = Gate.from_dict(self.gate_arguments)
+        gate = gate_of(self.gate_arguments)
         loop = asyncio.get_running_loop()
         reader = AccountReader.join(
             self.credits_conn_id, self.poke_interval, self._open_hook, shared=self.share_reads

@@ -363,3 +363,18 @@ def test_a_read_judges_each_distinct_gate_once() -> None:
         reading.judge(Gate.build(min_remaining="1", credit_pool="nope"))
     with pytest.raises(ValueError, match="no balance"):
         Reading(0.0, None, CreditsAuthError("no"), None).judge(five_hundred)
+
+
+def test_equal_gate_arguments_are_parsed_once() -> None:
+    from airflow_provider_credits.exceptions import CreditsConfigError
+    from airflow_provider_credits.triggers.credit_threshold import gate_of
+
+    first, second = trigger(min_remaining="500"), trigger(min_remaining="500")
+    assert gate_of(first.gate_arguments) is gate_of(second.gate_arguments)
+    assert gate_of(trigger(min_remaining=1).gate_arguments).thresholds.min_remaining == 1
+    with pytest.raises(CreditsConfigError):  # True is not the number 1, cached or not
+        gate_of(trigger(min_remaining=True).gate_arguments)
+    with pytest.raises(CreditsConfigError):  # an error is raised again, not kept
+        gate_of(trigger(min_remaining=True).gate_arguments)
+    with pytest.raises(CreditsConfigError):  # a value that cannot be a key is parsed without the cache
+        gate_of({**first.gate_arguments, "min_remaining": ["500"]})
