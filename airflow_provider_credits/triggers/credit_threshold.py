@@ -205,12 +205,19 @@ class CreditThresholdTrigger(BaseTrigger):
             self.credits_conn_id, self.poke_interval, self._open_hook, shared=self.share_reads
         )
         try:
+            asleep_at, wait = loop.time(), self._next_wait()
             while True:
-                asleep_at = loop.time()
-                await asyncio.sleep(self._next_wait())
-                event = await self._check(gate, await reader.read(asleep_at, self.deadline))
+                await asyncio.sleep(wait)
+                woke_at = loop.time()
+                reading = await reader.read(asleep_at, self.deadline)
+                event = await self._check(gate, reading)
                 if event is not None:
                     return event
+                asleep_at, wait = loop.time(), self._next_wait()
+                if reading is not None and reading.started < woke_at:
+                    # another trigger's read: count the interval from this trigger's own wake-up,
+                    # else the triggers that waited on one read would wake together from then on
+                    asleep_at, wait = woke_at, max(0.0, wait - (asleep_at - woke_at))
         finally:  # also when a check raised or was cancelled: the last trigger out closes the hook
             await reader.leave(self.poke_interval)
 

@@ -7,6 +7,7 @@ sandbox (a real HTTP server that counts the requests it receives, real aiohttp s
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -378,3 +379,33 @@ def test_equal_gate_arguments_are_parsed_once() -> None:
         gate_of(trigger(min_remaining=True).gate_arguments)
     with pytest.raises(CreditsConfigError):  # a value that cannot be a key is parsed without the cache
         gate_of({**first.gate_arguments, "min_remaining": ["500"]})
+
+
+@on_the_sandbox
+async def test_triggers_that_wait_on_one_read_keep_their_own_rhythm(
+    sandbox: SandboxServer, sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started spread over an interval, the triggers stay spread: those that waited on another
+    trigger's read count their interval from their own wake-up, not from the read's answer (else
+    each read would gather the triggers waking during it, until all check in one burst)."""
+    sandbox.add_fault("theirstack", "slow", delay=0.05)  # every read takes 50 ms
+    checks: list[float] = []
+    real_check = CreditThresholdTrigger._check
+
+    def timed_check(self: CreditThresholdTrigger, *args: Any) -> Any:
+        checks.append(asyncio.get_running_loop().time())
+        return real_check(self, *args)
+
+    monkeypatch.setattr(CreditThresholdTrigger, "_check", timed_check)
+
+    async def started_after(delay: float) -> dict[str, Any]:
+        await asyncio.sleep(delay)
+        return await first_event(sandbox_trigger(poke_interval=0.5, deadline=time.time() + 3.0))
+
+    start = asyncio.get_running_loop().time()
+    events = await asyncio.gather(*(started_after(n * 0.06) for n in range(8)))
+    assert [e["status"] for e in events] == ["timeout"] * 8
+    last_round = sorted(t - start for t in checks if 2.0 <= t - start < 2.5)
+    bursts = [round(b, 3) for a, b in itertools.pairwise([0.0, *last_round]) if b - a > 0.02]
+    assert len(bursts) >= 3, (last_round, bursts)  # not one or two bursts of all eight
+    assert sessions.open() == []
