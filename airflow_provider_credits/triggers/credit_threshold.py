@@ -140,6 +140,7 @@ class CreditThresholdTrigger(BaseTrigger):
         self._primary: str | None = None  # the primary pool's name, once a check read it
         self._logged: tuple[str | None, float] = (None, 0.0)  # the last check logged, and when
         self._last_message: str | None = None  # the last check's outcome, for a timeout without a read
+        self._judged: Reading | None = None  # the last read judged (a last check may judge it again)
 
     @classmethod
     def for_gate(
@@ -209,7 +210,8 @@ class CreditThresholdTrigger(BaseTrigger):
             while True:
                 await asyncio.sleep(wait)
                 woke_at = loop.time()
-                reading = await reader.read(asleep_at, self.deadline)
+                last = time.time() >= self.deadline - 1e-3  # this check is the last one
+                reading = await reader.read(asleep_at, self.deadline, last=last)
                 event = await self._check(gate, reading)
                 if event is not None:
                     return event
@@ -217,7 +219,8 @@ class CreditThresholdTrigger(BaseTrigger):
                 if reading is not None and reading.started < woke_at:
                     # another trigger's read: count the interval from this trigger's own wake-up,
                     # else the triggers that waited on one read would wake together from then on
-                    asleep_at, wait = woke_at, max(0.0, wait - (asleep_at - woke_at))
+                    wait = min(wait, max(0.0, self.poke_interval - (asleep_at - woke_at)))
+                    asleep_at = woke_at
         finally:  # also when a check raised or was cancelled: the last trigger out closes the hook
             await reader.leave(self.poke_interval)
 
@@ -245,7 +248,9 @@ class CreditThresholdTrigger(BaseTrigger):
         result = reading.judge(gate) if error is None else gate.check(balance, error, primary=self._primary)
         if balance is not None:
             self._primary = balance.primary.name
-        self._reach = gate.track(self._reach, error, conn_id=self.credits_conn_id, host=host)
+        if reading is not self._judged:  # a read counts once toward max_unreachable_checks
+            self._reach = gate.track(self._reach, error, conn_id=self.credits_conn_id, host=host)
+        self._judged = reading
         if error is not None:
             hint = never_reached_hint(self._reach, gate.max_unreachable_checks, host)
             result = replace(result, message=result.message + hint)

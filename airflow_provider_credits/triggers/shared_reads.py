@@ -9,7 +9,9 @@ the balance through one :class:`AccountReader`:
   new one. With triggers of one interval, the first to wake sends the GET and the others
   reuse its answer; with mixed intervals, the shortest one sets the pace, as the others find
   a read newer than their own sleep. So reads happen at most once per the shortest
-  ``poke_interval`` among the waiting triggers, and a trigger never judges one read twice;
+  ``poke_interval`` among the waiting triggers, and a trigger never judges one read twice.
+  (A trigger that waited on another's read counts its next interval from its own wake-up:
+  see ``CreditThresholdTrigger._wait``);
 * reads are never sent faster than the vendor's documented limit of its balance call
   (``VendorSpec.balance_rate_limit``: at least ``seconds / requests`` apart), and a 429 pauses
   the reads for everyone for its ``Retry-After`` (else for that same spacing, when the vendor
@@ -181,14 +183,19 @@ class AccountReader:
             if hook is not None:
                 await hook.aclose()
 
-    async def read(self, since: float, deadline: float | None = None) -> Reading | None:
+    async def read(
+        self, since: float, deadline: float | None = None, *, last: bool = False
+    ) -> Reading | None:
         """The first read that started at or after ``since``, or the one in flight.
 
         Starts a read when there is none (once the vendor's rate limit and any ``Retry-After``
-        allow it: until then it waits).
+        allow it: until then it waits). For a trigger's last check, at its deadline, while
+        other triggers read too, the newest read will do when it started within the shortest
+        interval: the deadlines of many triggers, each a moment of its own, add no reads.
 
         :param since: the loop time (``loop.time()``) at which the caller went to sleep.
         :param deadline: epoch seconds after which the caller waits no longer for a read.
+        :param last: the caller's last check, at its deadline.
         :returns: the reading; None when ``deadline`` came while reads were held back.
         :raises Exception: whatever else than a :class:`CreditsError` the read raised (e.g.
             the connection does not exist): to every caller that waited on it.
@@ -199,10 +206,13 @@ class AccountReader:
             task = self._task
             if task is not None:
                 return await asyncio.shield(task)  # cancelling the caller leaves the read to the others
-            last = self._last
-            if last is not None and last.started >= since:
-                return last
+            newest = self._last
             now = loop.time()
+            if newest is not None and (
+                newest.started >= since
+                or (last and self.users > 1 and newest.started >= now - min(self._intervals))
+            ):
+                return newest
             if self._not_before > now:
                 if self._not_before > until:
                     await asyncio.sleep(max(0.0, until - now))

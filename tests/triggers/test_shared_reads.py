@@ -409,3 +409,55 @@ async def test_triggers_that_wait_on_one_read_keep_their_own_rhythm(
     bursts = [round(b, 3) for a, b in itertools.pairwise([0.0, *last_round]) if b - a > 0.02]
     assert len(bursts) >= 3, (last_round, bursts)  # not one or two bursts of all eight
     assert sessions.open() == []
+
+
+async def test_a_last_check_takes_the_newest_read_while_others_read_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each trigger's last check, at its own deadline, takes a read made within the shortest
+    interval when other triggers read too: the deadlines of many triggers add no reads. A
+    trigger alone reads for its last check, as before sharing."""
+    from airflow_provider_credits.triggers.shared_reads import Reading
+
+    reads: list[float] = []
+
+    async def counted_read(self: AccountReader) -> Reading:
+        reads.append(asyncio.get_running_loop().time())
+        self._last = Reading(reads[-1], None, None, None)
+        self._task = None
+        return self._last
+
+    monkeypatch.setattr(AccountReader, "_read", counted_read)
+    loop = asyncio.get_running_loop()
+
+    async def no_hook() -> Any:
+        raise AssertionError("not called")
+
+    reader = AccountReader.join("c", 1.0, no_hook)
+    AccountReader.join("c", 5.0, no_hook)
+    newest = await reader.read(loop.time())
+    assert len(reads) == 1
+    since = loop.time()  # a trigger that judged `newest`, asleep since
+    assert await reader.read(since, last=True) is newest  # made within 1 s (the shortest interval)
+    assert len(reads) == 1
+    assert await reader.read(since) is not newest  # a regular check needs a read of its own sleep
+    assert len(reads) == 2
+    await reader.leave(5.0)
+    assert await reader.read(loop.time(), last=True) is not None  # alone: a read of its own
+    assert len(reads) == 3
+    await reader.leave(1.0)
+
+
+async def test_a_read_judged_twice_counts_once_toward_max_unreachable_checks(vendor: FakeVendor) -> None:
+    from airflow_provider_credits.exceptions import CreditsTransportError as Unreachable
+    from airflow_provider_credits.gate import Gate
+    from airflow_provider_credits.triggers.shared_reads import Reading
+
+    t = trigger(max_unreachable_checks=3)
+    reading = Reading(0.0, None, Unreachable("request timed out: ReadTimeout", vendor="theirstack"), None)
+    gate = Gate.from_dict(t.gate_arguments)
+    assert await t._check(gate, reading) is None
+    assert await t._check(gate, reading) is None  # a last check may judge the newest read again
+    assert t._reach.unreachable == 1
+    assert await t._check(gate, replace(reading)) is None  # another read counts
+    assert t._reach.unreachable == 2
