@@ -1,8 +1,9 @@
 """SQL write throughput: usage rows through the operator's write path vs the raw driver.
 
 * ``operator``: what :class:`UsageToSqlOperator` does after fetching: ``UsageRecord`` models ->
-  :func:`_usage_rows` (dialect adapters) -> :func:`upsert_rows` (chunks of multi-row upsert statements of the
-  dialect's upsert) inside :func:`transaction`, into a table made by :func:`ensure_table`.
+  :func:`_usage_rows` (named rows) -> ``Database.upsert_many`` (SQLAlchemy's bind processors, chunks of
+  multi-row upsert statements compiled by SQLAlchemy, counts of inserted/updated/unchanged rows) inside
+  ``Database.begin``, into a table made by ``Database.prepare`` (``Table.create``).
 * ``executemany`` (baseline): the raw DB-API connection of the same hook, one plain ``INSERT``
   ``executemany`` of the same rows already converted to driver values, one transaction.
 * ``copy`` (PostgreSQL only): ``COPY ... FROM STDIN``, the practical limit.
@@ -69,35 +70,37 @@ def worker(kind: str, impl: str, n: int, lazy: bool) -> None:
     """One measurement in a fresh process; the connection is in ``AIRFLOW_CONN_BENCH_SQL``."""
     from airflow.providers.common.sql.operators.sql import BaseSQLOperator
 
-    from airflow_provider_credits.operators.usage_to_sql import USAGE, _usage_rows
-    from airflow_provider_credits.sql import TableName, dialect_for, ensure_table, transaction, upsert_rows
+    from airflow_provider_credits.operators.usage_to_sql import _usage_rows
+    from airflow_provider_credits.storage.database import Database
+    from airflow_provider_credits.storage.names import TableName
+    from airflow_provider_credits.storage.tables import USAGE, table
 
     hook = BaseSQLOperator.get_hook(CONN_ID)
-    dialect = dialect_for(hook)
-    table = TableName(f"bench_{impl}_{uuid.uuid4().hex[:8]}")
-    with transaction(hook) as cur:
-        ensure_table(cur, dialect, table, USAGE, True)
-    adapt = dialect.adapters()
+    db = Database(hook)
+    t = table(USAGE, TableName(f"bench_{impl}_{uuid.uuid4().hex[:8]}"))
+    db.prepare([t], create=True)
+    quote = db.engine.dialect.identifier_preparer.quote
+    ident = quote(t.name)
+    names = ", ".join(quote(c.name) for c in t.columns)
     try:
         if lazy:
             source: Any = records(n)
         else:
             source = list(records(n))
-            if impl != "operator":  # these get driver-ready tuples, converted beforehand
-                source = list(_usage_rows([_fetched(source)], adapt))
+            if impl != "operator":  # named rows, as the operator builds them
+                source = list(_usage_rows([_fetched(source)]))
+            if impl in ("executemany", "copy"):  # driver-ready tuples, converted beforehand
+                source = _driver_rows(db, t, source)
         rss0 = rss_bytes()
         t0 = time.perf_counter()
         if impl == "operator":
-            with transaction(hook) as cur:
-                written = upsert_rows(
-                    cur, hook, dialect, table, USAGE, _usage_rows([_fetched(source)], adapt), 5000
-                )
+            with db.begin(exclusive=True) as conn:
+                written = db.upsert_many(conn, t, _usage_rows([_fetched(source)]), 5000).rows
         elif impl == "upsert_rows":  # the operator's write path without the model -> row conversion
-            with transaction(hook) as cur:
-                written = upsert_rows(cur, hook, dialect, table, USAGE, source, 5000)
-        elif impl == "executemany":
-            names = ", ".join(dialect.ident(c) for c in USAGE.names)
-            sql = f"INSERT INTO {dialect.ident(table)} ({names}) VALUES ({', '.join([hook.placeholder] * len(USAGE.names))})"
+            with db.begin(exclusive=True) as conn:
+                written = db.upsert_many(conn, t, source, 5000).rows
+        elif impl == "executemany":  # the raw driver: plain INSERT of converted tuples
+            sql = f"INSERT INTO {ident} ({names}) VALUES ({', '.join([hook.placeholder] * len(t.columns))})"
             conn = hook.get_conn()
             cur = conn.cursor()
             cur.executemany(sql, source)
@@ -105,9 +108,8 @@ def worker(kind: str, impl: str, n: int, lazy: bool) -> None:
             conn.close()
             written = len(source)
         elif impl == "copy":
-            names = ", ".join(dialect.ident(c) for c in USAGE.names)
             conn = hook.get_conn()
-            with conn.cursor() as cur, cur.copy(f"COPY {dialect.ident(table)} ({names}) FROM STDIN") as copy:
+            with conn.cursor() as cur, cur.copy(f"COPY {ident} ({names}) FROM STDIN") as copy:
                 for row in source:
                     copy.write_row(row)
             conn.commit()
@@ -117,9 +119,10 @@ def worker(kind: str, impl: str, n: int, lazy: bool) -> None:
             raise ValueError(impl)
         seconds = time.perf_counter() - t0
         peak = peak_rss_bytes() - rss0
-        count = int(hook.get_first(f"SELECT COUNT(*) FROM {dialect.ident(table)}")[0])
+        count = int(hook.get_first(f"SELECT COUNT(*) FROM {ident}")[0])
     finally:
-        hook.run(f"DROP TABLE IF EXISTS {dialect.ident(table)}", autocommit=True)
+        t.drop(db.engine, checkfirst=True)
+        db.dispose()
     emit(
         {
             "seconds": seconds,
@@ -129,6 +132,20 @@ def worker(kind: str, impl: str, n: int, lazy: bool) -> None:
             "peak_rss_growth_mb": max(0, peak) / 2**20,
         }
     )
+
+
+def _driver_rows(db: Any, t: Any, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """``rows`` as tuples in column order with SQLAlchemy's bind processors applied (what the driver gets)."""
+    dialect = db.engine.dialect
+    procs = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in t.columns]
+    names = [c.name for c in t.columns]
+    return [
+        tuple(
+            v if p is None or v is None else p(v)
+            for p, v in zip(procs, map(row.__getitem__, names), strict=True)
+        )
+        for row in rows
+    ]
 
 
 def _env(kind: str, tmp: Path) -> dict[str, str]:
@@ -219,7 +236,7 @@ def render(results: dict[str, Any]) -> str:
         "## 3. SQL write throughput",
         "",
         f"{results['rows']:,} usage rows, fresh process and table per run, one transaction; median (min-max) of "
-        f"{results['repeats']} runs. `operator`: `UsageRecord` models through the operator's adapters and "
+        f"{results['repeats']} runs. `operator`: `UsageRecord` models through the operator's named rows, SQLAlchemy's bind processors and "
         "chunks of 5,000 rows sent as multi-row upserts (up to 999 bound values a statement); `upsert_rows`: the same without the model-to-row conversion "
         "(rows already converted); `executemany`: the raw driver connection, plain `INSERT`, rows already "
         "converted; `copy`: PostgreSQL `COPY FROM STDIN` (psycopg 3 `write_row`).",

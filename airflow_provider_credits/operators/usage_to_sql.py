@@ -3,75 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow.providers.common.sql.operators.sql import BaseSQLOperator
 from airflow.sdk import Asset
 
 from airflow_provider_credits._extras import sql_provider_needed
-from airflow_provider_credits.hooks import get_credits_hook
-from airflow_provider_credits.models import CreditBalance, UsageRecord, utcnow
-from airflow_provider_credits.sql import (
-    Adapters,
-    Column,
-    TableName,
-    TableSpec,
-    as_utc,
-    dialect_for,
-    ensure_table,
-    transaction,
-    upsert_rows,
-)
+from airflow_provider_credits.storage.names import TableName
 from airflow_provider_credits.templating import RejectEmptyTemplates
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the models (pydantic) are imported when the task runs, not at DAG parse
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
-_NAME = 64
-_ACCOUNT = 128
-_DIMENSION = 191  # keeps the MySQL utf8mb4 primary key under 3072 bytes
-
-BALANCES = TableSpec(
-    columns=(
-        Column("connection_id", "text", 250),
-        Column("pool", "text", _NAME),
-        Column("logical_date", "timestamp"),
-        Column("vendor", "text", 32),
-        Column("account", "text", _ACCOUNT),
-        Column("unit", "text", 32),
-        Column("remaining", "number", nullable=True),
-        Column("credit_limit", "number", nullable=True),
-        Column("used", "number", nullable=True),
-        Column("period_start", "timestamp", nullable=True),
-        Column("period_end", "timestamp", nullable=True),
-        Column("fetched_at", "timestamp"),
-    ),
-    key=("connection_id", "pool", "logical_date"),
-)
-"""``credit_balances``: one snapshot per connection, pool and run (keyed by the run's logical time)."""
-
-USAGE = TableSpec(
-    columns=(
-        Column("vendor", "text", 32),
-        Column("account", "text", _ACCOUNT),
-        Column("pool", "text", _NAME),
-        Column("dimension", "text", _DIMENSION),
-        Column("period_start", "timestamp"),
-        Column("period_end", "timestamp"),
-        Column("amount", "number"),
-        Column("unit", "text", 32),
-        Column("fetched_at", "timestamp"),
-    ),
-    key=("vendor", "account", "pool", "dimension", "period_start", "period_end"),
-)
-"""``credit_usage``: one row per vendor, account, pool, dimension and period."""
+    from airflow_provider_credits.exceptions import CreditsError
+    from airflow_provider_credits.hooks.base import CreditsHook
+    from airflow_provider_credits.models import CreditBalance, UsageRecord
 
 
-@dataclass
-class _Fetched:
+def get_credits_hook(conn_id: str) -> CreditsHook:
+    """The vendor hook of a credits connection (imported on first use: DAG files stay cheap to parse)."""
+    from airflow_provider_credits.hooks import get_credits_hook as get
+
+    return get(conn_id)
+
+
+def _config_error(message: str) -> Exception:
+    from airflow_provider_credits.exceptions import CreditsConfigError
+
+    return CreditsConfigError(message)
+
+
+class _Fetched(NamedTuple):
     """What one credits connection returned."""
 
     conn_id: str
@@ -84,9 +48,11 @@ class _Fetched:
 def _when(value: datetime | str, name: str) -> datetime:
     from airflow.sdk import timezone
 
+    from airflow_provider_credits.sql import as_utc
+
     when = timezone.parse(value) if isinstance(value, str) else value
     if not isinstance(when, datetime):
-        raise ValueError(f"{name} must be a datetime or an ISO-8601 string, got {value!r}")
+        raise _config_error(f"{name} must be a datetime or an ISO-8601 string, got {value!r}")
     return as_utc(when)
 
 
@@ -141,7 +107,7 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         **kwargs: Any,
     ) -> None:
         if "conn_id" in kwargs:
-            raise TypeError(
+            raise _config_error(
                 "UsageToSqlOperator takes credits_conn_id (the vendor) and sql_conn_id (the database), not conn_id"
             )
         super().__init__(conn_id=sql_conn_id, database=database, hook_params=hook_params, **kwargs)
@@ -154,9 +120,9 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         self.chunk_size = chunk_size
         self._lineage: tuple[list[tuple[str, str]], list[TableName]] | None = None
         if not credits_conn_id:
-            raise ValueError("credits_conn_id must name at least one vendor connection")
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+            raise _config_error("credits_conn_id must name at least one vendor connection")
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise _config_error(f"chunk_size must be at least 1, got {chunk_size}")
         for name in (balances_table, usage_table):
             if "{{" not in name:
                 TableName.parse(name)  # fail at parse time, not at 3 am
@@ -186,7 +152,7 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         start = _when(self.start, "start") if self.start else default_start
         end = _when(self.end, "end") if self.end else default_end
         if end <= start:
-            raise ValueError(
+            raise _config_error(
                 f"empty usage window: end {end.isoformat()} is not after start {start.isoformat()}"
             )
         return start, end
@@ -197,7 +163,13 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         return _when(context.get("logical_date") or context["dag_run"].run_after, "logical_date")
 
     def fetch(self, start: datetime, end: datetime) -> list[_Fetched]:
-        """Read every vendor's balance and usage (before anything is written)."""
+        """Read every vendor's balance and usage (before anything is written).
+
+        :raises CreditsApiError: a vendor call failed; the message names the credits connection.
+        """
+        from airflow_provider_credits.exceptions import CreditsError
+        from airflow_provider_credits.models import utcnow
+
         fetched = []
         for conn_id in self.credits_conn_ids:
             hook = get_credits_hook(conn_id)
@@ -206,6 +178,8 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
                 usage = hook.get_usage(start, end) if hook.supports_usage else []
                 fetched_at = utcnow()
                 base_url = hook.settings.base_url
+            except CreditsError as exc:
+                raise _naming_connection(exc, conn_id) from exc
             finally:
                 hook.close()
             self.log.info(
@@ -220,49 +194,56 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         return fetched
 
     def execute(self, context: Context) -> dict[str, Any]:
+        """Read the vendors, then upsert balances and usage in one transaction.
+
+        :return: the summary: ``{<balances table>: rows, <usage table>: rows, "counts": {<table>:
+            {"inserted": n, "updated": n, "unchanged": n}}, "start": iso, "end": iso}``.
+        :raises CreditsApiError: a vendor call failed (nothing was written).
+        :raises TableSchemaError: a table is missing (``create_tables=False``), lacks columns or its key.
+        :raises CreditsStorageError: the database failed; the transaction was rolled back.
+        """
         start, end = self.window(context)
-        logical = self.logical_time(context)
-        balances_table, usage_table = TableName.parse(self.balances_table), TableName.parse(self.usage_table)
+        run = _run_of(context, self.logical_time(context))
+        balances_name, usage_name = TableName.parse(self.balances_table), TableName.parse(self.usage_table)
         fetched = self.fetch(start, end)
 
-        with sql_provider_needed(self.conn_id):
-            hook = self.get_db_hook()
-        dialect = dialect_for(hook)
-        adapt = dialect.adapters()
-        with transaction(hook) as cur:  # DDL first and on its own: MySQL commits DDL implicitly
-            ensure_table(cur, dialect, balances_table, BALANCES, self.create_tables)
-            ensure_table(cur, dialect, usage_table, USAGE, self.create_tables)
-        with transaction(hook) as cur:
-            balance_rows = upsert_rows(
-                cur,
-                hook,
-                dialect,
-                balances_table,
-                BALANCES,
-                _balance_rows(fetched, logical, adapt),
-                self.chunk_size,
-            )
-            usage_rows = upsert_rows(
-                cur, hook, dialect, usage_table, USAGE, _usage_rows(fetched, adapt), self.chunk_size
-            )
-        self.log.info(
-            "committed %d rows into %s and %d rows into %s",
-            balance_rows,
-            balances_table,
-            usage_rows,
-            usage_table,
-        )
+        from airflow_provider_credits.storage.database import Database
+        from airflow_provider_credits.storage.tables import BALANCES, USAGE, table
 
-        summary: dict[str, Any] = {
-            str(balances_table): balance_rows,
-            str(usage_table): usage_rows,
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-        }
+        with sql_provider_needed(self.conn_id):
+            db = Database(self.get_db_hook())
+        balances, usage = table(BALANCES, balances_name), table(USAGE, usage_name)
+        try:
+            # DDL first and on its own: MySQL commits DDL implicitly
+            db.prepare([balances, usage], create=self.create_tables)
+            with (
+                db.errors("writing balances and usage", f"{balances_name} and {usage_name}"),
+                db.begin(exclusive=True) as conn,
+            ):
+                counts = {
+                    str(balances_name): db.upsert_many(
+                        conn, balances, _balance_rows(fetched, run), self.chunk_size
+                    ),
+                    str(usage_name): db.upsert_many(conn, usage, _usage_rows(fetched), self.chunk_size),
+                }
+        finally:
+            db.dispose()
+        for name, c in counts.items():
+            self.log.info(
+                "%s: %d inserted, %d updated, %d unchanged (committed)",
+                name,
+                c.inserted,
+                c.updated,
+                c.unchanged,
+            )
+
+        summary: dict[str, Any] = {name: c.rows for name, c in counts.items()}
+        summary["counts"] = {name: c.as_dict() for name, c in counts.items()}
+        summary.update(start=start.isoformat(), end=end.isoformat())
         for outlet in self.outlets:
             if isinstance(outlet, Asset):
                 context["outlet_events"][outlet].extra = summary
-        self._lineage = ([(f.base_url, f.balance.account) for f in fetched], [balances_table, usage_table])
+        self._lineage = ([(f.base_url, f.balance.account) for f in fetched], [balances_name, usage_name])
         return summary
 
     def get_openlineage_facets_on_start(self) -> OperatorLineage | None:
@@ -301,47 +282,59 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         )
 
 
-def _balance_rows(fetched: list[_Fetched], logical: datetime, adapt: Adapters) -> Iterator[tuple[Any, ...]]:
-    ts, num = adapt.timestamp, adapt.number
+def _naming_connection(exc: CreditsError, conn_id: str) -> CreditsError:
+    """The same error (same class and context) with a message that names the credits connection."""
+    from airflow_provider_credits.exceptions import CreditsError
+
+    if conn_id in exc.message:
+        return exc
+    return CreditsError.from_payload(
+        {**exc.to_payload(), "message": f"credits connection {conn_id!r}: {exc.message}"}
+    )
+
+
+class _Run(NamedTuple):
+    """The run that reads the balances: recorded with each snapshot."""
+
+    logical_date: datetime
+    dag_id: str | None
+    run_id: str | None
+
+
+def _run_of(context: Context, logical: datetime) -> _Run:
+    ti = context.get("ti")
+    dag = context.get("dag")
+    dag_id = getattr(ti, "dag_id", None) or getattr(dag, "dag_id", None)
+    run_id = context.get("run_id") or getattr(ti, "run_id", None)
+    return _Run(logical, dag_id, run_id)
+
+
+def _balance_rows(fetched: list[_Fetched], run: _Run) -> Iterator[dict[str, Any]]:
+    """One snapshot per pool, keyed by when the balance was read (a re-run adds one, never overwrites)."""
     for f in fetched:
         b = f.balance
         for p in b.pools:
-            yield (
-                f.conn_id,
-                p.name,
-                ts(logical),
-                b.vendor,
-                b.account,
-                p.unit,
-                num(p.remaining),
-                num(p.limit),
-                num(p.used),
-                ts(p.period_start),
-                ts(p.period_end),
-                ts(b.fetched_at),
-            )
+            yield {
+                "connection_id": f.conn_id,
+                "pool": p.name,
+                "fetched_at": b.fetched_at,
+                "logical_date": run.logical_date,
+                "dag_id": run.dag_id,
+                "run_id": run.run_id,
+                "vendor": b.vendor,
+                "account": b.account,
+                "unit": p.unit,
+                "remaining": p.remaining,
+                "credit_limit": p.limit,
+                "used": p.used,
+                "period_start": p.period_start,
+                "period_end": p.period_end,
+            }
 
 
-def _usage_rows(fetched: list[_Fetched], adapt: Adapters) -> Iterator[tuple[Any, ...]]:
-    ts, num = adapt.timestamp, adapt.number
-    start = end = start_value = end_value = None
+def _usage_rows(fetched: list[_Fetched]) -> Iterator[dict[str, Any]]:
+    """One row per usage record: its fields (named like the ``credit_usage`` columns) and ``fetched_at``."""
     for f in fetched:
-        fetched_at = ts(f.fetched_at)
+        fetched_at = f.fetched_at
         for r in f.usage:
-            if r.period_start != start or r.period_end != end:
-                # hooks return rows period by period, periods end to end: comparing datetimes is far
-                # cheaper than the adapter's lookup (hashing an aware datetime)
-                start_value = end_value if r.period_start == end else ts(r.period_start)
-                start, end = r.period_start, r.period_end
-                end_value = ts(end)
-            yield (
-                r.vendor,
-                r.account,
-                r.pool,
-                r.dimension,
-                start_value,
-                end_value,
-                num(r.amount),
-                r.unit,
-                fetched_at,
-            )
+            yield {**r.__dict__, "fetched_at": fetched_at}  # a copy of the model's fields, at C speed

@@ -21,6 +21,12 @@ from airflow_provider_credits.gate import (
     never_reached_hint,
     result_value,
 )
+from airflow_provider_credits.notifications import (
+    WAIT_BALANCE,
+    WAIT_RESERVATIONS,
+    WAIT_UNAVAILABLE,
+    GateNotifications,
+)
 from airflow_provider_credits.reservations import DEFAULT_TABLE, DEFAULT_TTL
 from airflow_provider_credits.templating import RejectEmptyTemplates
 from airflow_provider_credits.version_compat import (
@@ -30,13 +36,18 @@ from airflow_provider_credits.version_compat import (
 )
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from airflow.sdk import Context
 
     from airflow_provider_credits.hooks.base import CreditsHook
+    from airflow_provider_credits.ledger import Budget
     from airflow_provider_credits.models import CreditBalance
     from airflow_provider_credits.reservation_steps import GateReservations
-    from airflow_provider_credits.reservations import ReservationStore
+    from airflow_provider_credits.reservations import Refusal, ReservationStore
 
+#: XCom key under which a gate says a budget or the runway (not the balance) refused it.
+REFUSAL_KEY = "credit_gate_refusal"
 #: task state store key (with the try number) of a reschedule-mode sensor's :class:`Reach`.
 REACH_KEY = "credit_threshold_reach"
 #: the events :class:`CreditThresholdTrigger` sends, by status: their required keys.
@@ -47,7 +58,7 @@ EVENT_KEYS = {
 }
 
 
-class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
+class CreditThresholdSensor(GateNotifications, RejectEmptyTemplates, BaseSensorOperator):
     """Wait until a credit pool of a vendor account has at least the credits a run needs.
 
     Works with any connection of type clay, clodura, theirstack or trendtrack (the hook
@@ -85,7 +96,40 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
     :param reservation_ttl: how long a reservation holds credits unless released (seconds or
         timedelta; default 2 hours). Make it longer than the gated work takes.
     :param reservation_table: the reservation table (``table`` or ``schema.table``); created
-        when missing, with its lock table ``<table>_locks``.
+        when missing, with its lock table ``<table>_locks`` and its ledger (``credit_ledger``
+        next to ``credit_reservations``, else ``<table>_ledger``).
+    :param budget: credits this DAG (or ``budget_key``) may spend per ``budget_period``
+        (templated): the gate passes only if the spend recorded in the period (reported or
+        measured, see :mod:`airflow_provider_credits.ledger`) plus the outstanding reservations
+        plus what it reserves stays within it. Needs ``reservation_conn_id``.
+    :param budget_period: ``day``, ``week`` (from Monday) or ``month``, in UTC calendar terms
+        (templated; default ``month``).
+    :param budget_key: a budget's name shared by several DAGs (templated); None: the DAG's own.
+    :param budget_refusal: what a budget refusal means: ``wait`` (default: keep checking, until
+        the next period or a release makes room), ``fail`` (:class:`CreditsBudgetError`) or
+        ``skip``. The log and the XCom key ``credit_gate_refusal`` say the budget refused.
+    :param min_runway: ``timedelta`` (or days as a number; templated): after what the gate
+        reserves, the pool must keep at least this many days of burn, the rate forecast from
+        the stored history (:mod:`airflow_provider_credits.forecast`). With too little history,
+        or nothing burning, the runway does not hold the gate (logged). Needs ``reservation_conn_id``.
+    :param history_conn_id: common-sql connection holding the history ``UsageToSqlOperator``
+        writes (templated); default ``reservation_conn_id``.
+    :param history_balances_table: the balance snapshots table (default ``credit_balances``).
+    :param history_usage_table: the usage table (default ``credit_usage``).
+    :param on_wait_notifiers: ``airflow.sdk.BaseNotifier`` instances called once per try when the
+        gate starts waiting (its first check that is not met); their templates see
+        ``credit_gate`` (see :meth:`~airflow_provider_credits.notifications.GateNotifications.gate_notification`) with ``event="waiting"`` and the ``reason``
+        (:data:`~airflow_provider_credits.notifications.WAIT_REASONS`). Called on the worker in
+        every mode (in deferrable mode before deferring); a failing notifier is logged, never
+        fails the gate.
+    :param on_pass_notifiers: notifiers called once when the gate passes after having waited
+        (``event="passed"``), on the worker (in deferrable mode when the task resumes).
+
+    Where each check runs: the vendor balance (and, for a reserving gate, the others'
+    outstanding reservations) is checked on the worker in poke and reschedule mode, and by the
+    trigger in deferrable mode; the budget and the runway are checked on the worker, inside the
+    reserving transaction, in every mode (in deferrable mode when the task resumes after the
+    trigger's success; a ``wait`` refusal defers again).
     :param kwargs: :class:`~airflow.sdk.BaseSensorOperator` arguments (``poke_interval``,
         ``timeout``, ``mode``, ``soft_fail``, ``exponential_backoff``, ``max_wait`` ...).
     """
@@ -97,6 +141,11 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
         "credit_pool",
         "reserve",
         "reservation_conn_id",
+        "budget",
+        "budget_period",
+        "budget_key",
+        "min_runway",
+        "history_conn_id",
     )
     ui_color = "#f5e6c8"
 
@@ -114,9 +163,25 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
         reservation_conn_id: str | None = None,
         reservation_ttl: timedelta | float = DEFAULT_TTL,
         reservation_table: str = DEFAULT_TABLE,
+        budget: Any = None,
+        budget_period: str = "month",
+        budget_key: str | None = None,
+        budget_refusal: str = "wait",
+        min_runway: Any = None,
+        history_conn_id: str | None = None,
+        history_balances_table: str = "credit_balances",
+        history_usage_table: str = "credit_usage",
+        on_wait_notifiers: Any = None,
+        on_pass_notifiers: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.set_notifiers(on_wait_notifiers, on_pass_notifiers)
+        if (budget is not None or min_runway is not None) and not reservation_conn_id:
+            raise CreditsConfigError(
+                f"{self.task_id}: budget and min_runway need reservation_conn_id (a SQL connection: "
+                "they count reservations and the ledger)"
+            )
         if reserve is None and reservation_conn_id:
             reserve = True
         if reserve is not None and reserve is not False and not reservation_conn_id:
@@ -146,10 +211,49 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
             )
         self.reservation_ttl = ttl
         self.reservation_table = reservation_table
+        self.budget = budget
+        self.budget_period = budget_period
+        self.budget_key = budget_key
+        self.budget_refusal = budget_refusal
+        self.min_runway = min_runway
+        self.history_conn_id = history_conn_id
+        self.history_balances_table = history_balances_table
+        self.history_usage_table = history_usage_table
+        self._check_ledger_arguments(literal_only=True)
         # Literal arguments are checked (and the gate built) now, cheaply and without I/O;
         # templates and XComArgs once rendered, at the first check (see ``gate``).
         self._gate = Gate.at_parse(**self._gate_arguments())
         self._gate_key = self._gate_arguments() if self._gate is not None else None
+
+    def _check_ledger_arguments(self, *, literal_only: bool = False) -> tuple[Budget | None, Decimal | None]:
+        """Validate the budget and runway arguments (at parse: only those not templated).
+
+        :raises CreditsConfigError: an unusable budget, period, refusal or runway, or a budget
+            below an explicit ``reserve`` amount.
+        """
+        from airflow_provider_credits.ledger import Budget, parse_min_runway
+
+        def given(value: Any) -> Any:
+            return None if literal_only and isinstance(value, str) and "{" in value else value
+
+        period = given(self.budget_period) or "month"
+        budget = Budget.build(
+            given(self.budget), period, given(self.budget_key), self.budget_refusal
+        ) if given(self.budget) is not None else None  # fmt: skip
+        if self.budget is not None and budget is None:
+            Budget.build(0, period, given(self.budget_key), self.budget_refusal)  # the literal ones
+        runway = parse_min_runway(given(self.min_runway))
+        reserve = given(self.reserve)
+        if budget is not None and reserve is not None and not isinstance(reserve, bool):
+            from airflow_provider_credits.gate import parse_reserve
+
+            amount = parse_reserve(reserve)
+            if not isinstance(amount, bool) and amount > budget.amount:
+                raise CreditsConfigError(
+                    f"{self.task_id}: budget {budget.amount} is below the {amount} credits the gate reserves: "
+                    "it could never pass"
+                )
+        return budget, runway
 
     def _gate_arguments(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in GATE_ARGUMENTS}
@@ -177,9 +281,22 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
 
     @cached_property
     def _reserving(self) -> GateReservations:
-        from airflow_provider_credits.reservation_steps import GateReservations
+        from airflow_provider_credits.reservation_steps import GateReservations, History
 
-        return GateReservations(self.reservations, self.credits_conn_id, self.reservation_ttl)
+        budget, runway = self._check_ledger_arguments()
+        history = History(
+            self.history_conn_id or self.reservations.conn_id,
+            self.history_balances_table,
+            self.history_usage_table,
+        )
+        return GateReservations(
+            self.reservations,
+            self.credits_conn_id,
+            self.reservation_ttl,
+            budget=budget,
+            min_runway_days=runway,
+            history=history if runway is not None else None,
+        )
 
     def poke(self, context: Context) -> PokeReturnValue:
         """Read the balance once and decide; logs one line when not (yet) enough."""
@@ -216,15 +333,17 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
                 hint,
                 self._next_check(),
             )
+            self._notify_wait(context, WAIT_UNAVAILABLE if result.transient else WAIT_BALANCE, result)
             return PokeReturnValue(False)
         assert balance is not None and result.decision is not None
         if gate.reserves:
             value = self._reserve(context, gate, balance)
+            self._notify_pass(context, value)
             return PokeReturnValue(value is not None, value)
         self.log.info("connection %r: %s", self.credits_conn_id, result.message)
-        return PokeReturnValue(
-            True, result_value(balance.model_dump(mode="json"), result.decision.model_dump(mode="json"))
-        )
+        value = result_value(balance.model_dump(mode="json"), result.decision.model_dump(mode="json"))
+        self._notify_pass(context, value)
+        return PokeReturnValue(True, value)
 
     # ------------------------------------------------------------------ reach (max_unreachable_checks)
     #
@@ -268,13 +387,33 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
     def _reserve(self, context: Context, gate: Gate, balance: CreditBalance) -> dict[str, Any] | None:
         """Reserve atomically against ``balance``; the XCom value when granted, else None (keep waiting)."""
         reserved = self._reserving.reserve(gate, balance, context)
+        if reserved.refusal is not None:
+            self._refused(context, reserved.refusal, reserved.message)
         if reserved.value is None:
             self.log.info(
                 "connection %r: %s; next check %s", self.credits_conn_id, reserved.message, self._next_check()
             )
+            why = WAIT_RESERVATIONS if reserved.refusal is None else reserved.refusal.by  # budget, runway
+            self._notify_wait(context, why, reserved.message)
         else:
             self.log.info("connection %r: %s", self.credits_conn_id, reserved.message)
         return reserved.value
+
+    def _refused(self, context: Context, refusal: Refusal, message: str) -> None:
+        """Say that a budget or the runway (not the balance) refused: in the log and the XCom
+        ``credit_gate_refusal``; then fail or skip when the budget's refusal says so."""
+        ti: Any = context.get("ti")
+        if ti is not None and hasattr(ti, "xcom_push"):
+            try:
+                ti.xcom_push(key=REFUSAL_KEY, value=refusal.as_xcom())
+            except Exception as exc:  # the XCom is a report: never fail a gate because of it
+                self.log.warning("could not push the refusal to XCom: %s", exc)
+        if refusal.action == "fail":
+            from airflow_provider_credits.exceptions import CreditsBudgetError
+
+            raise CreditsBudgetError(f"connection {self.credits_conn_id!r}: {message}")
+        if refusal.action == "skip":
+            raise AirflowSkipException(f"connection {self.credits_conn_id!r}: {message}")
 
     def _next_check(self) -> str:
         if self.exponential_backoff:
@@ -285,6 +424,7 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
         """Wait for the credits; the timeout clock starts now (in reschedule mode at the try's
         first check), so each try of a task with ``retries`` waits up to ``timeout`` again."""
         self._reach, self._primary = Reach(), None  # a new try: nothing has reached the vendor yet
+        self._waited = False
         if not self.deferrable:
             return super().execute(context)
         deadline = time.time() + self.timeout
@@ -325,13 +465,16 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
             skipped under ``soft_fail``: that is for credits that never came, not broken plumbing).
         """
         status = self._check_event(event)
+        self._waited = True  # the gate deferred: it has waited (and notified) in this try
         if status == "success":
             gate = self.gate
             self._reach = Reach(reached=True)
             if gate.reserves:
                 return self._reserve_after_trigger(context, gate, event)
             self.log.info("connection %r: %s", self.credits_conn_id, event["decision"]["message"])
-            return result_value(event["balance"], event["decision"])
+            value = result_value(event["balance"], event["decision"])
+            self._notify_pass(context, value)
+            return value
         if status == "timeout":
             self._timed_out(event["message"])
         raise error_from_payload(event)
@@ -351,6 +494,7 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
 
     def _timed_out(self, message: Any) -> None:
         text = f"Sensor has timed out after {self.timeout:g}s: {message}"
+        self.log.warning("connection %r: %s", self.credits_conn_id, text)  # say why before a soft_fail skip
         if self.soft_fail:
             raise AirflowSkipException(text)
         raise AirflowSensorTimeout(text)
@@ -366,6 +510,7 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
 
         value = self._reserve(context, gate, CreditBalance.model_validate(event["balance"]))
         if value is not None:
+            self._notify_pass(context, value)
             return value
         deadline = float(event["deadline"])
         left = deadline - time.time()

@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 from airflow.sdk import Asset
 
-from airflow_provider_credits.exceptions import CreditsServerError
+from airflow_provider_credits.exceptions import CreditsConfigError, CreditsServerError, TableSchemaError
 from airflow_provider_credits.models import UsageRecord
 from airflow_provider_credits.operators.usage_to_sql import UsageToSqlOperator
-from airflow_provider_credits.sql import TableName, TableSchemaError, upsert_rows
 from tests.operators.fakes import FakeVendor, daily_amount
 from tests.plugins.databases import Database, as_decimal, as_utc
 
@@ -69,14 +68,22 @@ class Target:
         }
 
     def balance_rows(self) -> dict[tuple[str, str, datetime | None], tuple[Any, ...]]:
+        """The latest snapshot per connection, pool and logical date."""
         rows = self.db.query(
             f"SELECT connection_id, pool, logical_date, vendor, account, unit, remaining, credit_limit, used "
-            f"FROM {self.balances}"
+            f"FROM {self.balances} ORDER BY fetched_at"
         )
         return {
             (c, p, as_utc(ld)): (v, a, u, as_decimal(r), as_decimal(lim), as_decimal(used))
             for c, p, ld, v, a, u, r, lim, used in rows
         }
+
+    def snapshots(self) -> list[tuple[Any, ...]]:
+        """Every balance snapshot, oldest first: (pool, fetched_at, logical_date, run_id, remaining)."""
+        rows = self.db.query(
+            f"SELECT pool, fetched_at, logical_date, run_id, remaining FROM {self.balances} ORDER BY fetched_at, pool"
+        )
+        return [(p, as_utc(f), as_utc(ld), r, as_decimal(rem)) for p, f, ld, r, rem in rows]
 
     def counts(self) -> tuple[int, int]:
         return self.db.count(self.balances), self.db.count(self.usage)
@@ -93,6 +100,10 @@ def test_first_run_creates_tables_and_writes_balances_and_zero_filled_usage(targ
     assert summary == {
         target.balances: 2,
         target.usage: 6,
+        "counts": {
+            target.balances: {"inserted": 2, "updated": 0, "unchanged": 0},
+            target.usage: {"inserted": 6, "updated": 0, "unchanged": 0},
+        },
         "start": "2026-01-01T00:00:00+00:00",
         "end": "2026-01-04T00:00:00+00:00",
     }
@@ -117,7 +128,7 @@ def test_rerun_of_the_same_run_overwrites_rows_without_duplicating(target, vendo
 
     target.run(JAN1, JAN1 + 2 * DAY)
 
-    assert target.counts() == (2, 4)
+    assert target.counts() == (4, 4)  # usage rows overwritten; a second balance snapshot added
     assert target.usage_rows()[("theirstack", "api_credits", "", JAN1 + DAY)] == daily_amount(JAN1 + DAY, 2)
     assert target.balance_rows()[("theirstack_default", "api_credits", JAN1 + 2 * DAY)][3] == Decimal(970)
     assert as_utc(target.db.query(f"SELECT MIN(fetched_at) FROM {target.usage}")[0][0]) > as_utc(first_fetch)
@@ -257,7 +268,7 @@ def test_connection_arguments_are_unambiguous():
     op = UsageToSqlOperator(task_id="t", credits_conn_id=["a", "b", "a"], sql_conn_id="db")
 
     assert (op.conn_id, op.sql_conn_id, op.credits_conn_ids) == ("db", "db", ["a", "b"])
-    with pytest.raises(TypeError, match=r"credits_conn_id .* sql_conn_id"):
+    with pytest.raises(CreditsConfigError, match=r"credits_conn_id .* sql_conn_id"):
         UsageToSqlOperator(task_id="t", credits_conn_id="a", sql_conn_id="db", conn_id="x")
 
 
@@ -281,128 +292,211 @@ def test_usage_window(interval, start, end, expected):
     assert op.window(context(*interval, logical=JAN1 + 5 * DAY)) == expected
 
 
-def test_rows_are_streamed_in_chunks():
-    pulled, chunks = [], []
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    """Every statement the bulk upsert sends: (sql, params) where params is a list for executemany."""
+    from airflow_provider_credits.storage import database
+
+    calls: list[tuple[str, Any]] = []
+    real = database.send
+
+    def record(conn: Any, sql: str, params: Any) -> int:
+        calls.append((sql, params))
+        return real(conn, sql, params)
+
+    monkeypatch.setattr(database, "send", record)
+    return calls
+
+
+def usage_row(dimension: str, amount: Any = 1, start: datetime = JAN1) -> dict[str, Any]:
+    return {
+        "vendor": "v", "account": "a", "pool": "p", "dimension": dimension, "period_start": start,
+        "period_end": start + DAY, "amount": Decimal(amount), "unit": "credits", "fetched_at": JAN1,
+    }  # fmt: skip
+
+
+def upsert(db: Database, rows: Any, chunk_size: int = 5000) -> Any:
+    """Upsert ``rows`` into a fresh usage table of ``db``; return the counts and the table name."""
+    from airflow_provider_credits.storage.database import Database as Storage
+    from airflow_provider_credits.storage.names import TableName
+    from airflow_provider_credits.storage.tables import USAGE, table
+
+    t = table(USAGE, TableName(db.table("u")))
+    storage = Storage(db.hook())
+    storage.prepare([t], create=True)
+    with storage.begin(exclusive=True) as conn:
+        return storage.upsert_many(conn, t, rows, chunk_size), t.name
+
+
+def test_rows_are_streamed_in_chunks(sqlite_db, sent):
+    pulled: list[int] = []
 
     def rows():
-        for i in range(25):
+        for i in range(250):
             pulled.append(i)
-            yield ("v", "a", "p", str(i), JAN1, JAN1 + DAY, Decimal(i), "credits", JAN1)
+            yield usage_row(str(i), i)
 
-    from airflow_provider_credits.operators.usage_to_sql import USAGE
-    from airflow_provider_credits.sql import POSTGRES
+    seen = []
+    from airflow_provider_credits.storage import database
 
-    width = len(USAGE.columns)
+    recording = database.send
 
-    class Cursor:
-        def executemany(self, sql, groups):
-            chunks.append((sum(len(g) for g in groups) // width, len(pulled)))
+    def spy(conn: Any, sql: str, params: Any) -> int:
+        seen.append((sum(map(len, params)) if isinstance(params, list) else len(params), len(pulled)))
+        return recording(conn, sql, params)
 
-        def execute(self, sql, values):
-            assert sql.count("(%s") == len(values) // width  # one VALUES group per row sent
-            chunks.append((len(values) // width, len(pulled)))
+    database.send = spy
+    try:
+        counts, _ = upsert(sqlite_db, rows(), chunk_size=100)
+    finally:
+        database.send = recording
 
-    hook = SimpleNamespace(placeholder="%s")
-    written = upsert_rows(Cursor(), hook, POSTGRES, TableName("u"), USAGE, rows(), chunk_size=10)
-
-    assert written == 25
-    assert chunks == [(10, 10), (10, 20), (5, 25)]  # never more than one chunk pulled ahead
-
-
-def test_one_statement_never_carries_a_key_twice_and_the_last_row_wins():
-    """PostgreSQL refuses a multi-row upsert touching one row twice; sequential upserts keep the last."""
-    from airflow_provider_credits.operators.usage_to_sql import USAGE
-    from airflow_provider_credits.sql import POSTGRES
-
-    sent: list[list] = []
-
-    class Cursor:
-        def executemany(self, sql, groups):
-            sent.extend(groups)
-
-        def execute(self, sql, values):
-            sent.append(values)
-
-    def row(amount):
-        return ("v", "a", "p", "", JAN1, JAN1 + DAY, Decimal(amount), "credits", JAN1)
-
-    hook = SimpleNamespace(placeholder="%s")
-    written = upsert_rows(Cursor(), hook, POSTGRES, TableName("u"), USAGE, [row(1), row(2), row(3)])
-
-    assert written == 1
-    assert sent == [list(row(3))]
+    assert counts.inserted == 250
+    width = 9
+    # per chunk of 100 rows: one executemany of full 111-row statements (none here) or one statement
+    assert [(values // width, pulled_then) for values, pulled_then in seen] == [
+        (100, 100),
+        (100, 200),
+        (50, 250),
+    ]
 
 
-def test_a_row_of_the_wrong_width_is_refused_before_its_chunk_is_sent():
-    """Rows are flattened a chunk at a time: a short row must not shift the values of the next ones."""
-    from airflow_provider_credits.operators.usage_to_sql import USAGE
-    from airflow_provider_credits.sql import POSTGRES
+def test_a_repeated_key_ends_with_its_last_row(database, sent):
+    """As sequential upserts would leave it. PostgreSQL refuses a statement touching one row twice:
+    only the last row is sent there; SQLite and MySQL apply the rows in order (repeats count as updates)."""
+    counts, name = upsert(database, [usage_row("", 1), usage_row("", 2), usage_row("", 3)])
 
-    sent: list = []
+    assert len(sent) == 1
+    assert [as_decimal(a) for (a,) in database.query(f"SELECT amount FROM {name}")] == [Decimal(3)]
+    if database.kind == "postgres":
+        assert counts.as_dict() == {"inserted": 1, "updated": 0, "unchanged": 0}
+        assert len(sent[0][1]) == 9  # one row's values
+    else:
+        assert counts.as_dict() == {"inserted": 1, "updated": 2, "unchanged": 0}
 
-    class Cursor:
-        def executemany(self, sql, groups):
-            sent.extend(groups)
 
-        def execute(self, sql, values):
-            sent.append(values)
+def test_a_row_of_the_wrong_shape_is_refused_before_its_chunk_is_sent(sqlite_db, sent):
+    """A row missing a column, or holding one more, is refused before anything of its chunk is sent."""
+    good = usage_row("x")
+    short = {k: v for k, v in usage_row("y").items() if k != "fetched_at"}
+    long = {**usage_row("z"), "extra": 1}
 
-    good = ("v", "a", "p", "x", JAN1, JAN1 + DAY, Decimal(1), "credits", JAN1)
-    short = ("v", "a", "p", "y", JAN1, JAN1 + DAY, Decimal(1), "credits")
-    long = ("v", "a", "p", "z", JAN1, JAN1 + DAY, Decimal(1), "credits", JAN1, "extra")
-    hook = SimpleNamespace(placeholder="%s")
-
-    with pytest.raises(ValueError, match="9 values"):  # together the right number of values, misplaced
-        upsert_rows(Cursor(), hook, POSTGRES, TableName("u"), USAGE, [good, short, long])
+    for bad in (short, long):
+        with pytest.raises(ValueError, match="every row must hold exactly the columns"):
+            upsert(sqlite_db, [good, bad])
     assert sent == []
 
 
-def test_sqlite_values_are_utc_text_and_numeric_text():
+def test_sqlite_values_are_utc_text_and_numbers(sqlite_db):
     import pendulum
 
-    from airflow_provider_credits.sql import SQLITE
-
-    adapt = SQLITE.adapters()
     plus_one = timezone(timedelta(hours=1))
+    rows = [
+        usage_row("a", "1.2500", datetime(2026, 1, 1, 1, 2, 3, 4, tzinfo=plus_one)),
+        usage_row("b", 2, datetime(2026, 1, 1)),  # naive: UTC
+        usage_row("c", 3, pendulum.datetime(2026, 7, 1, 2, tz="Europe/Paris")),
+    ]
+    _, name = upsert(sqlite_db, rows)
 
-    assert adapt.timestamp(datetime(2026, 1, 1, 1, 2, 3, 4, tzinfo=plus_one)) == "2026-01-01 00:02:03.000004"
-    assert adapt.timestamp(datetime(2026, 1, 1)) == "2026-01-01 00:00:00.000000"  # naive: UTC
-    assert adapt.timestamp(JAN1 + timedelta(microseconds=5)) == "2026-01-01 00:00:00.000005"
-    assert (
-        adapt.timestamp(pendulum.datetime(2026, 7, 1, 2, tz="Europe/Paris")) == "2026-07-01 00:00:00.000000"
-    )
-    assert adapt.timestamp(None) is None
-    assert adapt.number(Decimal("1.2500")) == "1.2500"
-    assert adapt.number(None) is None
+    got = dict(sqlite_db.query(f"SELECT dimension, period_start FROM {name}"))
+    assert got == {
+        "a": "2026-01-01 00:02:03.000004",
+        "b": "2026-01-01 00:00:00.000000",
+        "c": "2026-07-01 00:00:00.000000",
+    }
+    assert sqlite_db.query(f"SELECT typeof(amount), amount FROM {name} WHERE dimension = 'a'") == [
+        ("real", 1.25)
+    ]
 
 
 def test_remembered_timestamps_stay_bounded():
-    from airflow_provider_credits.sql import SQLITE
+    from airflow_provider_credits.storage.database import _Memo
 
-    adapt = SQLITE.adapters()
-    values = [adapt.timestamp(JAN1 + i * timedelta(seconds=1)) for i in range(10_000)]
+    memo = _Memo(lambda v: v.isoformat())
+    values = [memo[JAN1 + i * timedelta(seconds=1)] for i in range(10_000)]
 
-    assert values[-1] == "2026-01-01 02:46:39.000000"
-    assert len(adapt.timestamp.__self__) <= 4096  # the memo behind the adapter
+    assert values[-1] == "2026-01-01T02:46:39+00:00"
+    assert len(memo) <= 4096
 
 
-def test_usage_rows_follow_every_change_of_period():
-    """Consecutive rows of one period share converted values; any change of start or end is seen."""
-    from airflow_provider_credits.operators.usage_to_sql import _Fetched, _usage_rows
-    from airflow_provider_credits.sql import SQLITE
+def test_a_rerun_counts_inserted_updated_and_unchanged(target, vendors, caplog, capsys):
+    first = target.run(JAN1, JAN1 + 3 * DAY)
+    vendors["theirstack_default"].version = 2  # days 1 and 2 change, day 3 is zero in both versions
 
-    def record(start: datetime, end: datetime) -> UsageRecord:
-        return UsageRecord(
-            vendor="v", account="a", pool="p", period_start=start, period_end=end, amount=Decimal(1)
-        )
+    second = target.run(JAN1, JAN1 + 4 * DAY)
 
-    periods = [(JAN1, JAN1 + DAY), (JAN1, JAN1 + DAY), (JAN1, JAN1 + 2 * DAY), (JAN1 + DAY, JAN1 + 2 * DAY)]
-    fetched = _Fetched("c", SimpleNamespace(), [record(s, e) for s, e in periods], JAN1, "")
+    assert first["counts"][target.usage] == {"inserted": 6, "updated": 0, "unchanged": 0}
+    assert second["counts"][target.usage] == {"inserted": 2, "updated": 4, "unchanged": 2}
+    assert second["counts"][target.balances] == {"inserted": 2, "updated": 0, "unchanged": 0}
+    logged = caplog.text + capsys.readouterr().out
+    assert f"{target.usage}: 2 inserted, 4 updated, 2 unchanged" in logged
 
-    rows = list(_usage_rows([fetched], SQLITE.adapters()))
 
-    text = SQLITE.timestamp
-    assert [(r[4], r[5]) for r in rows] == [(text(s), text(e)) for s, e in periods]
+def test_an_unchanged_row_keeps_when_its_value_was_first_read(target, vendors):
+    target.run(JAN1, JAN1 + DAY)
+    before = target.db.query(f"SELECT dimension, fetched_at FROM {target.usage}")
+
+    again = target.run(JAN1, JAN1 + DAY)
+
+    assert again["counts"][target.usage] == {"inserted": 0, "updated": 0, "unchanged": 2}
+    assert target.db.query(f"SELECT dimension, fetched_at FROM {target.usage}") == before
+
+
+def test_a_rerun_for_a_past_date_adds_a_snapshot_and_never_changes_the_old_one(target, vendors):
+    nov29 = datetime(2026, 11, 29, tzinfo=timezone.utc)
+    ctx = context(nov29 - DAY, nov29)
+    ctx["run_id"] = "scheduled__2026-11-29"
+    target.operator().execute(ctx)
+    old = target.snapshots()
+    vendors["theirstack_default"].version = 3  # a day later the balance is lower
+
+    rerun = context(nov29 - DAY, nov29)
+    rerun["run_id"] = "manual__2026-11-30"
+    target.operator().execute(rerun)  # airflow dags test <dag> 2026-11-29, run on 2026-11-30
+
+    now = target.snapshots()
+    assert now[: len(old)] == old  # the old snapshots, unchanged
+    assert len(now) == 2 * len(old)
+    new = now[len(old) :]
+    assert {(p, ld, r) for p, _, ld, r, _ in new} == {
+        ("api_credits", nov29, "manual__2026-11-30"),
+        ("ui_credits", nov29, "manual__2026-11-30"),
+    }
+    assert all(f_new > f_old for (_, f_new, *_), (_, f_old, *_) in zip(new, old, strict=True))
+    assert {rem for *_, rem in new} == {Decimal(960), Decimal(959)}
+
+
+def test_a_vendor_error_names_the_connection(target, vendors):
+    vendors["theirstack_default"].usage_error = CreditsServerError(
+        "HTTP 503", vendor="theirstack", status=503
+    )
+
+    with pytest.raises(CreditsServerError, match="credits connection 'theirstack_default'"):
+        target.run(JAN1, JAN1 + DAY)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"credits_conn_id": ""},
+        {"credits_conn_id": []},
+        {"chunk_size": 0},
+        {"chunk_size": "10"},
+        {"conn_id": "x"},
+    ],
+)
+def test_bad_arguments_are_config_errors(kwargs):
+    args = {"task_id": "t", "credits_conn_id": "c", "sql_conn_id": "d", **kwargs}
+    with pytest.raises(CreditsConfigError):
+        UsageToSqlOperator(**args)
+
+
+def test_an_empty_window_is_a_config_error():
+    op = UsageToSqlOperator(
+        task_id="t", credits_conn_id="c", sql_conn_id="d", start="2026-01-02", end="2026-01-01"
+    )
+    with pytest.raises(CreditsConfigError, match="empty usage window"):
+        op.window(context(JAN1, JAN1 + DAY))
 
 
 def test_a_long_window_in_small_chunks(target, vendors):
@@ -423,8 +517,17 @@ def test_the_real_hooks_against_the_sandbox(target, sandbox):
     first = target.run(end - 7 * DAY, end, credits=credits)
     second = target.run(end - 7 * DAY, end, credits=credits)
 
-    assert first == second
-    assert target.counts() == (first[target.balances], first[target.usage])
+    assert first[target.usage] == second[target.usage]
+    assert second["counts"][target.usage] == {"inserted": 0, "updated": 0, "unchanged": first[target.usage]}
+    assert second["counts"][target.balances]["inserted"] == first[target.balances]  # a snapshot per read
+    assert target.counts() == (2 * first[target.balances], first[target.usage])
     rows = target.db.query(f"SELECT vendor, COUNT(*) FROM {target.usage} GROUP BY vendor")
     assert {v for v, n in rows} == {"clay", "theirstack"}  # Clodura and Trendtrack have no usage API
     assert dict(rows)["theirstack"] == 7 * 2  # every day of the window, both pools, zeros included
+
+
+def test_usage_records_map_onto_the_usage_table():
+    """The operator copies a record's fields into a row: they must stay the table's columns."""
+    from airflow_provider_credits.storage.tables import USAGE
+
+    assert [*UsageRecord.model_fields, "fetched_at"] == [c.name for c in USAGE.columns]

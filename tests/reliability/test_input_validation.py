@@ -111,7 +111,7 @@ CASES = [
     Case("three-part table name", "parse", lambda: operator(usage_table="db.schema.usage"),
          TableSchemaError, ("use 'table' or 'schema.table'",)),
     Case("operator window ending before it starts", "first use", lambda: window(start=JAN2, end=JAN1),
-         ValueError, ("empty usage window", "is not after start")),
+         CreditsConfigError, ("empty usage window", "is not after start")),
     Case("hook window ending before it starts", "first use", lambda: get_credits_hook("theirstack_ok").get_usage(JAN2, JAN1),
          CreditsConfigError, ("usage window is empty", "is not after start")),
     Case("naive datetime for the hook", "first use",
@@ -122,11 +122,11 @@ CASES = [
     Case("timeout extra that is not a number", "first use", lambda: get_credits_hook("theirstack_slow").get_balance(),
          CreditsConfigError, ("extra 'timeout' must be a number", "'soon'")),
     Case("conn_id instead of credits_conn_id/sql_conn_id", "parse", lambda: operator(conn_id="db"),
-         TypeError, ("takes credits_conn_id (the vendor) and sql_conn_id (the database)",)),
+         CreditsConfigError, ("takes credits_conn_id (the vendor) and sql_conn_id (the database)",)),
     Case("no vendor connection", "parse", lambda: operator(credits_conn_id=[]),
-         ValueError, ("credits_conn_id must name at least one vendor connection",)),
+         CreditsConfigError, ("credits_conn_id must name at least one vendor connection",)),
     Case("chunk size of zero", "parse", lambda: operator(chunk_size=0),
-         ValueError, ("chunk_size must be at least 1",)),
+         CreditsConfigError, ("chunk_size must be at least 1",)),
 ]  # fmt: skip
 
 

@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -75,40 +75,22 @@ def _fake_vendor(spec: WriteSpec) -> FakeVendor:
     return vendor
 
 
-class PausingCursor:
-    """A cursor that, after its ``after``-th write call, reports ``CHUNK n`` and hangs (to be killed).
+def pausing_send(send: Callable[..., int], after: int) -> Callable[..., int]:
+    """Wrap the storage layer's ``send``: after ``after`` statements, report ``CHUNK n`` and hang (to be killed).
 
-    ``upsert_rows`` sends each chunk of up to ``chunk_size`` rows (smaller than one statement
-    here) with one ``execute``; bigger chunks would also use ``executemany``.
+    The bulk upsert sends each chunk of up to ``chunk_size`` rows (smaller than one statement
+    here) as one statement; bigger chunks would go as one ``executemany``.
     """
+    sent = 0
 
-    def __init__(self, cur: Any, after: int) -> None:
-        self._cur, self._after, self.sent = cur, after, 0
-
-    def _sent(self, result: Any) -> Any:
-        self.sent += 1
-        if self.sent == self._after:
-            print(f"CHUNK {self.sent}", flush=True)
+    def wrapped(conn: Any, sql: str, params: Any) -> int:
+        nonlocal sent
+        result = send(conn, sql, params)
+        sent += 1
+        if sent == after:
+            print(f"CHUNK {sent}", flush=True)
             time.sleep(120)
         return result
-
-    def executemany(self, sql: str, rows: Sequence[Any]) -> Any:
-        return self._sent(self._cur.executemany(sql, rows))
-
-    def execute(self, sql: str, values: Any = None) -> Any:
-        return self._sent(self._cur.execute(sql, values))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._cur, name)
-
-
-def pausing_upsert(upsert: Callable[..., int], after: int) -> Callable[..., int]:
-    """Wrap ``upsert_rows`` so the write hangs after ``after`` chunks (instrumentation only)."""
-    cursors: dict[int, PausingCursor] = {}
-
-    def wrapped(cur: Any, *args: Any, **kwargs: Any) -> int:
-        wrapper = cursors.setdefault(id(cur), PausingCursor(cur, after))
-        return upsert(wrapper, *args, **kwargs)
 
     return wrapped
 
@@ -145,14 +127,15 @@ def run(spec: WriteSpec, patch: Callable[[str, Any], None] | None = None) -> dic
 
 def main(argv: list[str]) -> int:
     spec = WriteSpec(**json.loads(argv[0]))
-    from airflow_provider_credits.operators import usage_to_sql  # the slow imports, before the barrier
+    from airflow_provider_credits.operators import usage_to_sql  # noqa: F401  (the slow imports, before the barrier)
+    from airflow_provider_credits.storage import database
 
     if spec.go_file:
         print("READY", flush=True)
         while not Path(spec.go_file).exists():
             time.sleep(0.01)
     if spec.pause_after_chunk:
-        usage_to_sql.upsert_rows = pausing_upsert(usage_to_sql.upsert_rows, spec.pause_after_chunk)
+        database.send = pausing_send(database.send, spec.pause_after_chunk)
     print(json.dumps(run(spec)), flush=True)
     return 0
 

@@ -96,3 +96,11 @@ def test_callback_never_raises(caplog: pytest.LogCaptureFixture) -> None:
     callback(context("enrich"))  # the reservation then expires with its TTL
 
     assert "could not release credit reservations" in caplog.text
+
+
+@pytest.mark.parametrize("conn_id", ["", None])
+def test_operator_needs_a_reservation_connection(conn_id: Any) -> None:
+    from airflow_provider_credits.exceptions import CreditsConfigError
+
+    with pytest.raises(CreditsConfigError, match="reservation_conn_id"):
+        ReleaseCreditsOperator(task_id="release", reservation_conn_id=conn_id)

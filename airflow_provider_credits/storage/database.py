@@ -1,0 +1,465 @@
+"""The one place that knows databases apart: engines, transactions, locks, upserts and errors.
+
+Everything goes through SQLAlchemy Core on the engine of a common-sql hook
+(``DbApiHook.get_sqlalchemy_engine()``): ``create()`` with ``checkfirst``, ``inspect()`` for
+the column and key checks, the PostgreSQL/SQLite ``on_conflict_do_update`` and MySQL
+``on_duplicate_key_update`` upserts, ``with_for_update()`` for locks, and SQLAlchemy's
+documented pysqlite recipe to start SQLite transactions with ``BEGIN IMMEDIATE``. Other
+databases get the generic insert/update path where it exists and a clear error where not.
+
+Bulk upserts are compiled once by SQLAlchemy and then sent with
+``Connection.exec_driver_sql`` in multi-row statements, with SQLAlchemy's own bind
+processors applied a column at a time: the write stays within reach of the raw driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property, partial
+from itertools import chain, islice
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from airflow_provider_credits.exceptions import CreditsError, CreditsStorageError, TableSchemaError
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+#: bound parameters per statement: SQLite's historic limit (PostgreSQL and MySQL allow far more)
+MAX_PARAMS_PER_STATEMENT = 999
+
+#: SQLite: how long a writer waits for the database lock before giving up (seconds)
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+_SERVER_DIALECTS = ("postgresql", "mysql", "mariadb")
+_IMMEDIATE = "credits_immediate"  # execution option read by the SQLite "begin" listener
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What an upsert did to the rows it was given.
+
+    :param inserted: rows that did not exist.
+    :param updated: rows that existed with other values (now overwritten).
+    :param unchanged: rows that existed with the same values (left as they were).
+    """
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    @property
+    def rows(self) -> int:
+        return self.inserted + self.updated + self.unchanged
+
+    def as_dict(self) -> dict[str, int]:
+        return {"inserted": self.inserted, "updated": self.updated, "unchanged": self.unchanged}
+
+
+def send(conn: sa.Connection, sql: str, params: Any) -> int:
+    """Send one compiled statement (``params`` a list: executemany) and return the rows it affected.
+
+    The single seam through which bulk writes reach the driver (tests wrap it to inject faults).
+    """
+    return int(conn.exec_driver_sql(sql, params).rowcount)
+
+
+class _Memo(dict[Any, Any]):
+    """Results of ``convert`` by value; emptied when full, so memory stays flat.
+
+    Look values up with ``memo.__getitem__``: a hit runs no Python code.
+    """
+
+    def __init__(self, convert: Callable[[Any], Any], size: int = 4096) -> None:
+        super().__init__()
+        self.convert, self.size = convert, size
+
+    def __missing__(self, value: Any) -> Any:
+        if len(self) >= self.size:
+            self.clear()
+        out = self[value] = None if value is None else self.convert(value)
+        return out
+
+
+def _redact(text: str, secrets: Sequence[str | None]) -> str:
+    for secret in secrets:
+        if secret and len(secret) >= 3:
+            text = text.replace(secret, "***")
+    return text
+
+
+class Database:
+    """A common-sql connection seen through SQLAlchemy Core. No I/O until a method runs.
+
+    :param hook: any common-sql ``DbApiHook``.
+    """
+
+    def __init__(self, hook: DbApiHook) -> None:
+        self.hook = hook
+
+    @cached_property
+    def engine(self) -> sa.Engine:
+        """The hook's engine; one connection per transaction (no pool kept open between tasks)."""
+        from sqlalchemy.pool import NullPool
+
+        engine = self.hook.get_sqlalchemy_engine({"poolclass": NullPool})
+        if engine.dialect.name == "sqlite":
+            engine.dispose()
+            engine = self.hook.get_sqlalchemy_engine(
+                {"poolclass": NullPool, "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+            )
+            _sqlite_transactions(engine)
+        return engine
+
+    @property
+    def name(self) -> str:
+        """SQLAlchemy's name of the database (``sqlite``, ``postgresql``, ``mysql`` ...)."""
+        return self.engine.dialect.name
+
+    def dispose(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+    # ---------------------------------------------------------------- transactions
+
+    @contextmanager
+    def begin(self, *, exclusive: bool = False, read_committed: bool = False) -> Iterator[sa.Connection]:
+        """A transaction on a fresh connection: committed at the end, rolled back on any error.
+
+        :param exclusive: SQLite: take the database's write lock at once (``BEGIN IMMEDIATE``),
+            so what is read before writing cannot change until the commit.
+        :param read_committed: PostgreSQL/MySQL: every statement sees what was committed before it
+            (MySQL's default REPEATABLE READ would keep reading an older snapshot after a lock).
+        """
+        options: dict[str, Any] = {_IMMEDIATE: exclusive}
+        if read_committed and self.name in _SERVER_DIALECTS:
+            options["isolation_level"] = "READ COMMITTED"
+        with self.engine.connect() as conn:
+            conn.execution_options(**options)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def errors(self, operation: str, table: object) -> Iterator[None]:
+        """Turn a database error into :class:`CreditsStorageError` naming ``operation`` and ``table``.
+
+        Use it around a :meth:`begin` block: the transaction is rolled back before the error
+        arrives here. The message never holds the connection's password or the statement's values.
+        """
+        try:
+            yield
+        except CreditsError:
+            raise
+        except sa.exc.SQLAlchemyError as exc:
+            orig = getattr(exc, "orig", None) or exc
+            detail = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+            if not isinstance(orig, sa.exc.DBAPIError) and "[SQL:" in detail:
+                detail = detail.split("[SQL:")[0].strip()
+            url = self.engine.url
+            detail = _redact(detail, [url.password if isinstance(url.password, str) else None])
+            raise CreditsStorageError(
+                f"{operation} failed on table {table} ({self.name}, connection "
+                f"{self.hook.get_conn_id()!r}): {type(orig).__name__}: {detail}"
+            ) from orig
+
+    # ---------------------------------------------------------------- tables
+
+    def prepare(self, tables: Sequence[sa.Table], *, create: bool) -> None:
+        """Create the missing ``tables`` (if ``create``), upgrade old layouts, check columns and keys.
+
+        Never drops a table or a column. Safe when several workers run it at once: a
+        concurrent creation or upgrade is caught and the table checked again.
+
+        :raises TableSchemaError: a table is missing (and ``create`` is False), lacks columns
+            or its unique key.
+        :raises CreditsStorageError: the database failed.
+        """
+        from airflow_provider_credits.storage.migrations import needs_upgrade, upgrade
+
+        for t in tables:
+            with self.errors("checking", t.fullname), self.begin() as conn:  # the usual case: all is well
+                inspector = sa.inspect(conn)
+                exists = inspector.has_table(t.name, schema=t.schema)
+                if exists and not needs_upgrade(inspector, t):
+                    self._check(inspector, t, exists)
+                    continue
+            if not exists and not create:
+                self._check(inspector, t, exists)
+            for attempt in range(3):
+                try:
+                    with self.errors("creating or upgrading", t.fullname), self.begin(exclusive=True) as conn:
+                        inspector = sa.inspect(conn)
+                        if not inspector.has_table(t.name, schema=t.schema):
+                            t.create(conn, checkfirst=True)
+                        elif needs_upgrade(inspector, t):
+                            upgrade(conn, inspector, t)
+                    break
+                except CreditsStorageError as exc:
+                    if isinstance(exc, TableSchemaError) or attempt == 2:
+                        raise
+                    # another worker created or upgraded it meanwhile: look again
+            with self.errors("checking", t.fullname), self.begin() as conn:
+                inspector = sa.inspect(conn)
+                self._check(inspector, t, inspector.has_table(t.name, schema=t.schema))
+
+    @staticmethod
+    def _check(inspector: sa.Inspector, t: sa.Table, exists: bool) -> None:
+        if not exists:
+            raise TableSchemaError(
+                f"cannot read table {t.fullname}: it does not exist. Create it, or let the task create it "
+                "(create_tables=True)."
+            )
+        existing = {c["name"].lower() for c in inspector.get_columns(t.name, schema=t.schema)}
+        missing = [c.name for c in t.columns if c.name not in existing]
+        if missing:
+            raise TableSchemaError(
+                f"table {t.fullname} exists but lacks the required columns {', '.join(missing)}; "
+                "add them (see docs/storage.md for the schema) or write to another table"
+            )
+        key = {c.name for c in t.primary_key.columns}
+        if key not in _unique_keys(inspector, t):
+            # an upsert without a matching key would fail, or silently insert duplicates (MySQL)
+            raise TableSchemaError(
+                f"table {t.fullname} has no PRIMARY KEY or UNIQUE index on ({', '.join(sorted(key))}); "
+                "the upsert needs one to avoid duplicate rows"
+            )
+
+    # ---------------------------------------------------------------- writes
+
+    def insert_statement(self, t: sa.Table) -> Any:
+        """The dialect's ``INSERT`` construct (with its upsert clauses), or the generic one."""
+        from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+        inserts: dict[str, Callable[[sa.Table], Any]] = {
+            "postgresql": postgresql.insert,
+            "sqlite": sqlite.insert,
+            "mysql": mysql.insert,
+            "mariadb": mysql.insert,
+        }
+        insert = inserts.get(self.name)
+        if insert is None:
+            raise CreditsStorageError(
+                f"upserts into {t.fullname} are supported on SQLite, PostgreSQL and MySQL/MariaDB, "
+                f"not {self.name}"
+            )
+        return insert(t)
+
+    def upsert_statement(self, t: sa.Table, values: Any = None) -> Any:
+        """``INSERT`` of ``values`` that overwrites the row with the same key only if it differs.
+
+        Columns in ``t.info["touched_only"]`` (e.g. ``fetched_at``) are written only with a change
+        elsewhere, so an unchanged row is left exactly as it was.
+        """
+        from airflow_provider_credits.storage.tables import TOUCHED_ONLY
+
+        ins = self.insert_statement(t)
+        if values is not None:
+            ins = ins.values(values)
+        key = {c.name for c in t.primary_key.columns}
+        touched = [n for n in t.info.get(TOUCHED_ONLY, ()) if n not in key]
+        compared = [c.name for c in t.columns if c.name not in key and c.name not in touched]
+        if not compared:
+            return self.insert_missing_statement(t, ins)
+        if self.name in ("mysql", "mariadb"):
+            new = ins.inserted
+            changed = sa.or_(*(t.c[n].is_distinct_from(new[n]) for n in compared))
+            # MySQL assigns left to right, later terms seeing earlier results: decide the touched
+            # columns first, while the compared ones still hold their old values
+            assignments = [(n, sa.case((changed, new[n]), else_=t.c[n])) for n in touched]
+            assignments += [(n, new[n]) for n in compared]
+            return ins.on_duplicate_key_update(assignments)
+        new = ins.excluded
+        return ins.on_conflict_do_update(
+            index_elements=list(t.primary_key.columns),
+            set_={n: new[n] for n in (*compared, *touched)},
+            where=sa.or_(*(t.c[n].is_distinct_from(new[n]) for n in compared)),
+        )
+
+    def insert_missing_statement(self, t: sa.Table, ins: Any = None) -> Any:
+        """``INSERT`` that leaves an existing row with the same key untouched."""
+        ins = self.insert_statement(t) if ins is None else ins
+        if self.name in ("mysql", "mariadb"):
+            first = next(iter(t.primary_key.columns))
+            return ins.on_duplicate_key_update({first.name: t.c[first.name]})
+        return ins.on_conflict_do_nothing(index_elements=list(t.primary_key.columns))
+
+    def upsert_many(
+        self, conn: sa.Connection, t: sa.Table, rows: Iterable[Mapping[str, Any]], chunk_size: int = 5000
+    ) -> Counts:
+        """Upsert ``rows`` (mappings of column name to value) in chunks of multi-row statements.
+
+        Nothing is committed here. Only ``chunk_size`` rows are held at once. A key repeated within
+        the rows ends with its last row's values, as row-by-row upserts would leave it (on
+        PostgreSQL, which refuses a statement touching a row twice, only that last row is sent;
+        elsewhere the repeats count as updates).
+
+        :param conn: a connection inside :meth:`begin` (``exclusive=True`` on SQLite, so the counts
+            are exact).
+        :param t: the table.
+        :param rows: the rows, each holding every column of ``t``.
+        :param chunk_size: rows held and sent at once.
+        :return: how many rows were inserted, updated and left unchanged.
+        :raises ValueError: a row lacks a column or holds others.
+        """
+        return _BulkUpsert(self, conn, t).run(rows, chunk_size)
+
+    def count(self, conn: sa.Connection, t: sa.Table) -> int:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
+
+    @property
+    def found_rows(self) -> bool:
+        """MySQL: whether the driver counts a matched but unchanged row as affected (FOUND_ROWS)."""
+        flag = getattr(self.engine.dialect, "_found_rows_client_flag", None)
+        return bool(flag and flag() is not None)
+
+
+class _BulkUpsert:
+    """One bulk upsert: statements compiled once per size, values converted a column at a time."""
+
+    def __init__(self, db: Database, conn: sa.Connection, t: sa.Table) -> None:
+        self.db, self.conn, self.t = db, conn, t
+        self.names = [c.name for c in t.columns]
+        self.width = len(self.names)
+        # multi-row statements save a round trip per row on a server; SQLite runs in-process and
+        # its one-row statement (prepared once by executemany) is faster than long ones
+        per_statement = 1 if db.name == "sqlite" else MAX_PARAMS_PER_STATEMENT // self.width
+        self.per_statement = max(1, per_statement)
+        dialect = conn.dialect
+        self.processors: list[tuple[int, Callable[[list[Any]], Iterable[Any]]]] = []
+        memos: dict[Any, Callable[[Any], Any]] = {}
+        for i, c in enumerate(t.columns):
+            proc: Callable[[Any], Any] | None = c.type.dialect_impl(dialect).bind_processor(dialect)
+            # (SQLAlchemy's processors pass None through)
+            if proc is not None and isinstance(c.type, sa.types.TypeDecorator):
+                # timestamps repeat across rows and columns: remember their conversion, and convert
+                # only when the value differs from the row before (periods come in runs)
+                self.processors.append((i, _by_runs(memos.setdefault(proc, _Memo(proc).__getitem__))))
+            elif proc is not None:
+                self.processors.append((i, partial(map, proc)))
+        self._compiled: dict[int, tuple[str, list[str] | None]] = {}
+
+    def statement(self, rows: int) -> tuple[str, list[str] | None]:
+        """SQL for ``rows`` rows and, for named parameter styles, the parameter names in value order."""
+        if rows not in self._compiled:
+            values = [
+                {n: sa.bindparam(f"p{r}_{j}", type_=self.t.c[n].type) for j, n in enumerate(self.names)}
+                for r in range(rows)
+            ]
+            stmt = self.db.upsert_statement(self.t, values)
+            compiled = stmt.compile(dialect=self.conn.dialect)
+            order = [f"p{r}_{j}" for r in range(rows) for j in range(self.width)]
+            if compiled.positional:
+                if list(compiled.positiontup or ()) != order:
+                    raise CreditsStorageError(
+                        f"unexpected parameter order compiling the upsert into {self.t}"
+                    )
+                self._compiled[rows] = (compiled.string, None)
+            else:
+                self._compiled[rows] = (compiled.string, order)
+        return self._compiled[rows]
+
+    def params(self, names: list[str] | None, values: list[Any]) -> Any:
+        return tuple(values) if names is None else dict(zip(names, values, strict=True))
+
+    def run(self, rows: Iterable[Mapping[str, Any]], chunk_size: int) -> Counts:
+        get = itemgetter(*self.names)
+        key = itemgetter(*(c.name for c in self.t.primary_key.columns))
+        width, step = self.width, self.per_statement * self.width
+        before = self.db.count(self.conn, self.t)
+        affected = written = 0
+        rows = iter(rows)
+        # PostgreSQL refuses a statement touching one row twice: keep the last row of a repeated key
+        # (what row-by-row upserts leave). SQLite and MySQL apply a statement's rows in order, so the
+        # last row wins there anyway, and the rows are not hashed (the costliest step of a write).
+        dedupe = self.db.name == "postgresql"
+        while chunk := list(islice(rows, chunk_size)):
+            try:
+                if {*map(len, chunk)} != {width}:
+                    raise KeyError
+                if dedupe:
+                    tuples: Iterable[tuple[Any, ...]] = dict(
+                        zip(map(key, chunk), map(get, chunk), strict=True)
+                    ).values()
+                else:
+                    tuples = list(map(get, chunk))
+            except KeyError:
+                raise ValueError(f"every row must hold exactly the columns {', '.join(self.names)}") from None
+            values = list(chain.from_iterable(tuples))  # flattened once, sliced per statement
+            for i, convert in self.processors:
+                values[i::width] = convert(values[i::width])
+            full = len(values) - len(values) % step
+            if full:
+                sql, names = self.statement(self.per_statement)
+                if names is None and step == width:  # one row per statement: group in C
+                    groups: list[Any] = list(zip(*[iter(values)] * width, strict=True))
+                else:
+                    groups = [self.params(names, values[i : i + step]) for i in range(0, full, step)]
+                affected += send(self.conn, sql, groups)
+            if full < len(values):
+                sql, names = self.statement((len(values) - full) // width)
+                affected += send(self.conn, sql, self.params(names, values[full:]))
+            written += len(values) // width
+        inserted = self.db.count(self.conn, self.t) - before
+        if self.db.name in ("mysql", "mariadb"):
+            # affected rows: 1 per insert, 2 per update, 1 (FOUND_ROWS) or 0 per unchanged row
+            updated = affected - written if self.db.found_rows else (affected - inserted) // 2
+        else:
+            updated = affected - inserted  # unchanged rows are skipped by the upsert's WHERE
+        return Counts(inserted, updated, written - inserted - updated)
+
+
+def _by_runs(convert: Callable[[Any], Any]) -> Callable[[list[Any]], list[Any]]:
+    """Convert a column's values, calling ``convert`` only where a value differs from the one before."""
+
+    def column(values: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        append = out.append
+        last: Any = _NOTHING
+        converted = None
+        for value in values:
+            if value is not last and value != last:
+                last, converted = value, convert(value)
+            append(converted)
+        return out
+
+    return column
+
+
+_NOTHING = object()
+
+
+def _unique_keys(inspector: sa.Inspector, t: sa.Table) -> list[set[str]]:
+    """Column sets of the primary key, unique constraints and unique indexes of ``t``."""
+    keys = [{c.lower() for c in inspector.get_pk_constraint(t.name, schema=t.schema)["constrained_columns"]}]
+    keys += [
+        {c.lower() for c in u["column_names"]}
+        for u in inspector.get_unique_constraints(t.name, schema=t.schema)
+    ]
+    keys += [
+        {str(c).lower() for c in i["column_names"]}
+        for i in inspector.get_indexes(t.name, schema=t.schema)
+        if i.get("unique")
+    ]
+    return keys
+
+
+def _sqlite_transactions(engine: sa.Engine) -> None:
+    """SQLAlchemy's pysqlite recipe ("Serializable isolation / Savepoints / Transactional DDL").
+
+    pysqlite's own transaction handling is turned off; SQLAlchemy emits ``BEGIN`` itself, or
+    ``BEGIN IMMEDIATE`` for an exclusive transaction (:meth:`Database.begin`), which takes the
+    database's write lock before anything is read.
+    """
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, connection_record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_IMMEDIATE) else "BEGIN")

@@ -1,0 +1,129 @@
+"""An old ``credit_balances`` table (keyed by logical date, as versions before 0.3 created it) is
+upgraded on the operator's first write: rows kept, keyed by read time, the run recorded."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from tests.operators.test_usage_to_sql import DAY, JAN1, Target, context
+from tests.plugins.databases import Database, as_decimal, as_utc
+
+#: the DDL of 0.2 (``SqlDialect.create_table_sql``), per database
+TYPES = {
+    "sqlite": ('"{}"', "TIMESTAMP", "NUMERIC(18,4)"),
+    "postgres": ('"{}"', "TIMESTAMP WITH TIME ZONE", "NUMERIC(18,4)"),
+    "mysql": ("`{}`", "DATETIME(6)", "DECIMAL(18,4)"),
+}
+
+
+def old_balances_ddl(kind: str, table: str) -> str:
+    quote, ts, num = TYPES[kind]
+    columns = [
+        ("connection_id", "VARCHAR(250) NOT NULL"),
+        ("pool", "VARCHAR(64) NOT NULL"),
+        ("logical_date", f"{ts} NOT NULL"),
+        ("vendor", "VARCHAR(32) NOT NULL"),
+        ("account", "VARCHAR(128) NOT NULL"),
+        ("unit", "VARCHAR(32) NOT NULL"),
+        ("remaining", num),
+        ("credit_limit", num),
+        ("used", num),
+        ("period_start", ts),
+        ("period_end", ts),
+        ("fetched_at", f"{ts} NOT NULL"),
+    ]
+    q = quote.format
+    key = ", ".join(q(c) for c in ("connection_id", "pool", "logical_date"))
+    body = ", ".join(f"{q(name)} {kind_}" for name, kind_ in columns)
+    return f"CREATE TABLE IF NOT EXISTS {q(table)} ({body}, PRIMARY KEY ({key}))"
+
+
+def old_row(kind: str, table: str, pool: str, logical: datetime, fetched: datetime, remaining: int) -> str:
+    def ts(value: datetime) -> str:
+        text = value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return f"'{text}+00'" if kind == "postgres" else f"'{text}'"
+
+    return (
+        f"INSERT INTO {table} (connection_id, pool, logical_date, vendor, account, unit, remaining, "
+        f"credit_limit, used, period_start, period_end, fetched_at) VALUES ('theirstack_default', '{pool}', "
+        f"{ts(logical)}, 'theirstack', 'acct-theirstack_default', 'credits', {remaining}, 1000, 0, NULL, NULL, "
+        f"{ts(fetched)})"
+    )
+
+
+def primary_key(db: Database, table: str) -> set[str]:
+    import sqlalchemy as sa
+
+    from airflow_provider_credits.storage.database import Database as Storage
+
+    engine = Storage(db.hook()).engine
+    try:
+        return set(sa.inspect(engine).get_pk_constraint(table)["constrained_columns"])
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def old(database: Database) -> Target:
+    """A target whose balances table was created, and written once, by 0.2."""
+    target = Target(database)
+    database.run(old_balances_ddl(database.kind, target.balances))
+    for pool, remaining in (("api_credits", 700), ("ui_credits", 600)):
+        database.run(
+            old_row(database.kind, target.balances, pool, JAN1, JAN1 + timedelta(hours=1), remaining)
+        )
+    return target
+
+
+def test_an_old_balances_table_is_upgraded_on_first_write_and_keeps_its_rows(old, vendors):
+    assert primary_key(old.db, old.balances) == {"connection_id", "pool", "logical_date"}
+
+    ctx = context(JAN1 - DAY, JAN1)  # a re-run of the run that wrote the old rows
+    ctx["run_id"] = "manual__rerun"
+    summary = old.operator().execute(ctx)
+
+    assert primary_key(old.db, old.balances) == {"connection_id", "pool", "fetched_at"}
+    assert summary["counts"][old.balances] == {"inserted": 2, "updated": 0, "unchanged": 0}
+    rows = old.db.query(
+        f"SELECT pool, logical_date, run_id, remaining, fetched_at FROM {old.balances} ORDER BY fetched_at, pool"
+    )
+    got = [(p, as_utc(ld), r, as_decimal(rem)) for p, ld, r, rem, _ in rows]
+    assert got[:2] == [  # the old snapshots, exactly as they were (no run recorded then)
+        ("api_credits", JAN1, None, Decimal(700)),
+        ("ui_credits", JAN1, None, Decimal(600)),
+    ]
+    assert got[2:] == [
+        ("api_credits", JAN1, "manual__rerun", Decimal(980)),
+        ("ui_credits", JAN1, "manual__rerun", Decimal(979)),
+    ]
+    assert as_utc(rows[0][4]) == JAN1 + timedelta(hours=1)
+
+
+def test_the_upgrade_runs_once(old, vendors, monkeypatch):
+    from airflow_provider_credits.storage import migrations
+
+    old.run(JAN1 - DAY, JAN1)
+    upgrades: list[str] = []
+    real = migrations.upgrade
+    monkeypatch.setattr(
+        migrations, "upgrade", lambda conn, insp, t: upgrades.append(t.name) or real(conn, insp, t)
+    )
+
+    old.run(JAN1 - DAY, JAN1)
+
+    assert upgrades == []
+    assert old.db.count(old.balances) == 6
+
+
+def test_a_new_table_is_created_with_the_new_key(target_db: Database, vendors):
+    target = Target(target_db)
+    target.run(JAN1, JAN1 + DAY)
+    assert primary_key(target_db, target.balances) == {"connection_id", "pool", "fetched_at"}
+
+
+@pytest.fixture
+def target_db(database: Database) -> Database:
+    return database
