@@ -171,7 +171,13 @@ class CreditsTransientError(CreditsApiError):
 
 
 class CreditsRateLimitError(CreditsTransientError):
-    """429: still rate limited after every retry."""
+    """429: still rate limited after every retry.
+
+    ``retry_after``: seconds the vendor asked to wait (``Retry-After``, or ``RateLimit-Reset``
+    on a 429) in its last answer, None when it gave no hint. Not part of the event payload.
+    """
+
+    retry_after: float | None = None
 
 
 class CreditsServerError(CreditsTransientError):

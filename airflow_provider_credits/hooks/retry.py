@@ -116,6 +116,8 @@ class Attempts:
         policy = self.policy
         delay = policy.delay(self.attempt, error, response, now - self.started)
         if delay is None:
+            if isinstance(error, CreditsRateLimitError) and response is not None:
+                error.retry_after = parse_retry_after(response.headers)  # the triggers pause on it
             raise error
         self.announce(error, self.attempt, policy.max_retries, delay)
         return delay

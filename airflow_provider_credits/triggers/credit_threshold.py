@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import functools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -16,12 +18,12 @@ from airflow_provider_credits.gate import (
     Check,
     Gate,
     Reach,
-    display_host,
     error_payload,
     never_reached_hint,
 )
 from airflow_provider_credits.hooks import aget_credits_hook
-from airflow_provider_credits.hooks.transport import KEEPALIVE_SECONDS
+from airflow_provider_credits.hooks.transport import KEEPALIVE_SECONDS  # noqa: F401 - tests patch it here
+from airflow_provider_credits.triggers.shared_reads import AccountReader, Reading
 
 #: seconds after which an unchanged check result is logged again.
 REPEAT_LOG_SECONDS = 60.0
@@ -32,6 +34,25 @@ if TYPE_CHECKING:
     from airflow_provider_credits.reservation_steps import ReservationTicket
 
 
+def gate_of(arguments: dict[str, Any]) -> Gate:
+    """:meth:`Gate.from_dict`, parsed once per distinct set of arguments (a mapped gate's
+    thousands of triggers start with one parse, not one each).
+
+    :raises CreditsConfigError: as :meth:`Gate.from_dict` (errors are not kept).
+    """
+    try:
+        key = tuple((name, type(value), value) for name, value in sorted(arguments.items()))
+        hash(key)
+    except TypeError:  # a value that cannot be a key (a list from a hand-made row): no cache
+        return Gate.from_dict(arguments)
+    return _gate_of(key)
+
+
+@functools.lru_cache(maxsize=1024)
+def _gate_of(key: tuple[tuple[str, type, Any], ...]) -> Gate:
+    return Gate.from_dict({name: value for name, _, value in key})
+
+
 class CreditThresholdTrigger(BaseTrigger):
     """Poll a credit balance until a pool has enough credits, the deadline passes, or an error is fatal.
 
@@ -40,12 +61,19 @@ class CreditThresholdTrigger(BaseTrigger):
     arguments keep their names and shapes). The sensor builds it with :meth:`for_gate`: the
     gate's arguments are those of :meth:`Gate.to_dict`, with ``reserve`` among the
     ``reservation`` keys (where earlier versions put it). It first sleeps (the sensor has just
-    checked on the worker), then reads the balance once per ``poke_interval`` with one GET, and
-    yields exactly one event:
+    checked on the worker), then checks the balance once per ``poke_interval``, and yields
+    exactly one event:
 
     * ``{"status": "success", "balance": {...}, "decision": {...}, "deadline": ...}``
     * ``{"status": "timeout", "message": ..., "last_check": ...}``
     * ``{"status": "error", "error_type": <CreditsError subclass name>, "message": ..., ...}``
+
+    The triggers of one event loop (a triggerer) that watch the same connection share its
+    balance reads (:class:`~airflow_provider_credits.triggers.shared_reads.AccountReader`): a
+    check uses a read that started while the trigger slept, made by another trigger, or sends
+    one GET itself; never faster than the vendor's documented limit, and never during a 429's
+    ``Retry-After``. Each trigger judges the shared balance by its own gate, reservations and
+    deadline. A trigger alone sends one GET per check, as before sharing.
 
     :param credits_conn_id: connection of type clay, clodura, theirstack or trendtrack.
     :param min_remaining: credits that must remain (number or numeric string). This and the
@@ -68,6 +96,10 @@ class CreditThresholdTrigger(BaseTrigger):
     :param unreachable_checks: checks so far that got no HTTP response (the worker's); the
         trigger counts on from there.
     """
+
+    #: share balance reads with the loop's other triggers of the same connection (False: each
+    #: trigger reads for itself, as before; the benchmark compares both).
+    share_reads: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -107,7 +139,8 @@ class CreditThresholdTrigger(BaseTrigger):
         self._reach = Reach(reached, unreachable_checks)
         self._primary: str | None = None  # the primary pool's name, once a check read it
         self._logged: tuple[str | None, float] = (None, 0.0)  # the last check logged, and when
-        self._hook: CreditsHook | None = None  # the hook of the check under way, for _wait to close
+        self._last_message: str | None = None  # the last check's outcome, for a timeout without a read
+        self._judged: Reading | None = None  # the last read judged (a last check may judge it again)
 
     @classmethod
     def for_gate(
@@ -167,32 +200,57 @@ class CreditThresholdTrigger(BaseTrigger):
         yield TriggerEvent(event)
 
     async def _wait(self) -> dict[str, Any]:
-        gate = Gate.from_dict(self.gate_arguments)
-        hook: CreditsHook | None = None
+        gate = gate_of(self.gate_arguments)
+        loop = asyncio.get_running_loop()
+        reader = AccountReader.join(
+            self.credits_conn_id, self.poke_interval, self._open_hook, shared=self.share_reads
+        )
         try:
+            asleep_at, wait = loop.time(), self._next_wait()
             while True:
-                await asyncio.sleep(self._next_wait())
-                hook, event = await self._check(gate, hook)
+                await asyncio.sleep(wait)
+                woke_at = loop.time()
+                last = time.time() >= self.deadline - 1e-3  # this check is the last one
+                reading = await reader.read(asleep_at, self.deadline, last=last)
+                event = await self._check(gate, reading)
                 if event is not None:
                     return event
-        finally:  # also when a check raised or was cancelled: close the hook it made
-            hook, self._hook = hook or self._hook, None
-            if hook is not None:
-                await hook.aclose()
+                asleep_at, wait = loop.time(), self._next_wait()
+                if reading is not None and reading.started < woke_at:
+                    # another trigger's read: count the interval from this trigger's own wake-up,
+                    # else the triggers that waited on one read would wake together from then on
+                    wait = min(wait, max(0.0, self.poke_interval - (asleep_at - woke_at)))
+                    asleep_at = woke_at
+        finally:  # also when a check raised or was cancelled: the last trigger out closes the hook
+            await reader.leave(self.poke_interval)
 
-    async def _check(
-        self, gate: Gate, hook: CreditsHook | None
-    ) -> tuple[CreditsHook | None, dict[str, Any] | None]:
-        """One check: the final event, or None (logged) to check again after the next sleep.
+    async def _open_hook(self) -> CreditsHook:
+        """The hook of this trigger's connection (its reader calls it once, on its first read)."""
+        return await aget_credits_hook(self.credits_conn_id, max_retries=0)
+
+    async def _check(self, gate: Gate, reading: Reading | None) -> dict[str, Any] | None:
+        """One check of ``reading`` (None: the deadline came while the vendor held reads back):
+        the final event, or None (logged) to check again after the next sleep.
 
         Nothing of a check (balance, decision) is kept through the sleep that follows it.
         """
-        hook, balance, error = await self._read_balance(hook)
-        result = gate.check(balance, error, primary=self._primary)
+        if reading is None:
+            last = (
+                self._last_message or "no balance read (the vendor's rate limit or Retry-After held it back)"
+            )
+            return {
+                "status": "timeout",
+                "message": f"connection {self.credits_conn_id!r}: deadline passed; last check: {last}",
+            }
+        balance, host = reading.balance, reading.host
+        # each trigger raises (and so changes the traceback of) an error of its own
+        error = None if reading.error is None else copy.copy(reading.error)
+        result = reading.judge(gate) if error is None else gate.check(balance, error, primary=self._primary)
         if balance is not None:
             self._primary = balance.primary.name
-        host = None if hook is None or hook._settings is None else display_host(hook._settings.base_url)
-        self._reach = gate.track(self._reach, error, conn_id=self.credits_conn_id, host=host)
+        if reading is not self._judged:  # a read counts once toward max_unreachable_checks
+            self._reach = gate.track(self._reach, error, conn_id=self.credits_conn_id, host=host)
+        self._judged = reading
         if error is not None:
             hint = never_reached_hint(self._reach, gate.max_unreachable_checks, host)
             result = replace(result, message=result.message + hint)
@@ -201,19 +259,20 @@ class CreditThresholdTrigger(BaseTrigger):
             result = await self._minus_reservations(gate, balance, result.decision.pool)
         if result.met:
             assert balance is not None and result.decision is not None
-            return hook, {
+            return {
                 "status": "success",
                 "balance": balance.model_dump(mode="json"),
                 "decision": result.decision.model_dump(mode="json"),
                 "deadline": self.deadline,
             }
         if time.time() >= self.deadline:
-            return hook, {
+            return {
                 "status": "timeout",
                 "message": f"connection {self.credits_conn_id!r}: deadline passed; last check: {result.message}",
             }
+        self._last_message = result.message
         self._log_check(result)
-        return hook, None
+        return None
 
     def _log_check(self, result: Check) -> None:
         """Log a check that keeps the trigger waiting: when its outcome changed, else once a minute.
@@ -232,19 +291,6 @@ class CreditThresholdTrigger(BaseTrigger):
             result.message,
             round(self._next_wait(), 1),
         )
-
-    async def _read_balance(
-        self, hook: CreditsHook | None
-    ) -> tuple[CreditsHook | None, CreditBalance | None, CreditsError | None]:
-        """One check: exactly one GET (no hook retries: the next check is the retry)."""
-        try:
-            hook = self._hook = hook or await aget_credits_hook(self.credits_conn_id, max_retries=0)
-            return hook, await hook.aget_balance(), None
-        except CreditsError as exc:
-            return hook, None, exc
-        finally:
-            if hook is not None and self.poke_interval > KEEPALIVE_SECONDS:
-                await hook.aclose()  # a long wait: hold no connection while sleeping
 
     async def _minus_reservations(self, gate: Gate, balance: CreditBalance, pool: str) -> Check:
         """Judge ``balance`` minus the other tasks' active reservations (read in a worker thread)."""

@@ -21,14 +21,25 @@ def test_import_bench_measures_both_sides() -> None:
     assert "## 1." in bench_import.render(results)
 
 
-def test_trigger_bench_makes_every_expected_request() -> None:
+def test_trigger_bench_counts_requests_per_account_and_interval() -> None:
     results = bench_triggers.run(quick=True)
+    table = results["table"]
     for impl in bench_triggers.IMPLS:
-        row = results["table"][impl]["10"]
-        assert row["errors"] == []
-        assert row["requests"]["median"] == row["expected"]["median"] > 0
-    assert results["table"]["credits"]["10"]["events"]["median"] == 10  # each trigger ends at its deadline
-    assert "## 2." in bench_triggers.render(results)
+        assert table[impl]["10x1"]["errors"] == []
+    # before issue 17 (and the http baseline): one request per trigger and check
+    for impl in ("per_trigger", "http"):
+        assert table[impl]["10x1"]["requests"]["median"] == table[impl]["10x1"]["expected"]["median"] > 0
+    assert (
+        table["per_trigger"]["10x2"]["requests"]["median"]
+        == table["per_trigger"]["10x2"]["expected"]["median"]
+    )
+    # shared: the 10 triggers of an account send one read per interval (plus a last check at a deadline)
+    for key in ("10x1", "10x2"):
+        assert 1 <= table["credits"][key]["requests_per_account_interval"]["median"] <= 1.5
+        assert table["credits"][key]["events"]["median"] == 10  # each trigger ends at its deadline
+    assert "http" not in table or "10x2" not in table["http"]
+    text = bench_triggers.render(results)
+    assert "## 2." in text and "requests / account / interval" in text
 
 
 def test_sql_bench_writes_every_row() -> None:

@@ -103,9 +103,10 @@ def test_the_trigger_validates_its_gate_once_per_run(vendor: FakeVendor, parses:
     import asyncio
     import time
 
-    from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger
+    from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger, _gate_of
     from tests.sensors.modes import collect
 
+    _gate_of.cache_clear()  # equal gate arguments are parsed once per process (gate_of)
     vendor.script(credits(100), credits(100), credits(900))
     trigger = CreditThresholdTrigger(
         credits_conn_id=CONN_ID, min_remaining="500", poke_interval=0.01, deadline=time.time() + 30
