@@ -111,6 +111,9 @@ BALANCES = sa.Table(
     _number("used", nullable=True),
     _time("period_start", nullable=True),
     _time("period_end", nullable=True),
+    # the Credits page: the latest snapshot and the history of each vendor, account and pool
+    sa.Index("ix_credit_balances_vendor_pool", "vendor", "account", "pool", "fetched_at"),
+    sa.Index("ix_credit_balances_fetched_at", "fetched_at"),
     comment="one balance snapshot per credits connection, pool and read time; history only grows",
 )
 """``credit_balances``: a snapshot per connection, pool and the time it was read (``fetched_at``);
@@ -128,6 +131,9 @@ USAGE = sa.Table(
     _number("amount"),
     _text("unit", 32),
     _time("fetched_at"),
+    # the Credits page and the runway: a pool's usage over a time range, and all pools' over one
+    sa.Index("ix_credit_usage_pool_start", "vendor", "account", "pool", "period_start"),
+    sa.Index("ix_credit_usage_period_start", "period_start"),
     comment="credits used per vendor, account, pool, dimension and period (upserted)",
     info={TOUCHED_ONLY: ("fetched_at",)},
 )
@@ -147,6 +153,7 @@ RESERVATIONS = sa.Table(
     _time("created_at"),
     _time("expires_at"),
     _time("released_at", nullable=True),
+    sa.Index("ix_credit_reservations_active", "released_at", "expires_at"),  # the active ones
     comment="credit reservations of gate tasks (one row per task instance)",
 )
 """``credit_reservations``: one row per gate task instance (re-reserving overwrites it)."""
@@ -171,4 +178,20 @@ def table(default: sa.Table, name: TableName) -> sa.Table:
     if name.table == default.name and name.schema is None:
         return default
     schema: Any = name.schema  # None: the connection's default schema
-    return default.to_metadata(sa.MetaData(), schema=schema, name=name.table)
+    copy = default.to_metadata(sa.MetaData(), schema=schema, name=name.table)
+    for index in copy.indexes:  # index names are unique per schema: name them after the table
+        index.name = sa.sql.quoted_name(
+            index_name(name.table, str(index.name).removeprefix(f"ix_{default.name}_")), None
+        )
+    return copy
+
+
+def index_name(table_name: str, suffix: str) -> str:
+    """``ix_<table>_<suffix>``, shortened with a hash to fit PostgreSQL's 63 characters."""
+    full = f"ix_{table_name}_{suffix}"
+    if len(full) <= 63:
+        return full
+    import hashlib
+
+    digest = hashlib.sha1(full.encode()).hexdigest()[:8]
+    return f"{full[:54]}_{digest}"

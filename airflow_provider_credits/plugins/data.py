@@ -1,0 +1,392 @@
+"""What the Credits page shows, read from the package's tables: plain JSON-ready dicts.
+
+Shared by the page's JSON API (:mod:`~airflow_provider_credits.plugins.app`), the
+self-contained page ``make demo`` writes, and the benchmark. Every function takes an open
+SQLAlchemy connection and a :class:`Tables`, reads with a few indexed queries, and returns
+amounts as ``float`` (JSON numbers) and times as ISO 8601 UTC strings (``...Z``).
+
+Missing tables read as empty (nothing stored yet); :func:`status` says which are missing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from airflow_provider_credits.forecast import DEFAULT_WINDOW_DAYS, forecast
+from airflow_provider_credits.sql import as_utc
+from airflow_provider_credits.storage.history import pool_history
+from airflow_provider_credits.storage.names import TableName
+from airflow_provider_credits.storage.tables import BALANCES, RESERVATIONS, USAGE, table
+
+__all__ = [
+    "DEFAULT_HISTORY_DAYS",
+    "Filters",
+    "Tables",
+    "balances",
+    "forecasts",
+    "history",
+    "iso",
+    "number",
+    "reservations",
+    "status",
+    "usage",
+]
+
+DEFAULT_HISTORY_DAYS = 90
+"""Days of history and usage returned when the request gives no ``since``."""
+
+
+def iso(moment: datetime | None) -> str | None:
+    """``2026-11-30T12:00:00Z`` (UTC, seconds; microseconds only when present), or None."""
+    if moment is None:
+        return None
+    text = (as_utc(moment) or moment).isoformat()
+    return text.removesuffix("+00:00") + "Z"
+
+
+def number(value: Decimal | float | int | None) -> float | None:
+    """An amount as a JSON number (float), or None."""
+    return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The tables the page reads (default names, optionally in a schema).
+
+    :param balances: the balance snapshots (``credit_balances``).
+    :param usage: the usage records (``credit_usage``).
+    :param reservations: the reservations (``credit_reservations``).
+    """
+
+    balances: sa.Table = BALANCES
+    usage: sa.Table = USAGE
+    reservations: sa.Table = RESERVATIONS
+    extra: Mapping[str, sa.Table] = field(default_factory=dict)
+
+    @classmethod
+    def named(
+        cls,
+        schema: str | None = None,
+        *,
+        balances: str = "credit_balances",
+        usage: str = "credit_usage",
+        reservations: str = "credit_reservations",
+    ) -> Tables:
+        """The tables under these names (``schema.name`` when ``schema`` is given).
+
+        :raises InvalidTableNameError: a name is not a valid table name.
+        """
+
+        def named(default: sa.Table, name: str) -> sa.Table:
+            return table(default, TableName.parse(f"{schema}.{name}" if schema else name))
+
+        return cls(named(BALANCES, balances), named(USAGE, usage), named(RESERVATIONS, reservations))
+
+    def all(self) -> dict[str, sa.Table]:
+        return {
+            "balances": self.balances,
+            "usage": self.usage,
+            "reservations": self.reservations,
+            **self.extra,
+        }
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which pools and which time range a request asks for (None: all / unbounded).
+
+    :param vendor: vendor name (``theirstack``).
+    :param account: the vendor account.
+    :param pool: the pool name.
+    :param since: start of the time range (inclusive, aware).
+    :param until: end of the time range (exclusive, aware).
+    """
+
+    vendor: str | None = None
+    account: str | None = None
+    pool: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def where(self, columns: Any, time_column: str) -> list[Any]:
+        """SQL conditions on a table's ``columns`` (``vendor``, ``account``, ``pool`` and the time)."""
+        conditions: list[Any] = []
+        for name in ("vendor", "account", "pool"):
+            value = getattr(self, name)
+            if value is not None:
+                conditions.append(columns[name] == value)
+        if self.since is not None:
+            conditions.append(columns[time_column] >= self.since)
+        if self.until is not None:
+            conditions.append(columns[time_column] < self.until)
+        return conditions
+
+
+def existing(conn: sa.Connection, tables: Tables) -> dict[str, bool]:
+    """Whether each table exists (by role: ``balances``, ``usage`` ...)."""
+    inspector = sa.inspect(conn)
+    return {role: inspector.has_table(t.name, schema=t.schema) for role, t in tables.all().items()}
+
+
+def status(conn: sa.Connection, tables: Tables) -> dict[str, Any]:
+    """``{"state": "ok" | "no_tables", "tables": {role: {"name", "exists"}}, "message"}``."""
+    found = existing(conn, tables)
+    state = "ok" if found["balances"] else "no_tables"
+    missing = [tables.all()[role].fullname for role, ok in found.items() if not ok]
+    message = (
+        "No credit data yet: the table(s) "
+        + ", ".join(missing)
+        + " do not exist in this database. UsageToSqlOperator creates them on its first run "
+        "(create_tables=True)."
+        if missing
+        else ""
+    )
+    return {
+        "state": state,
+        "database": conn.dialect.name,
+        "tables": {role: {"name": tables.all()[role].fullname, "exists": ok} for role, ok in found.items()},
+        "message": message,
+    }
+
+
+def _latest(conn: sa.Connection, t: sa.Table, filters: Filters) -> list[Any]:
+    """The latest snapshot of each (vendor, account, pool), newest connection first on a tie."""
+    b = t.c
+    newest = (
+        sa.select(b.vendor, b.account, b.pool, sa.func.max(b.fetched_at).label("at"))
+        .where(*Filters(filters.vendor, filters.account, filters.pool).where(b, "fetched_at"))
+        .group_by(b.vendor, b.account, b.pool)
+        .subquery()
+    )
+    rows = conn.execute(
+        sa.select(t)
+        .join(
+            newest,
+            sa.and_(
+                b.vendor == newest.c.vendor,
+                b.account == newest.c.account,
+                b.pool == newest.c.pool,
+                b.fetched_at == newest.c.at,
+            ),
+        )
+        .order_by(b.vendor, b.account, b.pool, b.connection_id)
+    ).all()
+    seen: dict[tuple[str, str, str], Any] = {}
+    for row in rows:  # two connections read the same account at the same instant: keep one
+        seen.setdefault((row.vendor, row.account, row.pool), row)
+    return list(seen.values())
+
+
+def _pool(row: Any) -> dict[str, Any]:
+    return {"vendor": row.vendor, "account": row.account, "pool": row.pool}
+
+
+def balances(conn: sa.Connection, tables: Tables, filters: Filters = Filters()) -> list[dict[str, Any]]:
+    """The latest balance of each vendor, account and pool.
+
+    :return: ``[{"vendor", "account", "pool", "connection_id", "unit", "remaining", "limit",
+        "used", "fetched_at", "period_start", "period_end"}]`` sorted by vendor, account, pool;
+        ``remaining``, ``limit`` and ``used`` are numbers or null.
+    """
+    if not existing(conn, tables)["balances"]:
+        return []
+    return [
+        {
+            **_pool(row),
+            "connection_id": row.connection_id,
+            "unit": row.unit,
+            "remaining": number(row.remaining),
+            "limit": number(row.credit_limit),
+            "used": number(row.used),
+            "fetched_at": iso(row.fetched_at),
+            "period_start": iso(row.period_start),
+            "period_end": iso(row.period_end),
+        }
+        for row in _latest(conn, tables.balances, filters)
+    ]
+
+
+def history(conn: sa.Connection, tables: Tables, filters: Filters) -> list[dict[str, Any]]:
+    """Balance snapshots over time, one series per vendor, account and pool.
+
+    :return: ``[{"vendor", "account", "pool", "unit", "points": [[time, remaining], ...]}]``,
+        points oldest first (``remaining`` a number or null).
+    """
+    if not existing(conn, tables)["balances"]:
+        return []
+    b = tables.balances.c
+    rows = conn.execute(
+        sa.select(b.vendor, b.account, b.pool, b.unit, b.fetched_at, b.remaining)
+        .where(*filters.where(b, "fetched_at"))
+        .order_by(b.vendor, b.account, b.pool, b.fetched_at)
+    )
+    series: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row.vendor, row.account, row.pool)
+        if key not in series:
+            series[key] = {**_pool(row), "unit": row.unit, "points": []}
+        series[key]["points"].append([iso(row.fetched_at), number(row.remaining)])
+    return list(series.values())
+
+
+def usage(conn: sa.Connection, tables: Tables, filters: Filters) -> list[dict[str, Any]]:
+    """Daily usage (all dimensions summed), one series per vendor, account and pool.
+
+    A record counts on the UTC day its period starts.
+
+    :return: ``[{"vendor", "account", "pool", "unit", "days": [[YYYY-MM-DD, amount], ...]}]``,
+        days oldest first; days without a record are absent (unknown, not zero).
+    """
+    if not existing(conn, tables)["usage"]:
+        return []
+    u = tables.usage.c
+    rows = conn.execute(
+        sa.select(u.vendor, u.account, u.pool, u.unit, u.period_start, sa.func.sum(u.amount).label("amount"))
+        .where(*filters.where(u, "period_start"))
+        .group_by(u.vendor, u.account, u.pool, u.unit, u.period_start)
+    )
+    days: dict[tuple[str, str, str], dict[date, Decimal]] = defaultdict(dict)
+    units: dict[tuple[str, str, str], str] = {}
+    for row in rows:
+        key = (row.vendor, row.account, row.pool)
+        units.setdefault(key, row.unit)
+        day = (as_utc(row.period_start) or row.period_start).date()
+        days[key][day] = days[key].get(day, Decimal(0)) + Decimal(row.amount)
+    return [
+        {
+            "vendor": key[0],
+            "account": key[1],
+            "pool": key[2],
+            "unit": units[key],
+            "days": [[day.isoformat(), float(amount)] for day, amount in sorted(per_day.items())],
+        }
+        for key, per_day in sorted(days.items())
+    ]
+
+
+def forecasts(
+    conn: sa.Connection,
+    tables: Tables,
+    *,
+    now: datetime,
+    filters: Filters = Filters(),
+    window_days: int = DEFAULT_WINDOW_DAYS,
+) -> list[dict[str, Any]]:
+    """Burn rate, days left and run-out date of each pool's latest balance (:func:`~airflow_provider_credits.forecast.forecast`).
+
+    :return: ``[{"vendor", "account", "pool", "connection_id", "unit", "remaining",
+        "burn_per_day", "days_left", "runs_out_at", "method", "history_days"}]``; the last
+        five are null when the rate is unknown or nothing is burning.
+    """
+    found = existing(conn, tables)
+    if not found["balances"]:
+        return []
+    since = now - timedelta(days=window_days + 1)
+    out = []
+    for row in _latest(conn, tables.balances, filters):
+        if found["usage"]:
+            pool = pool_history(
+                conn,
+                connection_id=row.connection_id,
+                pool=row.pool,
+                since=since,
+                balances=tables.balances,
+                usage=tables.usage,
+            )
+            remaining, result = pool.remaining, pool.forecast(now, window_days)
+        else:  # no usage table: the balance falls alone
+            remaining = None if row.remaining is None else Decimal(row.remaining)
+            result = forecast(remaining, now=now, snapshots=_snapshots(conn, tables.balances, row, since))
+        out.append(
+            {
+                **_pool(row),
+                "connection_id": row.connection_id,
+                "unit": row.unit,
+                "remaining": number(remaining),
+                "burn_per_day": None if result is None else float(result.burn_per_day),
+                "days_left": None if result is None else float(result.days_left),
+                "runs_out_at": None if result is None else iso(result.runs_out_at),
+                "method": None if result is None else result.method,
+                "history_days": None if result is None else float(result.history_days),
+            }
+        )
+    return out
+
+
+def _snapshots(conn: sa.Connection, t: sa.Table, row: Any, since: datetime) -> list[tuple[datetime, Decimal]]:
+    b = t.c
+    query = (
+        sa.select(b.fetched_at, b.remaining)
+        .where(b.connection_id == row.connection_id, b.pool == row.pool, b.fetched_at >= since)
+        .where(b.remaining.is_not(None))
+        .order_by(b.fetched_at)
+    )
+    return [(r.fetched_at, Decimal(r.remaining)) for r in conn.execute(query)]
+
+
+def reservations(
+    conn: sa.Connection,
+    tables: Tables,
+    *,
+    now: datetime,
+    outstanding: Any = None,
+) -> list[dict[str, Any]]:
+    """The active reservations (not released, not expired), soonest expiry first.
+
+    :param outstanding: ``callable(conn, rows) -> {reservation_id: amount}``, the credits of
+        each reservation not yet spent (the ledger); without it ``outstanding`` is the amount.
+    :return: ``[{"reservation_id", "connection_id", "pool", "dag_id", "run_id", "task_id",
+        "map_index", "amount", "outstanding", "created_at", "expires_at"}]``.
+    """
+    if not existing(conn, tables)["reservations"]:
+        return []
+    r = tables.reservations.c
+    rows = conn.execute(
+        sa.select(tables.reservations)
+        .where(r.released_at.is_(None), r.expires_at > now)
+        .order_by(r.expires_at, r.reservation_id)
+    ).all()
+    left: Mapping[str, Any] = outstanding(conn, rows) if outstanding is not None and rows else {}
+    return [
+        {
+            "reservation_id": row.reservation_id,
+            "connection_id": row.connection_id,
+            "pool": row.pool,
+            "dag_id": row.dag_id,
+            "run_id": row.run_id,
+            "task_id": row.task_id,
+            "map_index": int(row.map_index),
+            "amount": number(row.amount),
+            "outstanding": number(left.get(row.reservation_id, row.amount)),
+            "created_at": iso(row.created_at),
+            "expires_at": iso(row.expires_at),
+        }
+        for row in rows
+    ]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def parse_time(value: str | None, name: str) -> datetime | None:
+    """An ISO 8601 query parameter as an aware UTC datetime (naive: UTC), or None.
+
+    :raises ValueError: not ISO 8601 (the message names the parameter).
+    """
+    if value in (None, ""):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be an ISO 8601 date or time, e.g. 2026-11-30T00:00:00Z; got {value!r}"
+        ) from None
+    return as_utc(moment)
