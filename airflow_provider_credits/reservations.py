@@ -109,6 +109,10 @@ class Reservation(BaseModel):
     :ivar created_at: when the reservation was (last) made.
     :ivar expires_at: when it stops counting, released or not.
     :ivar released_at: when it was released; None while active.
+    :ivar spent: credits spent so far (reports, or the final figure at release); None: nothing known.
+    :ivar spent_source: ``reported``, ``measured`` or ``unknown``; None while unreported.
+    :ivar budget_key: the budget the reservation counts against; None for none.
+    :ivar balance_before: the pool's remaining credits the grant was decided on.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -124,6 +128,17 @@ class Reservation(BaseModel):
     created_at: datetime
     expires_at: datetime
     released_at: datetime | None = None
+    spent: Credits | None = None
+    spent_source: str | None = None
+    budget_key: str | None = None
+    balance_before: Credits | None = None
+
+    @property
+    def outstanding(self) -> Decimal:
+        """``amount - spent`` (never below 0); 0 once released (see :func:`airflow_provider_credits.ledger.outstanding`)."""
+        from airflow_provider_credits.ledger import outstanding
+
+        return outstanding(self)
 
 
 @dataclass(frozen=True)
@@ -195,6 +210,13 @@ class ReservationStore:
         return TableName.parse(f"{self.table}_locks")
 
     @cached_property
+    def ledger_table_name(self) -> TableName:
+        """The ledger next to the reservation table (see :func:`airflow_provider_credits.ledger.ledger_table_name`)."""
+        from airflow_provider_credits.ledger import ledger_table_name
+
+        return TableName.parse(ledger_table_name(self.table))
+
+    @cached_property
     def hook(self) -> DbApiHook:
         """The connection's common-sql hook.
 
@@ -226,6 +248,12 @@ class ReservationStore:
         from airflow_provider_credits.storage.tables import RESERVATIONS, table
 
         return table(RESERVATIONS, self.table_name)
+
+    @cached_property
+    def _ledger(self) -> sa.Table:
+        from airflow_provider_credits.storage.tables import LEDGER, table
+
+        return table(LEDGER, self.ledger_table_name)
 
     @cached_property
     def _locks(self) -> sa.Table:
@@ -387,10 +415,10 @@ class ReservationStore:
             return max(int(conn.execute(stmt).rowcount), 0)
 
     def _ensure_tables(self, *, locks: bool = False) -> None:
-        """Create (if allowed) and check the reservation table, and the lock table when ``locks``."""
+        """Create (if allowed) and check the reservation table and its ledger, and the lock table when ``locks``."""
         tables = [
             t
-            for t in ([self._table, self._locks] if locks else [self._table])
+            for t in ([self._table, self._ledger, self._locks] if locks else [self._table, self._ledger])
             if t.name not in self._tables_ready
         ]
         if tables:
@@ -449,6 +477,9 @@ class ReservationStore:
 def _reservation(row: Mapping[Any, Any]) -> Reservation:
     values = dict(row)
     values["amount"] = Decimal(str(values["amount"]))
+    for name in ("spent", "balance_before"):
+        if values.get(name) is not None:
+            values[name] = Decimal(str(values[name]))
     values["map_index"] = int(values["map_index"])
     return Reservation(**values)
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from airflow_provider_credits.exceptions import CreditsStorageError
 from airflow_provider_credits.plugins import data
 
 if TYPE_CHECKING:
@@ -92,6 +93,27 @@ class DataSource:
             self._tables = data.Tables.named(conf.get("credits", "dashboard_schema", fallback=None) or None)
         return self._tables
 
+    def budgets(self) -> dict[str, Any]:
+        """Budgets per DAG id or budget key, from ``[credits] dashboard_budgets`` (a JSON object).
+
+        :raises DataUnavailable: the option is not a JSON object of numbers.
+        """
+        from airflow.configuration import conf
+
+        raw = conf.get("credits", "dashboard_budgets", fallback="") or "{}"
+        try:
+            budgets = json.loads(raw)
+            if not isinstance(budgets, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in budgets.values()
+            ):
+                raise ValueError
+        except ValueError:
+            raise DataUnavailable(
+                "bad_config",
+                '[credits] dashboard_budgets must be a JSON object of numbers, e.g. {"my_dag": 5000}',
+            ) from None
+        return budgets
+
     def database(self) -> Database:
         """The connection's :class:`Database`.
 
@@ -143,8 +165,6 @@ class DataSource:
 
         :raises DataUnavailable: the connection is missing or the database failed.
         """
-        from airflow_provider_credits.exceptions import CreditsStorageError
-
         db = self.database()
         try:
             with db.errors("reading", "the Credits page's tables"), db.begin() as conn:
@@ -182,42 +202,32 @@ def render_page(initial: dict[str, Any] | None = None, *, inline: bool = False) 
 
 
 def collect(
-    conn: sa.Connection,
-    tables: data.Tables,
-    *,
-    now: datetime,
-    since: datetime | None = None,
-    spend: Callable[..., list[dict[str, Any]]] | None = None,
-    outstanding: Any = None,
+    db: Database, tables: data.Tables, *, now: datetime, budgets: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Every data set of the page at once (what ``make demo`` embeds)."""
-    since = since or now - timedelta(days=data.DEFAULT_HISTORY_DAYS)
-    window = data.Filters(since=since)
-    return {
-        "generated_at": data.iso(now),
-        "status": data.status(conn, tables),
-        "balances": data.balances(conn, tables),
-        "history": data.history(conn, tables, window),
-        "usage": data.usage(conn, tables, window),
-        "forecast": data.forecasts(conn, tables, now=now),
-        "reservations": data.reservations(conn, tables, now=now, outstanding=outstanding),
-        "spend": [] if spend is None else spend(conn, tables, now=now, since=None, until=None),
-    }
+    """Every data set of the page at once, as the API returns them (what ``make demo`` embeds).
+
+    :raises CreditsStorageError: the database failed.
+    """
+    window = data.Filters(since=now - timedelta(days=data.DEFAULT_HISTORY_DAYS))
+    with db.begin() as conn:
+        out = {
+            "generated_at": data.iso(now),
+            "status": data.status(conn, tables),
+            "balances": data.balances(conn, tables),
+            "history": data.history(conn, tables, window),
+            "usage": data.usage(conn, tables, window),
+            "forecast": data.forecasts(conn, tables, now=now),
+            "reservations": data.reservations(conn, tables, now=now),
+        }
+    out["spend"] = data.spend(db, tables, now=now, budgets=budgets)
+    return out
 
 
-def create_app(
-    source: DataSource | None = None,
-    *,
-    clock: Callable[[], datetime] = data.utc_now,
-    spend: Callable[..., list[dict[str, Any]]] | None = None,
-    outstanding: Any = None,
-) -> FastAPI:
+def create_app(source: DataSource | None = None, *, clock: Callable[[], datetime] = data.utc_now) -> FastAPI:
     """The Credits app (mount it at ``/credits``).
 
     :param source: where the data comes from (default: ``[credits] dashboard_conn_id``).
     :param clock: the current time (tests pin it).
-    :param spend: ``callable(conn, tables, now=, since=, until=) -> rows`` (default: the ledger's).
-    :param outstanding: ``callable(conn, rows) -> {reservation_id: amount}`` (default: the ledger's).
     """
     source = source or DataSource()
     auth = [Depends(_auth())]
@@ -344,18 +354,34 @@ def create_app(
     def reservations() -> dict[str, Any]:
         """The active reservations (not released, not expired), soonest expiry first."""
         with source.read() as conn:
-            return envelope(data.reservations(conn, source.tables, now=clock(), outstanding=outstanding))
+            return envelope(data.reservations(conn, source.tables, now=clock()))
 
     @app.get("/api/spend", dependencies=auth)
-    def spend_per_dag(since: str | None = None, until: str | None = None) -> dict[str, Any]:
-        """Spend per DAG and period against its budget."""
+    def spend(
+        period: str = Query(
+            "month", pattern="^(day|week|month)$", description="UTC calendar period holding now"
+        ),
+        since: str | None = Query(None, description="ISO 8601; overrides period"),
+        until: str | None = Query(None, description="ISO 8601, exclusive"),
+        by: str = Query("dag_id", pattern="^(dag_id|budget_key)$"),
+    ) -> dict[str, Any]:
+        """Spend per DAG (or budget key) in a period, with outstanding reservations, against its budget."""
         window = filters(None, None, None, since, until)
-        with source.read() as conn:
-            rows = (
-                []
-                if spend is None
-                else spend(conn, source.tables, now=clock(), since=window.since, until=window.until)
+        db = source.database()
+        try:
+            result = data.spend(
+                db,
+                source.tables,
+                now=clock(),
+                period=period,
+                since=window.since,
+                until=window.until,
+                by=by,
+                budgets=source.budgets(),
             )
-            return envelope(rows)
+        except CreditsStorageError as exc:
+            raise DataUnavailable("error", str(exc)) from None
+        rows = result.pop("rows")
+        return envelope(rows, **result)
 
     return app

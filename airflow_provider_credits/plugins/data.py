@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -23,7 +23,10 @@ from airflow_provider_credits.forecast import DEFAULT_WINDOW_DAYS, forecast
 from airflow_provider_credits.sql import as_utc
 from airflow_provider_credits.storage.history import pool_history
 from airflow_provider_credits.storage.names import TableName
-from airflow_provider_credits.storage.tables import BALANCES, RESERVATIONS, USAGE, table
+from airflow_provider_credits.storage.tables import BALANCES, LEDGER, RESERVATIONS, USAGE, table
+
+if TYPE_CHECKING:
+    from airflow_provider_credits.storage.database import Database
 
 __all__ = [
     "DEFAULT_HISTORY_DAYS",
@@ -35,6 +38,7 @@ __all__ = [
     "iso",
     "number",
     "reservations",
+    "spend",
     "status",
     "usage",
 ]
@@ -63,12 +67,14 @@ class Tables:
     :param balances: the balance snapshots (``credit_balances``).
     :param usage: the usage records (``credit_usage``).
     :param reservations: the reservations (``credit_reservations``).
+    :param ledger: the ledger next to them (``credit_ledger``, see
+        :func:`~airflow_provider_credits.ledger.ledger_table_name`).
     """
 
     balances: sa.Table = BALANCES
     usage: sa.Table = USAGE
     reservations: sa.Table = RESERVATIONS
-    extra: Mapping[str, sa.Table] = field(default_factory=dict)
+    ledger: sa.Table = LEDGER
 
     @classmethod
     def named(
@@ -87,14 +93,21 @@ class Tables:
         def named(default: sa.Table, name: str) -> sa.Table:
             return table(default, TableName.parse(f"{schema}.{name}" if schema else name))
 
-        return cls(named(BALANCES, balances), named(USAGE, usage), named(RESERVATIONS, reservations))
+        from airflow_provider_credits.ledger import ledger_table_name
+
+        return cls(
+            named(BALANCES, balances),
+            named(USAGE, usage),
+            named(RESERVATIONS, reservations),
+            named(LEDGER, ledger_table_name(reservations)),
+        )
 
     def all(self) -> dict[str, sa.Table]:
         return {
             "balances": self.balances,
             "usage": self.usage,
             "reservations": self.reservations,
-            **self.extra,
+            "ledger": self.ledger,
         }
 
 
@@ -136,23 +149,32 @@ def existing(conn: sa.Connection, tables: Tables) -> dict[str, bool]:
 
 
 def status(conn: sa.Connection, tables: Tables) -> dict[str, Any]:
-    """``{"state": "ok" | "no_tables", "tables": {role: {"name", "exists"}}, "message"}``."""
+    """What the data source holds.
+
+    :return: ``{"state": "ok" | "no_tables", "database", "tables": {role: {"name", "exists"}},
+        "message"}``: ``no_tables`` when there are no balances yet; the message says which tables
+        are missing and what creates them ("" when all exist).
+    """
     found = existing(conn, tables)
-    state = "ok" if found["balances"] else "no_tables"
-    missing = [tables.all()[role].fullname for role, ok in found.items() if not ok]
-    message = (
-        "No credit data yet: the table(s) "
-        + ", ".join(missing)
-        + " do not exist in this database. UsageToSqlOperator creates them on its first run "
-        "(create_tables=True)."
-        if missing
-        else ""
-    )
+    names = {role: t.fullname for role, t in tables.all().items()}
+    messages = []
+    if not found["balances"] or not found["usage"]:
+        missing = [names[r] for r in ("balances", "usage") if not found[r]]
+        messages.append(
+            f"No credit data yet: {' and '.join(missing)} do not exist in this database. "
+            "UsageToSqlOperator creates them on its first run (create_tables=True)."
+        )
+    if not found["reservations"] or not found["ledger"]:
+        missing = [names[r] for r in ("reservations", "ledger") if not found[r]]
+        messages.append(
+            f"No reservations yet: {' and '.join(missing)} do not exist; a CreditThresholdSensor "
+            "with reserve= creates them."
+        )
     return {
-        "state": state,
+        "state": "ok" if found["balances"] else "no_tables",
         "database": conn.dialect.name,
-        "tables": {role: {"name": tables.all()[role].fullname, "exists": ok} for role, ok in found.items()},
-        "message": message,
+        "tables": {role: {"name": names[role], "exists": ok} for role, ok in found.items()},
+        "message": " ".join(messages),
     }
 
 
@@ -331,45 +353,104 @@ def _snapshots(conn: sa.Connection, t: sa.Table, row: Any, since: datetime) -> l
     return [(r.fetched_at, Decimal(r.remaining)) for r in conn.execute(query)]
 
 
-def reservations(
-    conn: sa.Connection,
-    tables: Tables,
-    *,
-    now: datetime,
-    outstanding: Any = None,
-) -> list[dict[str, Any]]:
+def reservations(conn: sa.Connection, tables: Tables, *, now: datetime) -> list[dict[str, Any]]:
     """The active reservations (not released, not expired), soonest expiry first.
 
-    :param outstanding: ``callable(conn, rows) -> {reservation_id: amount}``, the credits of
-        each reservation not yet spent (the ledger); without it ``outstanding`` is the amount.
+    ``outstanding`` is what a reservation still holds, ``max(amount - spent, 0)``
+    (:func:`airflow_provider_credits.ledger.outstanding`); ``spent`` is null until the work
+    reports. A table written before the ledger existed has no ``spent``: outstanding is the amount.
+
     :return: ``[{"reservation_id", "connection_id", "pool", "dag_id", "run_id", "task_id",
-        "map_index", "amount", "outstanding", "created_at", "expires_at"}]``.
+        "map_index", "amount", "spent", "outstanding", "budget_key", "created_at", "expires_at"}]``.
     """
     if not existing(conn, tables)["reservations"]:
         return []
-    r = tables.reservations.c
+    t = tables.reservations
+    present = {c["name"].lower() for c in sa.inspect(conn).get_columns(t.name, schema=t.schema)}
+    r = t.c
     rows = conn.execute(
-        sa.select(tables.reservations)
+        sa.select(*(c for c in t.columns if c.name in present))
         .where(r.released_at.is_(None), r.expires_at > now)
         .order_by(r.expires_at, r.reservation_id)
     ).all()
-    left: Mapping[str, Any] = outstanding(conn, rows) if outstanding is not None and rows else {}
-    return [
-        {
-            "reservation_id": row.reservation_id,
-            "connection_id": row.connection_id,
-            "pool": row.pool,
-            "dag_id": row.dag_id,
-            "run_id": row.run_id,
-            "task_id": row.task_id,
-            "map_index": int(row.map_index),
-            "amount": number(row.amount),
-            "outstanding": number(left.get(row.reservation_id, row.amount)),
-            "created_at": iso(row.created_at),
-            "expires_at": iso(row.expires_at),
-        }
-        for row in rows
-    ]
+    out = []
+    for row in rows:
+        amount = Decimal(row.amount)
+        spent = getattr(row, "spent", None)
+        out.append(
+            {
+                "reservation_id": row.reservation_id,
+                "connection_id": row.connection_id,
+                "pool": row.pool,
+                "dag_id": row.dag_id,
+                "run_id": row.run_id,
+                "task_id": row.task_id,
+                "map_index": int(row.map_index),
+                "amount": float(amount),
+                "spent": number(spent),
+                "outstanding": float(max(amount - Decimal(spent or 0), Decimal(0))),
+                "budget_key": getattr(row, "budget_key", None),
+                "created_at": iso(row.created_at),
+                "expires_at": iso(row.expires_at),
+            }
+        )
+    return out
+
+
+def spend(
+    db: Database,
+    tables: Tables,
+    *,
+    now: datetime,
+    period: str = "month",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    by: str = "dag_id",
+    budgets: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Spend per DAG (or budget key) in a period, from the ledger (:func:`~airflow_provider_credits.ledger.spend_by_dag`).
+
+    :param period: ``day``, ``week`` or ``month``: the UTC calendar period holding ``now``
+        (:func:`~airflow_provider_credits.ledger.period_bounds`), unless ``since`` is given.
+    :param by: ``dag_id`` or ``budget_key``.
+    :param budgets: budget per DAG id or budget key for the period (``[credits] dashboard_budgets``).
+    :return: ``{"since", "until", "by", "rows": [{"key", "spent", "reported", "measured",
+        "outstanding", "unknown", "runs", "budget", "share"}]}``; ``share`` is
+        ``(spent + outstanding) / budget`` (null without a budget).
+    :raises CreditsConfigError: an unknown period or ``by``.
+    :raises CreditsStorageError: the database failed.
+    """
+    from airflow_provider_credits.ledger import period_bounds, spend_by_dag
+
+    if since is None:
+        since, default_until = period_bounds(period, now)
+        until = until or default_until
+    with db.begin() as conn:
+        found = existing(conn, tables)
+    rows = []
+    if found["ledger"] and found["reservations"]:
+        name = (
+            tables.reservations.name if tables.reservations.schema is None else tables.reservations.fullname
+        )
+        for item in spend_by_dag(db, since=since, until=until, reservation_table=name, by=by, now=now):  # type: ignore[arg-type]
+            budget = (
+                None if budgets is None or budgets.get(item.key) is None else Decimal(str(budgets[item.key]))
+            )
+            used = item.spent + item.outstanding
+            rows.append(
+                {
+                    "key": item.key,
+                    "spent": float(item.spent),
+                    "reported": float(item.reported),
+                    "measured": float(item.measured),
+                    "outstanding": float(item.outstanding),
+                    "unknown": item.unknown,
+                    "runs": item.runs,
+                    "budget": number(budget),
+                    "share": None if not budget else float(used / budget),
+                }
+            )
+    return {"since": iso(since), "until": iso(until), "by": by, "rows": rows}
 
 
 def utc_now() -> datetime:

@@ -1,6 +1,6 @@
 """Automatic, idempotent upgrades of tables written by older versions of the package.
 
-One upgrade so far, run by the operator on its first write to an old table:
+Two upgrades so far, run on the first use of an old table:
 
 * ``credit_balances`` before 0.3 was keyed by ``(connection_id, pool, logical_date)``, so a
   re-run for a past date overwrote that date's snapshot with a balance read today. Now it is
@@ -9,6 +9,9 @@ One upgrade so far, run by the operator on its first write to an old table:
   adds the two columns and replaces the primary key; every row is kept. SQLite cannot alter a
   primary key: Alembic's batch mode copies the table into a new one and renames it, in the
   same transaction.
+
+* ``credit_reservations`` before 0.2 had no ledger columns: the upgrade adds ``spent``,
+  ``spent_source``, ``budget_key`` and ``balance_before`` (all nullable; NULL spent is 0).
 
 Alembic (an Airflow dependency) issues the DDL, so each database gets its own dialect.
 """
@@ -19,7 +22,21 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from airflow_provider_credits.storage.tables import BALANCES
+from airflow_provider_credits.storage.tables import BALANCES, RESERVATIONS
+
+#: columns added to the reservation table by 0.2 (the ledger)
+RESERVATION_LEDGER_COLUMNS = ("spent", "spent_source", "budget_key", "balance_before")
+
+
+def _is_reservations(t: sa.Table) -> bool:
+    return [c.name for c in t.columns] == [c.name for c in RESERVATIONS.columns]
+
+
+def _missing_reservation_columns(inspector: sa.Inspector, t: sa.Table) -> list[str]:
+    columns = {c["name"].lower() for c in inspector.get_columns(t.name, schema=t.schema)}
+    if not {"reservation_id", "amount", "released_at"} <= columns:
+        return []  # not ours to upgrade: the column check will name what is missing
+    return [name for name in RESERVATION_LEDGER_COLUMNS if name not in columns]
 
 
 def _is_balances(t: sa.Table) -> bool:
@@ -36,6 +53,8 @@ def needs_upgrade(inspector: sa.Inspector, t: sa.Table) -> bool:
     :param inspector: an inspector on the connection.
     :param t: the table as this version defines it (possibly under a custom name).
     """
+    if _is_reservations(t):
+        return bool(_missing_reservation_columns(inspector, t))
     if not _is_balances(t):
         return False
     columns = {c["name"].lower() for c in inspector.get_columns(t.name, schema=t.schema)}
@@ -46,7 +65,7 @@ def needs_upgrade(inspector: sa.Inspector, t: sa.Table) -> bool:
 
 
 def upgrade(conn: sa.Connection, inspector: sa.Inspector, t: sa.Table) -> None:
-    """Bring an old ``credit_balances`` table to the current layout, keeping every row.
+    """Bring an old ``credit_balances`` or ``credit_reservations`` table to the current layout, keeping every row.
 
     Runs inside the caller's transaction (PostgreSQL and SQLite roll DDL back on failure; MySQL
     commits each DDL statement).
@@ -54,6 +73,11 @@ def upgrade(conn: sa.Connection, inspector: sa.Inspector, t: sa.Table) -> None:
     from alembic.migration import MigrationContext
     from alembic.operations import Operations
 
+    if _is_reservations(t):
+        op = Operations(MigrationContext.configure(conn))
+        for name in _missing_reservation_columns(inspector, t):
+            op.add_column(t.name, sa.Column(name, t.c[name].type, nullable=True), schema=t.schema)
+        return
     columns = {c["name"].lower() for c in inspector.get_columns(t.name, schema=t.schema)}
     pk = _pk(inspector, t)
     key = [c.name for c in t.primary_key.columns]

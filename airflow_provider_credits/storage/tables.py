@@ -22,6 +22,8 @@ from airflow_provider_credits.storage.names import TableName
 
 __all__ = [
     "BALANCES",
+    "LEDGER",
+    "LEDGER_KINDS",
     "LOCKS",
     "RESERVATIONS",
     "USAGE",
@@ -112,8 +114,8 @@ BALANCES = sa.Table(
     _time("period_start", nullable=True),
     _time("period_end", nullable=True),
     # the Credits page: the latest snapshot and the history of each vendor, account and pool
-    sa.Index("ix_credit_balances_vendor_pool", "vendor", "account", "pool", "fetched_at"),
-    sa.Index("ix_credit_balances_fetched_at", "fetched_at"),
+    sa.Index(None, "vendor", "account", "pool", "fetched_at"),
+    sa.Index(None, "fetched_at"),
     comment="one balance snapshot per credits connection, pool and read time; history only grows",
 )
 """``credit_balances``: a snapshot per connection, pool and the time it was read (``fetched_at``);
@@ -132,8 +134,8 @@ USAGE = sa.Table(
     _text("unit", 32),
     _time("fetched_at"),
     # the Credits page and the runway: a pool's usage over a time range, and all pools' over one
-    sa.Index("ix_credit_usage_pool_start", "vendor", "account", "pool", "period_start"),
-    sa.Index("ix_credit_usage_period_start", "period_start"),
+    sa.Index(None, "vendor", "account", "pool", "period_start"),
+    sa.Index(None, "period_start"),
     comment="credits used per vendor, account, pool, dimension and period (upserted)",
     info={TOUCHED_ONLY: ("fetched_at",)},
 )
@@ -153,10 +155,62 @@ RESERVATIONS = sa.Table(
     _time("created_at"),
     _time("expires_at"),
     _time("released_at", nullable=True),
-    sa.Index("ix_credit_reservations_active", "released_at", "expires_at"),  # the active ones
+    _number("spent", nullable=True),
+    _text("spent_source", 16, nullable=True),
+    _text("budget_key", _ID, nullable=True),
+    _number("balance_before", nullable=True),
+    sa.Index(None, "released_at", "expires_at"),  # the active ones (the Credits page)
     comment="credit reservations of gate tasks (one row per task instance)",
 )
-"""``credit_reservations``: one row per gate task instance (re-reserving overwrites it)."""
+"""``credit_reservations``: one row per gate task instance (re-reserving overwrites it).
+
+The current state of a reservation; its history is in the ledger (:data:`LEDGER`).
+``spent``: credits spent so far (reported during the run, or the final figure at release;
+NULL or 0 while nothing is known); ``spent_source``: ``reported``, ``measured`` or
+``unknown`` (NULL while active and unreported); ``budget_key``: the budget the reservation
+counts against (NULL: none); ``balance_before``: the pool's remaining credits the grant was
+decided on (to measure the spend at release). Outstanding = ``max(amount - spent, 0)``.
+"""
+
+#: the kinds of ledger rows
+LEDGER_KINDS = ("grant", "report", "release", "expiry")
+
+LEDGER = sa.Table(
+    "credit_ledger",
+    metadata,
+    sa.Column("entry_id", sa.Integer, primary_key=True, autoincrement=True),
+    _text("reservation_id", 36),
+    _text("kind", 16),
+    _text("dag_id", _ID),
+    _text("run_id", _ID),
+    _text("task_id", _ID),
+    _number("map_index"),
+    _text("connection_id", _ID),
+    _text("pool", _NAME),
+    _text("budget_key", _ID, nullable=True),
+    _number("amount", nullable=True),
+    _text("source", 16, nullable=True),
+    _time("recorded_at"),
+    _text("note", 500, nullable=True),
+    sa.Index(None, "dag_id", "recorded_at"),
+    sa.Index(None, "budget_key", "recorded_at"),
+    sa.Index(None, "reservation_id"),
+    comment="append-only ledger of credit reservations: grants, spend reports, releases, expiries",
+)
+"""``credit_ledger``: append-only, one row per grant, report, release and expiry of a reservation.
+
+Next to a reservation table ``T`` it is ``credit_ledger`` when ``T`` is ``credit_reservations``,
+else ``T_ledger`` (see :func:`airflow_provider_credits.ledger.ledger_table_name`).
+
+* ``kind``: ``grant`` (``amount`` = credits reserved), ``report`` (``amount`` = credits spent
+  since the previous report, ``source`` ``reported``), ``release`` (``amount`` = spend recorded
+  by the release beyond the reports, possibly negative when a final figure corrects them; NULL
+  when unknown; ``source`` ``reported``, ``measured`` or ``unknown``), ``expiry`` (the TTL ran
+  out before a release; ``amount`` = what was still outstanding, ``source`` ``unknown``).
+* ``dag_id``, ``run_id``, ``task_id``, ``map_index``: the task that wrote the row (the gate for
+  grants and expiries, the reporting or releasing task otherwise).
+* Spend in a period = the sum of ``amount`` of ``report`` and ``release`` rows recorded in it.
+"""
 
 LOCKS = sa.Table(
     "credit_reservations_locks",
@@ -172,26 +226,25 @@ LOCKS = sa.Table(
 def table(default: sa.Table, name: TableName) -> sa.Table:
     """The table ``default`` under another name (its own ``MetaData``, the same columns and key).
 
-    :param default: one of :data:`BALANCES`, :data:`USAGE`, :data:`RESERVATIONS`, :data:`LOCKS`.
+    :param default: one of :data:`BALANCES`, :data:`USAGE`, :data:`RESERVATIONS`, :data:`LOCKS`,
+        :data:`LEDGER`.
     :param name: the validated name to give it.
     """
     if name.table == default.name and name.schema is None:
         return default
     schema: Any = name.schema  # None: the connection's default schema
     copy = default.to_metadata(sa.MetaData(), schema=schema, name=name.table)
-    for index in copy.indexes:  # index names are unique per schema: name them after the table
-        index.name = sa.sql.quoted_name(
-            index_name(name.table, str(index.name).removeprefix(f"ix_{default.name}_")), None
-        )
+    for index in copy.indexes:  # copies keep the default's index names: unique per schema, so rename
+        suffix = str(index.name).removeprefix(f"ix_{default.name}_")
+        index.name = sa.sql.elements.conv(index_name(name.table, suffix))
     return copy
 
 
 def index_name(table_name: str, suffix: str) -> str:
-    """``ix_<table>_<suffix>``, shortened with a hash to fit PostgreSQL's 63 characters."""
+    """``ix_<table>_<suffix>``, shortened with a hash to PostgreSQL's 63 characters."""
     full = f"ix_{table_name}_{suffix}"
     if len(full) <= 63:
         return full
     import hashlib
 
-    digest = hashlib.sha1(full.encode()).hexdigest()[:8]
-    return f"{full[:54]}_{digest}"
+    return f"{full[:54]}_{hashlib.sha1(full.encode()).hexdigest()[:8]}"

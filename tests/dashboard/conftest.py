@@ -45,10 +45,11 @@ def seeded(database: databases.Database) -> Iterator[Any]:
     tables = Tables.named(
         balances=database.table("bal"), usage=database.table("use"), reservations=database.table("res")
     )
+    database._tables.append(tables.ledger.name)
     db = Database(database.hook())
-    db.prepare([tables.balances, tables.usage, tables.reservations], create=True)
+    db.prepare(list(tables.all().values()), create=True)
     with db.begin() as conn:
-        seed(conn, tables.balances, tables.usage, tables.reservations)
+        seed(conn, tables.balances, tables.usage, tables.reservations, tables.ledger)
     db.dispose()
     source = DataSource(database.conn_id, tables)
     yield source
@@ -56,12 +57,13 @@ def seeded(database: databases.Database) -> Iterator[Any]:
 
 
 @pytest.fixture
-def client(seeded: Any, auth_manager: Any) -> Iterator[Any]:
+def client(seeded: Any, auth_manager: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A test client of the Credits app on the seeded tables, with a viewer's bearer token."""
     from fastapi.testclient import TestClient
 
     from airflow_provider_credits.plugins.app import create_app
 
+    monkeypatch.setenv("AIRFLOW__CREDITS__DASHBOARD_BUDGETS", '{"credit_gated_enrichment": 600}')
     app = create_app(seeded, clock=lambda: NOW)
     with TestClient(app, headers={"Authorization": f"Bearer {token(auth_manager)}"}) as test_client:
         yield test_client

@@ -10,7 +10,11 @@ Pools (``NOW`` = 2026-11-30 12:00 UTC):
 * clay / ws_1 / credits (connection ``clay``, no limit): 500, 300, 900 (a top-up), 800 at
   NOW-3d ... NOW: burn from balance falls (200 + 100) / 2 days = 150/day, 800 / 150 =
   5.333... days left, runs out NOW + 128 h = 2026-12-05 20:00 UTC.
-* Reservations: ``r-active`` (250, expires NOW+1h), ``r-released`` and ``r-expired``.
+* Reservations: ``r-active`` (250, 100 spent so far: 150 outstanding, expires NOW+1h, budget
+  key ``marketing``), ``r-released`` and ``r-expired``.
+* Ledger, November 2026: ``credit_gated_enrichment`` reported 120 and a release measured 30
+  more (spent 150, outstanding 150 in ``r-active``, two runs); ``lead_scoring`` reported 40 and
+  a release with unknown spend (unknown 1). An October report of 999 is outside the month.
 """
 
 from __future__ import annotations
@@ -77,10 +81,36 @@ def reservation(
         "created_at": NOW - timedelta(minutes=5),
         "expires_at": expires,
         "released_at": released,
+        "spent": Decimal(100) if rid == "r-active" else None,
+        "spent_source": "reported" if rid == "r-active" else None,
+        "budget_key": "marketing",
+        "balance_before": None,
     }
 
 
-def seed(conn: sa.Connection, balances: sa.Table, usage: sa.Table, reservations: sa.Table) -> None:
+def ledger_row(
+    dag_id: str, run_id: str, kind: str, amount: float | None, source: str | None, at: datetime
+) -> dict[str, Any]:
+    return {
+        "reservation_id": f"{dag_id}-{run_id}",
+        "kind": kind,
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "task_id": "work",
+        "map_index": Decimal(-1),
+        "connection_id": "ts",
+        "pool": "api_credits",
+        "budget_key": "marketing",
+        "amount": None if amount is None else Decimal(str(amount)),
+        "source": source,
+        "recorded_at": at,
+        "note": None,
+    }
+
+
+def seed(
+    conn: sa.Connection, balances: sa.Table, usage: sa.Table, reservations: sa.Table, ledger: sa.Table
+) -> None:
     """Write the data set described above."""
     today = NOW.replace(hour=0)
     rows = [
@@ -105,5 +135,24 @@ def seed(conn: sa.Connection, balances: sa.Table, usage: sa.Table, reservations:
             reservation("r-active", 250, NOW + timedelta(hours=1)),
             reservation("r-released", 100, NOW + timedelta(hours=1), released=NOW - timedelta(minutes=1)),
             reservation("r-expired", 75, NOW - timedelta(minutes=1)),
+        ],
+    )
+    enrich, scoring = "credit_gated_enrichment", "lead_scoring"
+    conn.execute(
+        ledger.insert(),
+        [
+            ledger_row(enrich, "manual__1", "grant", 250, None, NOW - 2 * DAY),
+            ledger_row(enrich, "manual__1", "report", 120, "reported", NOW - 2 * DAY),
+            ledger_row(enrich, "manual__0", "release", 30, "measured", NOW - 5 * DAY),
+            ledger_row(scoring, "scheduled__1", "report", 40, "reported", NOW - 3 * DAY),
+            ledger_row(scoring, "scheduled__1", "release", None, "unknown", NOW - 3 * DAY),
+            ledger_row(
+                scoring,
+                "scheduled__0",
+                "report",
+                999,
+                "reported",
+                datetime(2026, 10, 31, 23, tzinfo=timezone.utc),
+            ),
         ],
     )

@@ -84,7 +84,8 @@ def test_forecast_matches_the_hand_computed_runway(client: Any) -> None:
 def test_reservations_are_the_active_ones(client: Any) -> None:
     rows = get(client, "reservations")
     assert [r["reservation_id"] for r in rows] == ["r-active"]
-    assert rows[0]["amount"] == 250.0 and rows[0]["outstanding"] == 250.0
+    assert rows[0]["amount"] == 250.0 and rows[0]["spent"] == 100.0 and rows[0]["outstanding"] == 150.0
+    assert rows[0]["budget_key"] == "marketing"
     assert rows[0]["map_index"] == 2
     assert rows[0]["expires_at"] == "2026-11-30T13:00:00Z"
 
@@ -100,3 +101,34 @@ def test_bad_times_are_a_400_naming_the_parameter(client: Any) -> None:
     assert response.status_code == 400 and "since" in response.json()["detail"]
     response = client.get("/api/usage", params={"since": "2026-11-30", "until": "2026-11-01"})
     assert response.status_code == 400
+
+
+def test_spend_per_dag_in_the_month_against_its_budget(client: Any) -> None:
+    body = client.get("/api/spend").json()
+    assert (body["since"], body["until"], body["by"]) == (
+        "2026-11-01T00:00:00Z",
+        "2026-12-01T00:00:00Z",
+        "dag_id",
+    )
+    enrich, scoring = body["data"]
+    assert enrich == {
+        "key": "credit_gated_enrichment",
+        "spent": 150.0,
+        "reported": 120.0,
+        "measured": 30.0,
+        "outstanding": 150.0,  # r-active: 250 reserved, 100 spent
+        "unknown": 0,
+        "runs": 2,
+        "budget": 600.0,  # [credits] dashboard_budgets
+        "share": 0.5,  # (150 spent + 150 outstanding) / 600
+    }
+    assert scoring["key"] == "lead_scoring" and scoring["spent"] == 40.0  # October's 999 left out
+    assert scoring["unknown"] == 1 and scoring["budget"] is None and scoring["share"] is None
+
+
+def test_spend_by_budget_key_and_period(client: Any) -> None:
+    body = client.get("/api/spend", params={"by": "budget_key", "period": "week"}).json()
+    assert body["since"] == "2026-11-30T00:00:00Z"  # a Monday
+    assert body["data"][0]["key"] == "marketing" and body["data"][0]["spent"] == 0.0
+    assert body["data"][0]["outstanding"] == 150.0
+    assert client.get("/api/spend", params={"period": "year"}).status_code == 422

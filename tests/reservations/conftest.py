@@ -12,6 +12,7 @@ def new_store(db: Database) -> ReservationStore:
     """A store on unique tables of ``db`` (both dropped when the test ends)."""
     name = db.table("res")
     db._tables.append(f"{name}_locks")  # the lock table, dropped too
+    db._tables.append(f"{name}_ledger")  # and the ledger
     return ReservationStore(db.conn_id, name)
 
 
