@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_credits.storage.database import Database
 
-__all__ = ["DEFAULT_CONN_ID", "STATIC", "DataSource", "create_app", "render_page"]
+__all__ = ["DEFAULT_CONN_ID", "STATIC", "DataSource", "collect", "create_app", "render_page", "write_page"]
 
 DEFAULT_CONN_ID = "credits_db"
 STATIC = Path(__file__).with_name("static")
@@ -212,6 +212,7 @@ def collect(
     with db.begin() as conn:
         out = {
             "generated_at": data.iso(now),
+            "conn_id": db.hook.get_conn_id(),
             "status": data.status(conn, tables),
             "balances": data.balances(conn, tables),
             "history": data.history(conn, tables, window),
@@ -219,8 +220,22 @@ def collect(
             "forecast": data.forecasts(conn, tables, now=now),
             "reservations": data.reservations(conn, tables, now=now),
         }
-    out["spend"] = data.spend(db, tables, now=now, budgets=budgets)
+    spend = data.spend(db, tables, now=now, budgets=budgets)
+    out["spend"] = spend.pop("rows")
+    out["spend_period"] = spend
     return out
+
+
+def write_page(
+    db: Database, tables: data.Tables, path: Path, *, now: datetime, budgets: dict[str, Any] | None = None
+) -> Path:
+    """Write the page with its data, script, styles and chart library in one HTML file (``make demo``).
+
+    :return: ``path``.
+    :raises CreditsStorageError: the database failed.
+    """
+    path.write_text(render_page(collect(db, tables, now=now, budgets=budgets), inline=True), encoding="utf-8")
+    return path
 
 
 def create_app(source: DataSource | None = None, *, clock: Callable[[], datetime] = data.utc_now) -> FastAPI:

@@ -89,6 +89,7 @@
       if (parts[i].error) { out[n] = []; out.errors = (out.errors || []).concat(n + ": " + parts[i].error.message); }
       else out[n] = parts[i].data;
     });
+    if (!parts[5].error) out.spend_period = { since: parts[5].since, until: parts[5].until, by: parts[5].by };
     return out;
   }
 
@@ -264,18 +265,18 @@
       el("td", {}, when(r.expires_at)),
     ]), 7, "No active reservations.");
   }
-  function drawSpend(rows) {
+  function drawSpend(rows, period) {
+    $("spend-sub").textContent = period ? `${day(period.since)} to ${day(period.until)} (UTC), spent and still reserved` : "";
     fillTable("spend", rows.map((r) => {
-      const share = r.budget ? (100 * r.spent) / r.budget : null;
       const meter = el("td", {});
-      if (share !== null) {
-        meter.append(el("meter", { min: "0", max: "100", low: "80", high: "99", optimum: "0", value: String(Math.min(share, 100)), "aria-label": `${fmt.format(share)}% of budget` }),
-          el("span", { class: "pct" + (share > 100 ? " over" : "") }, fmt.format(Math.round(share)) + "%"));
-      } else meter.append("no budget");
-      return [el("td", {}, r.dag_id), el("td", {}, r.pool ? `${r.vendor || ""} ${r.pool}`.trim() : "–"),
-        el("td", {}, `${day(r.period_start)} – ${day(r.period_end)}`),
-        el("td", { class: "num" }, num(r.spent)), el("td", { class: "num" }, num(r.budget)), meter];
-    }), 6, "No spend recorded.");
+      if (r.share !== null && r.share !== undefined) {
+        const pct = 100 * r.share;
+        meter.append(el("meter", { min: "0", max: "100", low: "80", high: "99", optimum: "0", value: String(Math.min(pct, 100)), "aria-label": `${fmt.format(pct)}% of budget` }),
+          el("span", { class: "pct" + (pct > 100 ? " over" : "") }, fmt.format(Math.round(pct)) + "%"));
+      } else meter.append(el("span", { class: "sub" }, "no budget set"));
+      return [el("td", {}, r.key), el("td", { class: "num" }, num(r.spent)), el("td", { class: "num" }, num(r.outstanding)),
+        el("td", { class: "num" }, r.unknown ? String(r.unknown) : "–"), el("td", { class: "num" }, num(r.budget)), meter];
+    }), 6, "No spend recorded in this period.");
   }
 
   // ---------------------------------------------------------------- main
@@ -297,7 +298,7 @@
     fillSelect(list);
     drawCharts();
     drawReservations(d.reservations || []);
-    drawSpend(d.spend || []);
+    drawSpend(d.spend || [], d.spend_period);
     document.body.dataset.ready = "true";
   }
   function fail(err) {
