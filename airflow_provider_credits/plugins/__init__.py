@@ -57,7 +57,6 @@ def _external_views() -> list[dict[str, Any]]:
             "href": base_url_path(f"{URL_PREFIX}/"),
             "destination": "nav",
             "url_route": "credits",  # shown inside the UI (an iframe at /plugin/credits)
-            "category": "browse",
         }
     ]
 

@@ -10,7 +10,7 @@ Pools (``NOW`` = 2026-11-30 12:00 UTC):
 * clay / ws_1 / credits (connection ``clay``, no limit): 500, 300, 900 (a top-up), 800 at
   NOW-3d ... NOW: burn from balance falls (200 + 100) / 2 days = 150/day, 800 / 150 =
   5.333... days left, runs out NOW + 128 h = 2026-12-05 20:00 UTC.
-* Reservations: ``r-active`` (250, 100 spent so far: 150 outstanding, expires NOW+1h, budget
+* Reservations: ``r-active`` (250, 100 spent so far: 150 outstanding, expires NOW+1d, budget
   key ``marketing``), ``r-released`` and ``r-expired``.
 * Ledger, November 2026: ``credit_gated_enrichment`` reported 120 and a release measured 30
   more (spent 150, outstanding 150 in ``r-active``, two runs); ``lead_scoring`` reported 40 and
@@ -109,9 +109,19 @@ def ledger_row(
 
 
 def seed(
-    conn: sa.Connection, balances: sa.Table, usage: sa.Table, reservations: sa.Table, ledger: sa.Table
+    conn: sa.Connection,
+    balances: sa.Table,
+    usage: sa.Table,
+    reservations: sa.Table,
+    ledger: sa.Table,
+    now: datetime = NOW,
 ) -> None:
-    """Write the data set described above."""
+    """Write the data set described above (``now``: another moment than NOW, e.g. the real one)."""
+    offset = timedelta(days=round((now - NOW) / DAY))  # whole days: the daily figures stay the same
+
+    def shifted(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v + offset if isinstance(v, datetime) else v for k, v in row.items()} for row in rows]
+
     today = NOW.replace(hour=0)
     rows = [
         snapshot("ts", "theirstack", "acc1", "api_credits", NOW - (10 - n) * DAY, 2000 - 100 * n, 5000)
@@ -120,39 +130,45 @@ def seed(
     rows.append(snapshot("ts_old", "theirstack", "acc1", "api_credits", NOW - timedelta(hours=1), 1005, 5000))
     for days_ago, remaining in ((3, 500), (2, 300), (1, 900), (0, 800)):
         rows.append(snapshot("clay", "clay", "ws_1", "credits", NOW - days_ago * DAY, remaining, None))
-    conn.execute(balances.insert(), rows)
+    conn.execute(balances.insert(), shifted(rows))
     conn.execute(
         usage.insert(),
-        [
-            usage_row("theirstack", "acc1", "api_credits", dim, today - k * DAY, amount)
-            for k in range(1, 5)
-            for dim, amount in (("company_search", 50), ("job_search", 30))
-        ],
+        shifted(
+            [
+                usage_row("theirstack", "acc1", "api_credits", dim, today - k * DAY, amount)
+                for k in range(1, 5)
+                for dim, amount in (("company_search", 50), ("job_search", 30))
+            ]
+        ),
     )
     conn.execute(
         reservations.insert(),
-        [
-            reservation("r-active", 250, NOW + timedelta(hours=1)),
-            reservation("r-released", 100, NOW + timedelta(hours=1), released=NOW - timedelta(minutes=1)),
-            reservation("r-expired", 75, NOW - timedelta(minutes=1)),
-        ],
+        shifted(
+            [
+                reservation("r-active", 250, NOW + DAY),
+                reservation("r-released", 100, NOW + timedelta(hours=1), released=NOW - timedelta(minutes=1)),
+                reservation("r-expired", 75, NOW - timedelta(minutes=1)),
+            ]
+        ),
     )
     enrich, scoring = "credit_gated_enrichment", "lead_scoring"
     conn.execute(
         ledger.insert(),
-        [
-            ledger_row(enrich, "manual__1", "grant", 250, None, NOW - 2 * DAY),
-            ledger_row(enrich, "manual__1", "report", 120, "reported", NOW - 2 * DAY),
-            ledger_row(enrich, "manual__0", "release", 30, "measured", NOW - 5 * DAY),
-            ledger_row(scoring, "scheduled__1", "report", 40, "reported", NOW - 3 * DAY),
-            ledger_row(scoring, "scheduled__1", "release", None, "unknown", NOW - 3 * DAY),
-            ledger_row(
-                scoring,
-                "scheduled__0",
-                "report",
-                999,
-                "reported",
-                datetime(2026, 10, 31, 23, tzinfo=timezone.utc),
-            ),
-        ],
+        shifted(
+            [
+                ledger_row(enrich, "manual__1", "grant", 250, None, NOW - 2 * DAY),
+                ledger_row(enrich, "manual__1", "report", 120, "reported", NOW - 2 * DAY),
+                ledger_row(enrich, "manual__0", "release", 30, "measured", NOW - 5 * DAY),
+                ledger_row(scoring, "scheduled__1", "report", 40, "reported", NOW - 3 * DAY),
+                ledger_row(scoring, "scheduled__1", "release", None, "unknown", NOW - 3 * DAY),
+                ledger_row(
+                    scoring,
+                    "scheduled__0",
+                    "report",
+                    999,
+                    "reported",
+                    datetime(2026, 10, 31, 23, tzinfo=timezone.utc),
+                ),
+            ]
+        ),
     )

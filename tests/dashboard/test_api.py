@@ -87,7 +87,7 @@ def test_reservations_are_the_active_ones(client: Any) -> None:
     assert rows[0]["amount"] == 250.0 and rows[0]["spent"] == 100.0 and rows[0]["outstanding"] == 150.0
     assert rows[0]["budget_key"] == "marketing"
     assert rows[0]["map_index"] == 2
-    assert rows[0]["expires_at"] == "2026-11-30T13:00:00Z"
+    assert rows[0]["expires_at"] == "2026-12-01T12:00:00Z"
 
 
 def test_status_names_the_tables(client: Any, seeded: Any) -> None:
