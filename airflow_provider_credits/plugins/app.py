@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,11 +41,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from airflow_provider_credits.exceptions import CreditsStorageError
 from airflow_provider_credits.plugins import data
+from airflow_provider_credits.storage.database import Database
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
-
-    from airflow_provider_credits.storage.database import Database
 
 __all__ = ["DEFAULT_CONN_ID", "STATIC", "DataSource", "collect", "create_app", "render_page", "write_page"]
 
@@ -133,8 +133,6 @@ class DataSource:
         from airflow.models.connection import Connection
         from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-        from airflow_provider_credits.storage.database import Database
-
         conn_id = self.conn_id
         try:
             conn = Connection.get_connection_from_secrets(conn_id)
@@ -157,7 +155,7 @@ class DataSource:
                 f"The connection {conn_id!r} (type {conn.conn_type!r}) is not a SQL connection: "
                 "the Credits page needs a common-sql one (SQLite, PostgreSQL, MySQL ...).",
             )
-        return Database(hook)
+        return _PooledDatabase(hook)
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
@@ -171,6 +169,19 @@ class DataSource:
                 yield conn
         except CreditsStorageError as exc:
             raise DataUnavailable("error", str(exc)) from None
+
+
+class _PooledDatabase(Database):
+    """A :class:`Database` whose engine keeps a few connections open between requests.
+
+    Tasks use one connection per transaction (``NullPool``); the page answers many small
+    requests, where a new PostgreSQL connection per request would cost more than the queries.
+    """
+
+    @cached_property
+    def engine(self) -> sa.Engine:
+        engine: sa.Engine = self.hook.get_sqlalchemy_engine({"pool_pre_ping": True, "pool_recycle": 300})
+        return engine
 
 
 def _auth() -> Callable[..., Any]:
@@ -238,14 +249,21 @@ def write_page(
     return path
 
 
-def create_app(source: DataSource | None = None, *, clock: Callable[[], datetime] = data.utc_now) -> FastAPI:
+def create_app(
+    source: DataSource | None = None,
+    *,
+    clock: Callable[[], datetime] = data.utc_now,
+    auth: Callable[..., Any] | None = None,
+) -> FastAPI:
     """The Credits app (mount it at ``/credits``).
 
     :param source: where the data comes from (default: ``[credits] dashboard_conn_id``).
     :param clock: the current time (tests pin it).
+    :param auth: the dependency every route declares (default: a user of the Airflow UI,
+        ``requires_access_view(AccessView.WEBSITE)``); the benchmark replaces it.
     """
     source = source or DataSource()
-    auth = [Depends(_auth())]
+    auth_dependency = [Depends(auth or _auth())]
     app = FastAPI(
         title="Credits",
         description="Credit balances, runway, reservations and spend (airflow-provider-credits)",
@@ -296,11 +314,13 @@ def create_app(source: DataSource | None = None, *, clock: Callable[[], datetime
     def envelope(rows: Any, **extra: Any) -> dict[str, Any]:
         return {"generated_at": data.iso(clock()), "conn_id": source.conn_id, **extra, "data": rows}
 
-    @app.get("/", name="page", response_class=HTMLResponse, dependencies=auth, include_in_schema=False)
+    @app.get(
+        "/", name="page", response_class=HTMLResponse, dependencies=auth_dependency, include_in_schema=False
+    )
     def page() -> HTMLResponse:
         return HTMLResponse(render_page(), headers={"Cache-Control": "no-store"})
 
-    @app.get("/static/{name}", dependencies=auth, include_in_schema=False)
+    @app.get("/static/{name}", dependencies=auth_dependency, include_in_schema=False)
     def static(name: str) -> Response:
         files = {p.name: p for p in STATIC.iterdir() if p.is_file()}
         if name not in files:
@@ -312,13 +332,13 @@ def create_app(source: DataSource | None = None, *, clock: Callable[[], datetime
             headers={"Cache-Control": "private, max-age=3600"},
         )
 
-    @app.get("/api/status", dependencies=auth)
+    @app.get("/api/status", dependencies=auth_dependency)
     def status() -> dict[str, Any]:
         """The data source: its connection, database and which tables exist."""
         with source.read() as conn:
             return envelope(None, **data.status(conn, source.tables))
 
-    @app.get("/api/balances", dependencies=auth)
+    @app.get("/api/balances", dependencies=auth_dependency)
     def balances(
         vendor: str | None = None, account: str | None = None, pool: str | None = None
     ) -> dict[str, Any]:
@@ -335,19 +355,19 @@ def create_app(source: DataSource | None = None, *, clock: Callable[[], datetime
     ) -> data.Filters:
         return filters(vendor, account, pool, since, until, data.DEFAULT_HISTORY_DAYS)
 
-    @app.get("/api/history", dependencies=auth)
+    @app.get("/api/history", dependencies=auth_dependency)
     def history(window: data.Filters = Depends(time_range)) -> dict[str, Any]:  # noqa: B008 (a local dependency)
         """Balance snapshots over time, one series per vendor, account and pool."""
         with source.read() as conn:
             return envelope(data.history(conn, source.tables, window), since=data.iso(window.since))
 
-    @app.get("/api/usage", dependencies=auth)
+    @app.get("/api/usage", dependencies=auth_dependency)
     def usage(window: data.Filters = Depends(time_range)) -> dict[str, Any]:  # noqa: B008 (a local dependency)
         """Daily usage (dimensions summed), one series per vendor, account and pool."""
         with source.read() as conn:
             return envelope(data.usage(conn, source.tables, window), since=data.iso(window.since))
 
-    @app.get("/api/forecast", dependencies=auth)
+    @app.get("/api/forecast", dependencies=auth_dependency)
     def forecast(
         vendor: str | None = None,
         account: str | None = None,
@@ -365,13 +385,13 @@ def create_app(source: DataSource | None = None, *, clock: Callable[[], datetime
             )
             return envelope(rows, window_days=window_days)
 
-    @app.get("/api/reservations", dependencies=auth)
+    @app.get("/api/reservations", dependencies=auth_dependency)
     def reservations() -> dict[str, Any]:
         """The active reservations (not released, not expired), soonest expiry first."""
         with source.read() as conn:
             return envelope(data.reservations(conn, source.tables, now=clock()))
 
-    @app.get("/api/spend", dependencies=auth)
+    @app.get("/api/spend", dependencies=auth_dependency)
     def spend(
         period: str = Query(
             "month", pattern="^(day|week|month)$", description="UTC calendar period holding now"

@@ -10,6 +10,7 @@ Missing tables read as empty (nothing stored yet); :func:`status` says which are
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -142,10 +143,34 @@ class Filters:
         return conditions
 
 
+#: how long what the database's catalog said (a table exists, its columns) is reused (seconds)
+CATALOG_TTL_S = 30.0
+_catalog: dict[tuple[str, str, str | None, str], tuple[float, Any]] = {}
+
+
+def _catalog_lookup(conn: sa.Connection, t: sa.Table, what: str, read: Any) -> Any:
+    """``read(inspector)`` for table ``t``, remembered for :data:`CATALOG_TTL_S` per database.
+
+    Catalog queries cost a round trip each on a server database; the page asks on every request.
+    """
+    key = (conn.engine.url.render_as_string(hide_password=True), t.name, t.schema, what)
+    now = time.monotonic()
+    hit = _catalog.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    value = read(sa.inspect(conn))
+    if len(_catalog) > 1024:
+        _catalog.clear()
+    _catalog[key] = (now + CATALOG_TTL_S, value)
+    return value
+
+
 def existing(conn: sa.Connection, tables: Tables) -> dict[str, bool]:
-    """Whether each table exists (by role: ``balances``, ``usage`` ...)."""
-    inspector = sa.inspect(conn)
-    return {role: inspector.has_table(t.name, schema=t.schema) for role, t in tables.all().items()}
+    """Whether each table exists (by role: ``balances``, ``usage`` ...); remembered for 30 s."""
+    return {
+        role: _catalog_lookup(conn, t, "exists", lambda i, t=t: i.has_table(t.name, schema=t.schema))
+        for role, t in tables.all().items()
+    }
 
 
 def status(conn: sa.Connection, tables: Tables) -> dict[str, Any]:
@@ -366,7 +391,9 @@ def reservations(conn: sa.Connection, tables: Tables, *, now: datetime) -> list[
     if not existing(conn, tables)["reservations"]:
         return []
     t = tables.reservations
-    present = {c["name"].lower() for c in sa.inspect(conn).get_columns(t.name, schema=t.schema)}
+    present = _catalog_lookup(
+        conn, t, "columns", lambda i: {c["name"].lower() for c in i.get_columns(t.name, schema=t.schema)}
+    )
     r = t.c
     rows = conn.execute(
         sa.select(*(c for c in t.columns if c.name in present))
