@@ -22,7 +22,6 @@ import sqlalchemy as sa
 
 from airflow_provider_credits.forecast import DEFAULT_WINDOW_DAYS, forecast
 from airflow_provider_credits.sql import as_utc
-from airflow_provider_credits.storage.history import pool_history
 from airflow_provider_credits.storage.names import TableName
 from airflow_provider_credits.storage.tables import BALANCES, LEDGER, RESERVATIONS, USAGE, table
 
@@ -260,27 +259,70 @@ def balances(conn: sa.Connection, tables: Tables, filters: Filters = Filters()) 
     ]
 
 
+def _raw_time(conn: sa.Connection, column: Any) -> tuple[Any, Any]:
+    """A time column to select and the function turning its values into ISO 8601 UTC text.
+
+    SQLite stores ``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC: it is reshaped as text, skipping the
+    conversion to ``datetime`` and back that costs most of a large answer.
+    """
+    if conn.dialect.name == "sqlite":
+        return sa.type_coerce(column, sa.String()).label(column.name), _sqlite_iso
+    return column, iso
+
+
+def _sqlite_iso(text: str | None) -> str | None:
+    if text is None:
+        return None
+    micro = text[20:26]
+    return f"{text[:10]}T{text[11:19]}{'.' + micro if micro.strip('0') else ''}Z"
+
+
+def _usage_by_day(
+    conn: sa.Connection, t: sa.Table, filters: Filters
+) -> list[tuple[str, str, str, str, str, Decimal]]:
+    """Usage summed per vendor, account, pool, unit and UTC day of ``period_start``.
+
+    :return: ``(vendor, account, pool, unit, YYYY-MM-DD, amount)`` in no particular order.
+    """
+    u = t.c
+    start, _ = _raw_time(conn, u.period_start)
+    rows = conn.execute(
+        sa.select(u.vendor, u.account, u.pool, u.unit, start, sa.func.sum(u.amount).label("amount"))
+        .where(*filters.where(u, "period_start"))
+        # unit first: SQLite (no statistics) would otherwise read the whole table through the
+        # (vendor, account, pool, period_start) index to save a sort, instead of the time range
+        .group_by(u.unit, u.vendor, u.account, u.pool, u.period_start)
+    )
+    sqlite = conn.dialect.name == "sqlite"
+    out: dict[tuple[str, str, str, str, str], Decimal] = defaultdict(Decimal)
+    for vendor, account, pool, unit, at, amount in rows:
+        day = at[:10] if sqlite else (as_utc(at) or at).date().isoformat()
+        out[(vendor, account, pool, unit, day)] += Decimal(amount)
+    return [(*key, amount) for key, amount in out.items()]
+
+
 def history(conn: sa.Connection, tables: Tables, filters: Filters) -> list[dict[str, Any]]:
     """Balance snapshots over time, one series per vendor, account and pool.
 
     :return: ``[{"vendor", "account", "pool", "unit", "points": [[time, remaining], ...]}]``,
-        points oldest first (``remaining`` a number or null).
+        sorted by vendor, account and pool, points oldest first (``remaining`` a number or null).
     """
     if not existing(conn, tables)["balances"]:
         return []
     b = tables.balances.c
+    fetched_at, to_iso = _raw_time(conn, b.fetched_at)
     rows = conn.execute(
-        sa.select(b.vendor, b.account, b.pool, b.unit, b.fetched_at, b.remaining)
+        sa.select(b.vendor, b.account, b.pool, b.unit, fetched_at, b.remaining)
         .where(*filters.where(b, "fetched_at"))
-        .order_by(b.vendor, b.account, b.pool, b.fetched_at)
+        .order_by(b.fetched_at)
     )
     series: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for row in rows:
-        key = (row.vendor, row.account, row.pool)
+    for vendor, account, pool, unit, at, remaining in rows:
+        key = (vendor, account, pool)
         if key not in series:
-            series[key] = {**_pool(row), "unit": row.unit, "points": []}
-        series[key]["points"].append([iso(row.fetched_at), number(row.remaining)])
-    return list(series.values())
+            series[key] = {"vendor": vendor, "account": account, "pool": pool, "unit": unit, "points": []}
+        series[key]["points"].append([to_iso(at), None if remaining is None else float(remaining)])
+    return [series[key] for key in sorted(series)]
 
 
 def usage(conn: sa.Connection, tables: Tables, filters: Filters) -> list[dict[str, Any]]:
@@ -293,26 +335,19 @@ def usage(conn: sa.Connection, tables: Tables, filters: Filters) -> list[dict[st
     """
     if not existing(conn, tables)["usage"]:
         return []
-    u = tables.usage.c
-    rows = conn.execute(
-        sa.select(u.vendor, u.account, u.pool, u.unit, u.period_start, sa.func.sum(u.amount).label("amount"))
-        .where(*filters.where(u, "period_start"))
-        .group_by(u.vendor, u.account, u.pool, u.unit, u.period_start)
-    )
-    days: dict[tuple[str, str, str], dict[date, Decimal]] = defaultdict(dict)
+    days: dict[tuple[str, str, str], dict[str, Decimal]] = defaultdict(dict)
     units: dict[tuple[str, str, str], str] = {}
-    for row in rows:
-        key = (row.vendor, row.account, row.pool)
-        units.setdefault(key, row.unit)
-        day = (as_utc(row.period_start) or row.period_start).date()
-        days[key][day] = days[key].get(day, Decimal(0)) + Decimal(row.amount)
+    for vendor, account, pool, unit, day, amount in _usage_by_day(conn, tables.usage, filters):
+        key = (vendor, account, pool)
+        units.setdefault(key, unit)
+        days[key][day] = days[key].get(day, Decimal(0)) + amount
     return [
         {
             "vendor": key[0],
             "account": key[1],
             "pool": key[2],
             "unit": units[key],
-            "days": [[day.isoformat(), float(amount)] for day, amount in sorted(per_day.items())],
+            "days": [[day, float(amount)] for day, amount in sorted(per_day.items())],
         }
         for key, per_day in sorted(days.items())
     ]
@@ -328,6 +363,10 @@ def forecasts(
 ) -> list[dict[str, Any]]:
     """Burn rate, days left and run-out date of each pool's latest balance (:func:`~airflow_provider_credits.forecast.forecast`).
 
+    Reads what :func:`~airflow_provider_credits.storage.history.pool_history` reads for one
+    pool (its connection's snapshots, and the usage of its vendor and account, since the start
+    of the window), for every pool in two queries.
+
     :return: ``[{"vendor", "account", "pool", "connection_id", "unit", "remaining",
         "burn_per_day", "days_left", "runs_out_at", "method", "history_days"}]``; the last
         five are null when the rate is unknown or nothing is burning.
@@ -336,21 +375,30 @@ def forecasts(
     if not found["balances"]:
         return []
     since = now - timedelta(days=window_days + 1)
+    latest = _latest(conn, tables.balances, filters)
+    b = tables.balances.c
+    wanted = Filters(filters.vendor, filters.account, filters.pool, since=since)
+    snapshots: dict[tuple[str, str], list[tuple[datetime, Decimal]]] = defaultdict(list)
+    for row in conn.execute(
+        sa.select(b.connection_id, b.pool, b.fetched_at, b.remaining)
+        .where(*wanted.where(b, "fetched_at"), b.remaining.is_not(None))
+        .order_by(b.fetched_at)
+    ):
+        snapshots[(row.connection_id, row.pool)].append((row.fetched_at, Decimal(row.remaining)))
+    usage: dict[tuple[str, str, str], list[tuple[date, Decimal]]] = defaultdict(list)
+    if found["usage"]:
+        for vendor, account, pool, _, day, amount in _usage_by_day(conn, tables.usage, wanted):
+            usage[(vendor, account, pool)].append((date.fromisoformat(day), amount))
     out = []
-    for row in _latest(conn, tables.balances, filters):
-        if found["usage"]:
-            pool = pool_history(
-                conn,
-                connection_id=row.connection_id,
-                pool=row.pool,
-                since=since,
-                balances=tables.balances,
-                usage=tables.usage,
-            )
-            remaining, result = pool.remaining, pool.forecast(now, window_days)
-        else:  # no usage table: the balance falls alone
-            remaining = None if row.remaining is None else Decimal(row.remaining)
-            result = forecast(remaining, now=now, snapshots=_snapshots(conn, tables.balances, row, since))
+    for row in latest:
+        remaining = None if row.remaining is None else Decimal(row.remaining)
+        result = forecast(
+            remaining,
+            now=now,
+            usage=usage.get((row.vendor, row.account, row.pool), ()),
+            snapshots=snapshots.get((row.connection_id, row.pool), ()),
+            window_days=window_days,
+        )
         out.append(
             {
                 **_pool(row),
@@ -365,17 +413,6 @@ def forecasts(
             }
         )
     return out
-
-
-def _snapshots(conn: sa.Connection, t: sa.Table, row: Any, since: datetime) -> list[tuple[datetime, Decimal]]:
-    b = t.c
-    query = (
-        sa.select(b.fetched_at, b.remaining)
-        .where(b.connection_id == row.connection_id, b.pool == row.pool, b.fetched_at >= since)
-        .where(b.remaining.is_not(None))
-        .order_by(b.fetched_at)
-    )
-    return [(r.fetched_at, Decimal(r.remaining)) for r in conn.execute(query)]
 
 
 def reservations(conn: sa.Connection, tables: Tables, *, now: datetime) -> list[dict[str, Any]]:

@@ -92,8 +92,9 @@ def log_in(page: Page, base_url: str) -> None:
 def open_credits(page: Page) -> FrameLocator:
     """Click Credits in the navigation; return the page's frame once its data is drawn."""
     page.get_by_role("link", name="Credits").click()
-    page.wait_for_url("**/plugin/credits")
-    frame = page.frame_locator("iframe")
+    page.locator("iframe[src$='/credits/']").wait_for()  # the UI shows the plugin's page in an iframe
+    assert page.url.endswith("/plugin/credits")
+    frame = page.frame_locator("iframe[src$='/credits/']")
     frame.locator("body[data-ready='true']").wait_for()
     return frame
 
