@@ -80,9 +80,10 @@ fuzz: $(STAMP)
 reliability-report: $(STAMP)
 	$(BIN)/python -m tests.reliability.report --write
 
-# Regenerate docs/img/connection-*.png from a real Airflow UI (needs Chromium).
+# Regenerate docs/img/connection-*.png and dashboard-*.png from a real Airflow UI (needs Chromium).
 screenshots: $(STAMP)
 	$(BIN)/python -m tests.ui.screenshots
+	CREDITS_SCREENSHOTS=docs/img $(BIN)/python -m pytest -q -p no:cacheprovider tests/ui/test_dashboard.py
 
 clean:
 	rm -rf $(VENV) .site .pytest_cache .mypy_cache .ruff_cache
