@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 __all__ = [
     "CreditsApiError",
     "CreditsAuthError",
+    "CreditsBudgetError",
     "CreditsConfigError",
     "CreditsError",
     "CreditsExhaustedError",
@@ -233,3 +234,9 @@ class CreditsStorageError(CreditsError):
 class TableSchemaError(CreditsStorageError, ValueError):
     """A table is missing, lacks columns or (for upserts) its unique key, or a name is not a
     valid SQL identifier."""
+
+
+class CreditsBudgetError(CreditsError):
+    """A gate with ``budget_refusal="fail"`` was refused by its budget (not by the vendor's
+    balance): the DAG's (or budget key's) spend in the period plus its outstanding
+    reservations plus what the gate reserves would exceed the budget."""

@@ -53,13 +53,17 @@ __all__ = [
     "BUDGET_PERIODS",
     "DEFAULT_LEDGER_TABLE",
     "SOURCES",
+    "Budget",
     "DagSpend",
     "LedgerEntry",
     "entries",
+    "find_reservation",
     "ledger_table_name",
     "outstanding",
+    "parse_min_runway",
     "parse_spend",
     "period_bounds",
+    "report_spend",
     "spend_by_dag",
 ]
 
@@ -169,11 +173,11 @@ class DagSpend:
         """JSON-ready: amounts as strings."""
         return {
             "key": self.key,
-            "spent": str(self.spent),
-            "reported": str(self.reported),
-            "measured": str(self.measured),
+            "spent": format(self.spent.normalize(), "f"),
+            "reported": format(self.reported.normalize(), "f"),
+            "measured": format(self.measured.normalize(), "f"),
             "unknown": self.unknown,
-            "outstanding": str(self.outstanding),
+            "outstanding": format(self.outstanding.normalize(), "f"),
             "runs": self.runs,
         }
 
@@ -340,3 +344,190 @@ def entries(
     query = sa.select(ledger).where(*where).order_by(lc.recorded_at, lc.entry_id)
     with db.errors("reading the credit ledger", ledger.fullname), db.begin() as conn:
         return [LedgerEntry.of(row) for row in conn.execute(query).mappings()]
+
+
+# --------------------------------------------------------------------------- gate policies
+
+#: what a budget refusal means for the gate
+BUDGET_REFUSALS = ("wait", "fail", "skip")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A spending budget a reserving gate enforces (validated; see :meth:`build`).
+
+    :param amount: credits the key may spend per period.
+    :param period: ``day``, ``week`` or ``month`` (UTC calendar, see :func:`period_bounds`).
+    :param key: the budget's name, shared by every DAG that names it; None: the DAG's own
+        (its ``dag_id``).
+    :param refusal: ``wait`` (keep waiting until the next period or a release), ``fail`` or ``skip``.
+    """
+
+    amount: Decimal
+    period: str = "month"
+    key: str | None = None
+    refusal: str = "wait"
+
+    @classmethod
+    def build(
+        cls, budget: Any, budget_period: Any = "month", budget_key: Any = None, budget_refusal: Any = "wait"
+    ) -> Budget | None:
+        """Validate the sensor's budget arguments (literal or rendered from templates).
+
+        :returns: None when ``budget`` is None (no budget).
+        :raises CreditsConfigError: a budget that is not a number >= 0, an unknown period or
+            refusal, a key that is not a string.
+        """
+        if budget is None:
+            return None
+        amount = parse_spend(budget, name="budget")
+        period = budget_period.strip().lower() if isinstance(budget_period, str) else budget_period
+        period_bounds(period)  # raises on an unknown period
+        if budget_key is not None and not isinstance(budget_key, str):
+            raise CreditsConfigError(f"budget_key must be a string, got {budget_key!r}")
+        if budget_refusal not in BUDGET_REFUSALS:
+            raise CreditsConfigError(
+                f"budget_refusal must be one of {', '.join(BUDGET_REFUSALS)}, got {budget_refusal!r}"
+            )
+        return cls(amount, period, budget_key or None, budget_refusal)
+
+    def key_for(self, dag_id: str) -> str:
+        """The budget key of a DAG: :attr:`key`, or the ``dag_id``."""
+        return self.key or dag_id
+
+
+def parse_min_runway(value: Any) -> Decimal | None:
+    """Validate ``min_runway``: a ``timedelta``, or days as a number or numeric string.
+
+    :returns: days (None: no runway gate).
+    :raises CreditsConfigError: negative, not a number, or not a timedelta.
+    """
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        if value < timedelta(0):
+            raise CreditsConfigError(f"min_runway must not be negative, got {value!r}")
+        return Decimal(str(value.total_seconds())) / Decimal(86400)
+    return parse_spend(value, name="min_runway (days)")
+
+
+# --------------------------------------------------------------------------- reporting spend
+
+
+def _gate_tasks(task: Any) -> list[Any]:
+    """The reserving ``CreditThresholdSensor`` tasks upstream of ``task`` (any distance), nearest first."""
+    from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
+
+    found, seen, frontier = [], set(), list(getattr(task, "upstream_list", []))
+    while frontier:
+        nxt: list[Any] = []
+        for t in frontier:
+            if t.task_id in seen:
+                continue
+            seen.add(t.task_id)
+            if isinstance(t, CreditThresholdSensor) and t.reservation_conn_id:
+                found.append(t)
+            nxt.extend(getattr(t, "upstream_list", []))
+        frontier = nxt
+    return found
+
+
+def find_reservation(
+    context: Mapping[str, Any],
+    *,
+    gate_task_id: str | None = None,
+    reservation_conn_id: str | None = None,
+    reservation_table: str | None = None,
+) -> tuple[Any, Reservation]:
+    """The reservation of the current task's gate, and its store.
+
+    The gate is ``gate_task_id``, else the one reserving ``CreditThresholdSensor`` upstream of
+    the task. Its reservation is the gate task instance's of this run, with this task's map
+    index when the gate has one there (a mapped task group), else the unmapped one.
+
+    :raises CreditsConfigError: no gate upstream, several (name one), a templated connection
+        that cannot be read from the DAG (pass ``reservation_conn_id``), or no reservation.
+    """
+    from airflow_provider_credits.reservations import DEFAULT_TABLE, Holder, ReservationStore
+
+    me = Holder.of(context)
+    task = context.get("task")
+    gate = None
+    if gate_task_id is None:
+        gates = _gate_tasks(task)
+        if not gates:
+            raise CreditsConfigError(
+                f"{me.task_id}: no reserving CreditThresholdSensor upstream; pass gate_task_id (and "
+                "reservation_conn_id)"
+            )
+        if len(gates) > 1:
+            names = ", ".join(sorted(g.task_id for g in gates))
+            raise CreditsConfigError(
+                f"{me.task_id}: several reserving gates upstream ({names}); pass gate_task_id"
+            )
+        gate = gates[0]
+        gate_task_id = gate.task_id
+    elif task is not None and getattr(task, "dag", None) is not None and task.dag.has_task(gate_task_id):
+        gate = task.dag.get_task(gate_task_id)
+    conn_id = reservation_conn_id or getattr(gate, "reservation_conn_id", None)
+    table = reservation_table or getattr(gate, "reservation_table", None) or DEFAULT_TABLE
+    for value, name in ((conn_id, "reservation_conn_id"), (table, "reservation_table")):
+        if not value or "{{" in str(value) or "{%" in str(value):
+            raise CreditsConfigError(
+                f"{me.task_id}: cannot tell the gate {gate_task_id!r}'s {name} ({value!r}); pass {name}="
+            )
+    store = ReservationStore(str(conn_id), str(table))
+    indexes = [me.map_index, -1] if me.map_index >= 0 else [-1]
+    for index in indexes:
+        reservation = store.get(Holder(me.dag_id, me.run_id, gate_task_id, index).reservation_id)
+        if reservation is not None and reservation.created_at is not None:
+            return store, reservation
+    raise CreditsConfigError(
+        f"{me.task_id}: the gate {gate_task_id!r} holds no reservation in run {me.run_id!r} "
+        f"(table {store.table_name})"
+    )
+
+
+def report_spend(
+    amount: Any,
+    context: Mapping[str, Any] | None = None,
+    *,
+    gate_task_id: str | None = None,
+    reservation_conn_id: str | None = None,
+    reservation_table: str | None = None,
+) -> Reservation:
+    """Report credits the current task has spent against its gate's reservation.
+
+    Reports add up (call it per page of results, or once); each is a ``report`` ledger row and
+    lowers what the reservation holds for other gates (:func:`outstanding`). Inside a ``@task``
+    the context is found with ``get_current_context()``; a classic operator passes its own::
+
+        @task
+        def enrich() -> None:
+            for page in pages():
+                report_spend(page.credits_used)
+
+    :param amount: credits spent since the last report (number >= 0 or numeric string).
+    :param context: the task context; default the running task's.
+    :param gate_task_id: the gate whose reservation was spent; default the one reserving gate upstream.
+    :param reservation_conn_id: default the gate's.
+    :param reservation_table: default the gate's.
+    :returns: the reservation after the report (``spent`` so far, ``outstanding``).
+    :raises CreditsConfigError: a negative or non-numeric amount (checked first: nothing is
+        read), no gate or reservation to report to, or a released reservation.
+    :raises CreditsStorageError: the database failed (nothing was recorded).
+    """
+    from airflow_provider_credits.reservations import Holder
+
+    parse_spend(amount, name="spend")
+    if context is None:
+        from airflow.sdk import get_current_context
+
+        context = get_current_context()
+    store, reservation = find_reservation(
+        context,
+        gate_task_id=gate_task_id,
+        reservation_conn_id=reservation_conn_id,
+        reservation_table=reservation_table,
+    )
+    return store.report(reservation.reservation_id, amount, reporter=Holder.of(context))

@@ -21,14 +21,23 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.gate import Check, result_value
-from airflow_provider_credits.reservations import DEFAULT_TABLE, DEFAULT_TTL, Holder, ReservationStore, total
+from airflow_provider_credits.reservations import (
+    DEFAULT_TABLE,
+    DEFAULT_TTL,
+    Holder,
+    ReservationStore,
+    RunwayNeed,
+    total,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from decimal import Decimal
 
     from airflow_provider_credits.gate import Gate, ThresholdDecision
+    from airflow_provider_credits.ledger import Budget
     from airflow_provider_credits.models import CreditBalance
-    from airflow_provider_credits.reservations import Reservation
+    from airflow_provider_credits.reservations import Refusal, Reservation
 
 
 class ReservationTicket(BaseModel):
@@ -94,16 +103,55 @@ def _with_count(decision: ThresholdDecision, counted: Sequence[Reservation]) -> 
 
 
 @dataclass(frozen=True)
+class History:
+    """Where the runway gate reads a pool's history: the tables ``UsageToSqlOperator`` writes.
+
+    :param conn_id: the common-sql connection holding them.
+    :param balances_table: the balance snapshots table.
+    :param usage_table: the usage table.
+    """
+
+    conn_id: str
+    balances_table: str = "credit_balances"
+    usage_table: str = "credit_usage"
+
+    def burn_per_day(self, credits_conn_id: str, pool: str) -> Decimal | None:
+        """The pool's burn rate (:func:`airflow_provider_credits.storage.history.runway`); None
+        when there is too little history, or nothing burns.
+
+        :raises CreditsStorageError: the database failed (a missing table included).
+        """
+        from airflow_provider_credits.models import utcnow
+        from airflow_provider_credits.storage.database import Database
+        from airflow_provider_credits.storage.history import runway
+        from airflow_provider_credits.storage.names import TableName
+        from airflow_provider_credits.storage.tables import BALANCES, USAGE, table
+
+        db = Database(ReservationStore(self.conn_id).hook)
+        _, forecast = runway(
+            db,
+            connection_id=credits_conn_id,
+            pool=pool,
+            now=utcnow(),
+            balances=table(BALANCES, TableName.parse(self.balances_table)),
+            usage=table(USAGE, TableName.parse(self.usage_table)),
+        )
+        return None if forecast is None else forecast.burn_per_day
+
+
+@dataclass(frozen=True)
 class Reserved:
     """The outcome of :meth:`GateReservations.reserve`.
 
     :param value: the sensor's XCom value when granted (the balance, ``"decision"`` and
         ``"reservation"``); None when others hold too much (keep waiting).
     :param message: one line for the task log.
+    :param refusal: when a budget or the runway (not the balance) refused.
     """
 
     value: dict[str, Any] | None
     message: str
+    refusal: Refusal | None = None
 
 
 @dataclass(frozen=True)
@@ -113,11 +161,17 @@ class GateReservations:
     :param store: the reservation store.
     :param credits_conn_id: the credits connection the gate reads.
     :param ttl: how long a reservation counts unless released.
+    :param budget: the budget the gate enforces, if any.
+    :param min_runway_days: the runway (days of burn) the pool must keep after reserving.
+    :param history: where the pool's history (balances and usage) is read for the runway.
     """
 
     store: ReservationStore
     credits_conn_id: str
     ttl: timedelta = DEFAULT_TTL
+    budget: Budget | None = None
+    min_runway_days: Decimal | None = None
+    history: History | None = None
 
     def ticket(self, context: Mapping[str, Any]) -> ReservationTicket:
         """The ticket a deferring gate hands its trigger.
@@ -140,14 +194,24 @@ class GateReservations:
         :raises CreditsConfigError: the context has no task instance, or the store's connection
             is no SQL database.
         """
+        runway = None
+        if self.min_runway_days is not None:
+            burn = (self.history or History(self.store.conn_id)).burn_per_day(
+                self.credits_conn_id, balance.pool(gate.credit_pool).name
+            )
+            runway = RunwayNeed(self.min_runway_days, burn)
         attempt = self.store.reserve(
             gate=gate,
             balance=balance,
             connection_id=self.credits_conn_id,
             holder=Holder.of(context),
             ttl=self.ttl,
+            budget=self.budget,
+            runway=runway,
         )
         mine = attempt.reservation
+        if attempt.refusal is not None:
+            return Reserved(None, f"{attempt.decision.message}; {attempt.refusal.message}", attempt.refusal)
         if mine is None:
             return Reserved(None, _with_count(attempt.decision, attempt.counted))
         value = result_value(
@@ -156,8 +220,13 @@ class GateReservations:
             attempt.as_xcom(self.store.conn_id, self.store.table),
         )
         until = mine.expires_at.isoformat()
+        unknown = (
+            "; runway unknown (too little history, or nothing burning): not gated on it"
+            if runway is not None and runway.burn_per_day is None
+            else ""
+        )
         return Reserved(
             value,
             f"{attempt.decision.message}; reserved {mine.amount} {attempt.decision.unit} until {until} "
-            f"(reservation {mine.reservation_id})",
+            f"(reservation {mine.reservation_id}){unknown}",
         )

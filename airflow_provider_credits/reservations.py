@@ -27,8 +27,9 @@ From a shell, without SQL (see docs/reservations.md)::
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from airflow_provider_credits.exceptions import CreditsConfigError
-from airflow_provider_credits.models import Credits, utcnow
+from airflow_provider_credits.models import Credits, _number_to_json, utcnow
 from airflow_provider_credits.sql import as_utc
 from airflow_provider_credits.storage.names import TableName
 
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
     from airflow_provider_credits.gate import Gate, ThresholdDecision
+    from airflow_provider_credits.ledger import Budget
     from airflow_provider_credits.models import CreditBalance
     from airflow_provider_credits.storage.database import Database
 
@@ -58,6 +60,15 @@ DEFAULT_TTL = timedelta(hours=2)
 """How long a reservation holds credits unless it is released earlier."""
 
 _ID_NAMESPACE = uuid.UUID("0f6d2f7e-55c1-4c4e-9a39-4b3b8f2a7c11")
+
+#: prefix of the lock-table "connection" under which a budget key is locked (pool ``*``)
+_BUDGET_LOCK = "budget:"
+
+MEASURE_WINDOW = timedelta(seconds=60)
+"""A grant records the balance it decided on (to measure the spend at release) only when that
+balance is at most this old; other reservations ending this long before count as overlapping."""
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -148,11 +159,13 @@ class Attempt:
     :param decision: the decision, with the counted reservations in ``reserved``.
     :param counted: the other tasks' active reservations that were subtracted.
     :param reservation: the reservation made; None when the gate did not pass.
+    :param refusal: when the balance was enough but a budget or the runway refused.
     """
 
     decision: ThresholdDecision
     counted: tuple[Reservation, ...] = ()
     reservation: Reservation | None = None
+    refusal: Refusal | None = None
 
     @property
     def granted(self) -> bool:
@@ -170,15 +183,52 @@ class Attempt:
             "reservation_conn_id": reservation_conn_id,
             "table": table,
             "counted": [
-                r.model_dump(mode="json", exclude={"connection_id", "pool", "released_at"})
+                {
+                    **r.model_dump(
+                        mode="json", exclude={"connection_id", "pool", "released_at", "balance_before"}
+                    ),
+                    "outstanding": _number_to_json(r.outstanding),
+                }
                 for r in self.counted
             ],
         }
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a gate whose balance was enough did not reserve.
+
+    :param by: ``budget`` or ``runway``.
+    :param message: one line for the log.
+    :param details: JSON-ready numbers (for the XCom).
+    :param action: what the refusal means: ``wait``, ``fail`` or ``skip`` (a runway refusal waits).
+    """
+
+    by: str
+    message: str
+    details: dict[str, Any]
+    action: str = "wait"
+
+    def as_xcom(self) -> dict[str, Any]:
+        return {"blocked_by": self.by, "message": self.message, "action": self.action, **self.details}
+
+
+@dataclass(frozen=True)
+class RunwayNeed:
+    """The runway gate's input, read from the stored history before reserving.
+
+    :param days: the runway the pool must keep after the reservation (days).
+    :param burn_per_day: the pool's burn rate (:func:`~airflow_provider_credits.forecast.forecast`);
+        None when unknown (too little history) or nothing burns: the gate then passes.
+    """
+
+    days: Decimal
+    burn_per_day: Decimal | None
+
+
 def total(reservations: Sequence[Reservation]) -> Decimal:
-    """The credits held by ``reservations``."""
-    return sum((r.amount for r in reservations), Decimal(0))
+    """The credits held by ``reservations``: the sum of their outstanding amounts (``amount - spent``)."""
+    return sum((r.outstanding for r in reservations), Decimal(0))
 
 
 @dataclass
@@ -272,11 +322,18 @@ class ReservationStore:
         holder: Holder,
         ttl: timedelta = DEFAULT_TTL,
         now: datetime | None = None,
+        budget: Budget | None = None,
+        runway: RunwayNeed | None = None,
     ) -> Attempt:
-        """Decide on ``balance`` minus the others' active reservations, and reserve if the gate passes.
+        """Decide on ``balance`` minus the others' outstanding reservations, and reserve if the gate passes.
 
-        Atomic: concurrent callers for the same connection and pool are serialized, so the
-        reservations granted never exceed what the balance they decided on allowed.
+        Atomic: concurrent callers for the same connection and pool are serialized (and for the
+        same budget key, when ``budget`` is given), so the reservations granted never exceed
+        what the balance they decided on allowed, nor the budget. The others' outstanding
+        amounts count their spend reports up to ``balance.fetched_at`` only: a report that
+        arrived after the balance was read is not yet in that balance. Reservations of the pool
+        that expired unreleased get their ``expiry`` ledger row here; the grant gets a
+        ``grant`` row.
 
         :param gate: the gate (thresholds, pool, amount to reserve).
         :param balance: the balance just read from the vendor.
@@ -284,31 +341,146 @@ class ReservationStore:
         :param holder: the task instance reserving; its own earlier reservation is replaced.
         :param ttl: how long the reservation counts unless released.
         :param now: the current time (tests); default now.
+        :param budget: a budget the reservation must fit in (with the key's spend in the period
+            and its other outstanding reservations).
+        :param runway: the runway the pool must keep after the reservation.
+        :raises CreditsConfigError: the budget is below the amount to reserve (it could never pass).
         :raises CreditsStorageError: the database failed (nothing was reserved).
         """
+        import sqlalchemy as sa
+
+        from airflow_provider_credits.ledger import period_bounds
+
         pool = balance.pool(gate.credit_pool).name
         now = as_utc(now or utcnow())
+        key = budget.key_for(holder.dag_id) if budget is not None else None
         self._prepare(connection_id, pool)
+        budget_lock = (f"{_BUDGET_LOCK}{key}"[:250], "*") if key is not None else None
+        if budget_lock is not None:
+            self._prepare(*budget_lock)
         with self._errors("reserving credits"), self._transaction(exclusive=True) as conn:
+            if budget_lock is not None:  # budget first, then pool: one order for every gate, no deadlock
+                self._lock(conn, *budget_lock)
             self._lock(conn, connection_id, pool)
+            self._record_expiries(conn, now, connection_id, pool)
             counted = tuple(self._active(conn, now, connection_id, pool, exclude=holder.reservation_id))
-            decision = gate.judge(balance, reserved=total(counted))
+            late = self._reported_since(conn, counted, as_utc(balance.fetched_at))
+            held = sum(
+                (max(r.amount - ((r.spent or Decimal(0)) - late.get(r.reservation_id, 0)), Decimal(0))
+                 for r in counted),
+                Decimal(0),
+            )  # fmt: skip
+            decision = gate.judge(balance, reserved=held)
             if not decision.met:
                 return Attempt(decision, counted)
+            amount = gate.amount(decision)
+            refusal = None
+            if budget is not None and key is not None:
+                refusal = self._over_budget(
+                    conn, now, budget, key, amount, holder, period_bounds(budget.period, now)
+                )
+            if refusal is None and runway is not None:
+                refusal = _short_runway(decision.remaining - held - amount, runway, decision.unit)
+            if refusal is not None:
+                return Attempt(decision, counted, refusal=refusal)
+            fresh = now - as_utc(balance.fetched_at) <= MEASURE_WINDOW
             reservation = Reservation(
                 reservation_id=holder.reservation_id,
                 connection_id=connection_id,
                 pool=pool,
-                amount=gate.amount(decision),
+                amount=amount,
                 dag_id=holder.dag_id,
                 run_id=holder.run_id,
                 task_id=holder.task_id,
                 map_index=holder.map_index,
                 created_at=now,
                 expires_at=now + ttl,
+                budget_key=key,
+                balance_before=decision.remaining if fresh else None,
             )
-            conn.execute(self.db.upsert_statement(self._table, reservation.model_dump()))
+            conn.execute(
+                self.db.upsert_statement(self._table, reservation.model_dump(exclude={"outstanding"}))
+            )
+            conn.execute(
+                sa.insert(self._ledger).values(
+                    _entry(reservation, "grant", holder, amount, None, now, f"ttl {ttl}")
+                )
+            )
         return Attempt(decision, counted, reservation)
+
+    def report(
+        self, reservation_id: str, amount: Any, *, reporter: Holder, now: datetime | None = None
+    ) -> Reservation:
+        """Add ``amount`` credits to a reservation's spend (a ``report`` ledger row), atomically.
+
+        Reports add up: call it per page of results, or once at the end. Spending more than
+        was reserved is recorded and logged as a warning (the ledger row's note says so).
+        A reservation whose TTL ran out unreleased still takes reports (the spend happened).
+
+        :param reservation_id: the gate's reservation.
+        :param amount: credits spent since the last report (a number >= 0 or numeric string).
+        :param reporter: the task reporting (the ledger row names it).
+        :param now: the report time (tests); default now.
+        :returns: the reservation after the report.
+        :raises CreditsConfigError: a negative or non-numeric amount, an unknown reservation, or
+            a released one.
+        :raises CreditsStorageError: the database failed (nothing was recorded).
+        """
+        import sqlalchemy as sa
+
+        from airflow_provider_credits.ledger import parse_spend
+
+        spent = parse_spend(amount, name="spend")
+        now = as_utc(now or utcnow())
+        self._ensure_tables()
+        t = self._table
+        with self._errors("reporting spend"), self._transaction() as conn:
+            changed = conn.execute(
+                sa.update(t)
+                .where(t.c.reservation_id == reservation_id, t.c.released_at.is_(None))
+                .values(spent=sa.func.coalesce(t.c.spent, 0) + spent, spent_source="reported")
+            ).rowcount
+            row = conn.execute(sa.select(t).where(t.c.reservation_id == reservation_id)).mappings().first()
+            if row is None:
+                raise CreditsConfigError(f"no credit reservation {reservation_id!r} in {self.table_name}")
+            mine = _reservation(row)
+            if not changed:
+                raise CreditsConfigError(
+                    f"spend reported on a released reservation ({reservation_id}, released at "
+                    f"{mine.released_at}); report before the release, or give the final figure "
+                    "to the release (spent=...)"
+                )
+            note = _overspend_note(mine)
+            if mine.expires_at <= now:
+                note = "; ".join(filter(None, [note, "reported after the reservation expired"]))
+            conn.execute(
+                sa.insert(self._ledger).values(_entry(mine, "report", reporter, spent, "reported", now, note))
+            )
+        return mine
+
+    def overlapping(self, reservation: Reservation, *, now: datetime | None = None) -> bool:
+        """Whether another reservation of the same pool overlapped ``reservation`` in time (so a
+        balance difference cannot be attributed to it alone).
+
+        :raises CreditsStorageError: the database failed.
+        """
+        import sqlalchemy as sa
+
+        t = self._table
+        end = as_utc(now or utcnow())
+        query = (
+            sa.select(sa.func.count())
+            .select_from(t)
+            .where(
+                t.c.connection_id == reservation.connection_id,
+                t.c.pool == reservation.pool,
+                t.c.reservation_id != reservation.reservation_id,
+                t.c.created_at < end,
+                sa.func.coalesce(t.c.released_at, t.c.expires_at) > reservation.created_at - MEASURE_WINDOW,
+            )
+        )
+        with self._errors("reading reservations"), self._transaction() as conn:
+            return bool(conn.execute(query).scalar_one())
 
     def active(
         self, connection_id: str, pool: str, *, exclude: str | None = None, now: datetime | None = None
@@ -346,6 +518,9 @@ class ReservationStore:
         task_ids: Sequence[str] | None = None,
         map_index: int | None = None,
         now: datetime | None = None,
+        spent: Any = None,
+        releaser: Holder | None = None,
+        measure: Callable[[Reservation], Decimal | None] | None = None,
     ) -> int:
         """Release a run's active reservations; releasing again changes nothing.
 
@@ -354,7 +529,11 @@ class ReservationStore:
         :param task_ids: only the reservations of these gate tasks; None for all of the run.
         :param map_index: only this map index; None for all.
         :param now: the release time (tests); default now.
+        :param spent: the final figure of what the work spent (see :meth:`settle`).
+        :param releaser: the task releasing (named by the ledger rows).
+        :param measure: see :meth:`settle`.
         :return: how many reservations were released by this call.
+        :raises CreditsConfigError: see :meth:`settle`.
         :raises CreditsStorageError: the database failed (nothing was released).
         """
         if task_ids is not None and not task_ids:
@@ -367,14 +546,101 @@ class ReservationStore:
             where.append(t.c.task_id.in_(list(task_ids)))
         if map_index is not None:
             where.append(t.c.map_index == map_index)
-        return self._release(where, now)
+        return len(self.settle(where, now=now, spent=spent, releaser=releaser, measure=measure))
 
-    def release_id(self, reservation_id: str, *, now: datetime | None = None) -> int:
+    def release_id(
+        self,
+        reservation_id: str,
+        *,
+        now: datetime | None = None,
+        spent: Any = None,
+        releaser: Holder | None = None,
+    ) -> int:
         """Release one reservation by id (1 if it was active, else 0).
 
         :raises CreditsStorageError: the database failed.
         """
-        return self._release([self._table.c.reservation_id == reservation_id], now)
+        where = [self._table.c.reservation_id == reservation_id]
+        return len(self.settle(where, now=now, spent=spent, releaser=releaser))
+
+    def settle(
+        self,
+        where: list[Any],
+        *,
+        now: datetime | None = None,
+        spent: Any = None,
+        releaser: Holder | None = None,
+        measure: Callable[[Reservation], Decimal | None] | None = None,
+    ) -> list[Reservation]:
+        """Release the unreleased reservations matching ``where``, recording their spend.
+
+        The spend of each: ``spent`` when given (the final total, ``reported``); else what the
+        work reported (``reported``); else ``measure(reservation)`` when it gives a figure
+        (``measured``); else ``unknown``. Each release is a ``release`` ledger row whose amount
+        is what it adds to the reports (a final figure below them is recorded as a negative
+        correction, with a warning). More spent than reserved is recorded and warned about.
+
+        :param where: SQLAlchemy conditions on the reservation table.
+        :param now: the release time (tests); default now.
+        :param spent: the final figure (number >= 0 or numeric string); only for one reservation.
+        :param releaser: the task releasing; default the reservation's gate.
+        :param measure: reads the spend of a reservation that reported nothing (None: unknown).
+        :returns: the reservations this call released, as released.
+        :raises CreditsConfigError: ``spent`` is unusable, or given while several reservations match.
+        :raises CreditsStorageError: the database failed.
+        """
+        import sqlalchemy as sa
+
+        from airflow_provider_credits.ledger import parse_spend
+
+        final = None if spent is None else parse_spend(spent)
+        now = as_utc(now or utcnow())
+        self._ensure_tables()
+        t = self._table
+        with self._errors("reading reservations"), self._transaction() as conn:
+            pending = [
+                _reservation(row)
+                for row in conn.execute(sa.select(t).where(*where, t.c.released_at.is_(None))).mappings()
+            ]
+        if final is not None and len(pending) > 1:
+            raise CreditsConfigError(
+                f"spent={spent!r} is one figure, but {len(pending)} reservations would be released "
+                f"({', '.join(sorted(f'{r.task_id}[{r.map_index}]' for r in pending))}); name one gate "
+                "with gate_task_ids"
+            )
+        released = []
+        for r in pending:
+            reported = r.spent if r.spent_source == "reported" and r.spent is not None else None
+            note = None
+            if final is not None:
+                total_spent, source, added = final, "reported", final - (reported or Decimal(0))
+                if added < 0:
+                    note = f"final figure {final} is below the {reported} reported: corrected"
+                    log.warning("reservation %s: %s", r.reservation_id, note)
+            elif reported is not None:
+                total_spent, source, added = reported, "reported", Decimal(0)
+            else:
+                measured = measure(r) if measure is not None else None
+                if measured is not None:
+                    total_spent, source, added = measured, "measured", measured
+                else:
+                    total_spent, source, added = None, "unknown", None
+            done = r.model_copy(update={"released_at": now, "spent": total_spent, "spent_source": source})
+            note = "; ".join(filter(None, [note, _overspend_note(done)])) or None
+            with self._errors("releasing reservations"), self._transaction() as conn:
+                changed = conn.execute(
+                    sa.update(t)
+                    .where(t.c.reservation_id == r.reservation_id, t.c.released_at.is_(None))
+                    .values(released_at=now, spent=total_spent, spent_source=source)
+                ).rowcount
+                if changed:
+                    who = releaser or Holder(r.dag_id, r.run_id, r.task_id, r.map_index)
+                    conn.execute(
+                        sa.insert(self._ledger).values(_entry(done, "release", who, added, source, now, note))
+                    )
+            if changed:
+                released.append(done)
+        return released
 
     def get(self, reservation_id: str) -> Reservation | None:
         """One reservation by id, active or not.
@@ -402,17 +668,6 @@ class ReservationStore:
     def _errors(self, operation: str) -> Iterator[None]:
         with self.db.errors(operation, self.table_name):
             yield
-
-    def _release(self, where: list[Any], now: datetime | None) -> int:
-        import sqlalchemy as sa
-
-        self._ensure_tables()
-        t = self._table
-        stmt = (
-            sa.update(t).where(*where, t.c.released_at.is_(None)).values(released_at=as_utc(now or utcnow()))
-        )
-        with self._errors("releasing reservations"), self._transaction() as conn:
-            return max(int(conn.execute(stmt).rowcount), 0)
 
     def _ensure_tables(self, *, locks: bool = False) -> None:
         """Create (if allowed) and check the reservation table and its ledger, and the lock table when ``locks``."""
@@ -451,6 +706,112 @@ class ReservationStore:
                 f"lock row ({connection_id!r}, {pool!r}) vanished from {self.lock_table_name}; try again"
             )
 
+    def _record_expiries(self, conn: sa.Connection, now: datetime, connection_id: str, pool: str) -> None:
+        """Append an ``expiry`` row for each reservation of the pool that expired unreleased (once)."""
+        import sqlalchemy as sa
+
+        t, led = self._table, self._ledger
+        already = (
+            sa.select(led.c.entry_id)
+            .where(
+                led.c.reservation_id == t.c.reservation_id,
+                led.c.kind == "expiry",
+                led.c.recorded_at == t.c.expires_at,
+            )
+            .exists()
+        )
+        query = sa.select(t).where(
+            t.c.connection_id == connection_id,
+            t.c.pool == pool,
+            t.c.released_at.is_(None),
+            t.c.expires_at <= now,
+            ~already,
+        )
+        for row in conn.execute(query).mappings().all():
+            r = _reservation(row)
+            holder = Holder(r.dag_id, r.run_id, r.task_id, r.map_index)
+            left = max(r.amount - (r.spent or Decimal(0)), Decimal(0))
+            note = "expired unreleased: the TTL ran out before a release"
+            conn.execute(
+                sa.insert(led).values(_entry(r, "expiry", holder, left, "unknown", r.expires_at, note))
+            )
+
+    def _reported_since(
+        self, conn: sa.Connection, reservations: Sequence[Reservation], since: datetime
+    ) -> dict[str, Decimal]:
+        """Credits each of ``reservations`` reported after ``since`` (not yet in a balance read then)."""
+        import sqlalchemy as sa
+
+        ids = [r.reservation_id for r in reservations if r.spent]
+        if not ids:
+            return {}
+        led = self._ledger
+        query = (
+            sa.select(led.c.reservation_id, sa.func.sum(led.c.amount))
+            .where(led.c.reservation_id.in_(ids), led.c.kind == "report", led.c.recorded_at > since)
+            .group_by(led.c.reservation_id)
+        )
+        return {rid: Decimal(str(amount or 0)) for rid, amount in conn.execute(query).all()}
+
+    def _over_budget(
+        self,
+        conn: sa.Connection,
+        now: datetime,
+        budget: Budget,
+        key: str,
+        amount: Decimal,
+        holder: Holder,
+        period: tuple[datetime, datetime],
+    ) -> Refusal | None:
+        """The budget refusal, or None when the key's spend + outstanding + ``amount`` fits."""
+        import sqlalchemy as sa
+
+        if amount > budget.amount:
+            raise CreditsConfigError(
+                f"budget {budget.amount} per {budget.period} of {key!r} is below the {amount} credits this "
+                "gate reserves: it could never pass; raise the budget or reserve less"
+            )
+        t, led = self._table, self._ledger
+        spent = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(led.c.amount), 0)).where(
+                led.c.budget_key == key,
+                led.c.kind.in_(("report", "release")),
+                led.c.amount.is_not(None),
+                led.c.recorded_at >= period[0],
+                led.c.recorded_at < period[1],
+            )
+        ).scalar_one()
+        spent = Decimal(str(spent))
+        rows = conn.execute(
+            sa.select(t.c.amount, t.c.spent).where(
+                t.c.budget_key == key,
+                t.c.released_at.is_(None),
+                t.c.expires_at > now,
+                t.c.reservation_id != holder.reservation_id,
+            )
+        ).all()
+        held = sum((max(Decimal(str(a)) - Decimal(str(s or 0)), Decimal(0)) for a, s in rows), Decimal(0))
+        if spent + held + amount <= budget.amount:
+            return None
+        left = max(budget.amount - spent - held, Decimal(0))
+        message = (
+            f"budget {key!r}: {_fmt(spent)} spent this {budget.period} (since {period[0]:%Y-%m-%d} UTC) and "
+            f"{_fmt(held)} held by other reservations of {_fmt(budget.amount)}; {_fmt(left)} left, "
+            f"{_fmt(amount)} needed: refused by the budget, not the balance ({budget.refusal}; the period "
+            f"ends {period[1]:%Y-%m-%d %H:%M} UTC)"
+        )
+        details = {
+            "budget_key": key,
+            "budget": _fmt(budget.amount),
+            "budget_period": budget.period,
+            "period_start": period[0].isoformat(),
+            "period_end": period[1].isoformat(),
+            "spent": _fmt(spent),
+            "outstanding": _fmt(held),
+            "needed": _fmt(amount),
+        }
+        return Refusal("budget", message, details, budget.refusal)
+
     def _active(
         self,
         conn: sa.Connection,
@@ -472,6 +833,67 @@ class ReservationStore:
             where.append(t.c.reservation_id != exclude)
         rows = conn.execute(sa.select(t).where(*where).order_by(t.c.created_at)).mappings()
         return [_reservation(row) for row in rows]
+
+
+def _fmt(amount: Decimal) -> str:
+    return format(Decimal(amount).normalize(), "f")
+
+
+def _short_runway(after: Decimal, runway: RunwayNeed, unit: str) -> Refusal | None:
+    """The runway refusal, or None when ``after`` (credits left after reserving) lasts ``runway.days``."""
+    if runway.burn_per_day is None:
+        return None  # unknown or not burning: nothing to protect (the sensor logs it)
+    needed = runway.burn_per_day * runway.days
+    if after >= needed:
+        return None
+    message = (
+        f"runway: {_fmt(after)} {unit} would be left after this reservation, less than "
+        f"{_fmt(runway.days)} days of burn at {_fmt(round(runway.burn_per_day, 4))} {unit}/day "
+        f"({_fmt(round(needed, 4))} {unit}): refused by the runway, not the balance"
+    )
+    details = {
+        "min_runway_days": _fmt(runway.days),
+        "burn_per_day": _fmt(runway.burn_per_day),
+        "left_after": _fmt(after),
+        "runway_needed": _fmt(needed),
+    }
+    return Refusal("runway", message, details)
+
+
+def _overspend_note(r: Reservation) -> str | None:
+    """A note (and a warning in the log) when ``r`` spent more than it reserved."""
+    if r.spent is None or r.spent <= r.amount:
+        return None
+    note = f"overspent: {_fmt(r.spent)} spent of {_fmt(r.amount)} reserved"
+    log.warning("reservation %s (%s/%s/%s): %s", r.reservation_id, r.dag_id, r.run_id, r.task_id, note)
+    return note
+
+
+def _entry(
+    r: Reservation,
+    kind: str,
+    who: Holder,
+    amount: Decimal | None,
+    source: str | None,
+    when: datetime,
+    note: str | None,
+) -> dict[str, Any]:
+    """A ledger row about ``r`` written by the task ``who``."""
+    return {
+        "reservation_id": r.reservation_id,
+        "kind": kind,
+        "dag_id": who.dag_id,
+        "run_id": who.run_id,
+        "task_id": who.task_id,
+        "map_index": who.map_index,
+        "connection_id": r.connection_id,
+        "pool": r.pool,
+        "budget_key": r.budget_key,
+        "amount": amount,
+        "source": source,
+        "recorded_at": when,
+        "note": None if note is None else note[:500],
+    }
 
 
 def _reservation(row: Mapping[Any, Any]) -> Reservation:

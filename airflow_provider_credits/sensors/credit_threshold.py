@@ -30,13 +30,18 @@ from airflow_provider_credits.version_compat import (
 )
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from airflow.sdk import Context
 
     from airflow_provider_credits.hooks.base import CreditsHook
+    from airflow_provider_credits.ledger import Budget
     from airflow_provider_credits.models import CreditBalance
     from airflow_provider_credits.reservation_steps import GateReservations
-    from airflow_provider_credits.reservations import ReservationStore
+    from airflow_provider_credits.reservations import Refusal, ReservationStore
 
+#: XCom key under which a gate says a budget or the runway (not the balance) refused it.
+REFUSAL_KEY = "credit_gate_refusal"
 #: task state store key (with the try number) of a reschedule-mode sensor's :class:`Reach`.
 REACH_KEY = "credit_threshold_reach"
 #: the events :class:`CreditThresholdTrigger` sends, by status: their required keys.
@@ -85,7 +90,32 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
     :param reservation_ttl: how long a reservation holds credits unless released (seconds or
         timedelta; default 2 hours). Make it longer than the gated work takes.
     :param reservation_table: the reservation table (``table`` or ``schema.table``); created
-        when missing, with its lock table ``<table>_locks``.
+        when missing, with its lock table ``<table>_locks`` and its ledger (``credit_ledger``
+        next to ``credit_reservations``, else ``<table>_ledger``).
+    :param budget: credits this DAG (or ``budget_key``) may spend per ``budget_period``
+        (templated): the gate passes only if the spend recorded in the period (reported or
+        measured, see :mod:`airflow_provider_credits.ledger`) plus the outstanding reservations
+        plus what it reserves stays within it. Needs ``reservation_conn_id``.
+    :param budget_period: ``day``, ``week`` (from Monday) or ``month``, in UTC calendar terms
+        (templated; default ``month``).
+    :param budget_key: a budget's name shared by several DAGs (templated); None: the DAG's own.
+    :param budget_refusal: what a budget refusal means: ``wait`` (default: keep checking, until
+        the next period or a release makes room), ``fail`` (:class:`CreditsBudgetError`) or
+        ``skip``. The log and the XCom key ``credit_gate_refusal`` say the budget refused.
+    :param min_runway: ``timedelta`` (or days as a number; templated): after what the gate
+        reserves, the pool must keep at least this many days of burn, the rate forecast from
+        the stored history (:mod:`airflow_provider_credits.forecast`). With too little history,
+        or nothing burning, the runway does not hold the gate (logged). Needs ``reservation_conn_id``.
+    :param history_conn_id: common-sql connection holding the history ``UsageToSqlOperator``
+        writes (templated); default ``reservation_conn_id``.
+    :param history_balances_table: the balance snapshots table (default ``credit_balances``).
+    :param history_usage_table: the usage table (default ``credit_usage``).
+
+    Where each check runs: the vendor balance (and, for a reserving gate, the others'
+    outstanding reservations) is checked on the worker in poke and reschedule mode, and by the
+    trigger in deferrable mode; the budget and the runway are checked on the worker, inside the
+    reserving transaction, in every mode (in deferrable mode when the task resumes after the
+    trigger's success; a ``wait`` refusal defers again).
     :param kwargs: :class:`~airflow.sdk.BaseSensorOperator` arguments (``poke_interval``,
         ``timeout``, ``mode``, ``soft_fail``, ``exponential_backoff``, ``max_wait`` ...).
     """
@@ -97,6 +127,11 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
         "credit_pool",
         "reserve",
         "reservation_conn_id",
+        "budget",
+        "budget_period",
+        "budget_key",
+        "min_runway",
+        "history_conn_id",
     )
     ui_color = "#f5e6c8"
 
@@ -114,9 +149,22 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
         reservation_conn_id: str | None = None,
         reservation_ttl: timedelta | float = DEFAULT_TTL,
         reservation_table: str = DEFAULT_TABLE,
+        budget: Any = None,
+        budget_period: str = "month",
+        budget_key: str | None = None,
+        budget_refusal: str = "wait",
+        min_runway: Any = None,
+        history_conn_id: str | None = None,
+        history_balances_table: str = "credit_balances",
+        history_usage_table: str = "credit_usage",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if (budget is not None or min_runway is not None) and not reservation_conn_id:
+            raise CreditsConfigError(
+                f"{self.task_id}: budget and min_runway need reservation_conn_id (a SQL connection: "
+                "they count reservations and the ledger)"
+            )
         if reserve is None and reservation_conn_id:
             reserve = True
         if reserve is not None and reserve is not False and not reservation_conn_id:
@@ -146,10 +194,49 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
             )
         self.reservation_ttl = ttl
         self.reservation_table = reservation_table
+        self.budget = budget
+        self.budget_period = budget_period
+        self.budget_key = budget_key
+        self.budget_refusal = budget_refusal
+        self.min_runway = min_runway
+        self.history_conn_id = history_conn_id
+        self.history_balances_table = history_balances_table
+        self.history_usage_table = history_usage_table
+        self._check_ledger_arguments(literal_only=True)
         # Literal arguments are checked (and the gate built) now, cheaply and without I/O;
         # templates and XComArgs once rendered, at the first check (see ``gate``).
         self._gate = Gate.at_parse(**self._gate_arguments())
         self._gate_key = self._gate_arguments() if self._gate is not None else None
+
+    def _check_ledger_arguments(self, *, literal_only: bool = False) -> tuple[Budget | None, Decimal | None]:
+        """Validate the budget and runway arguments (at parse: only those not templated).
+
+        :raises CreditsConfigError: an unusable budget, period, refusal or runway, or a budget
+            below an explicit ``reserve`` amount.
+        """
+        from airflow_provider_credits.ledger import Budget, parse_min_runway
+
+        def given(value: Any) -> Any:
+            return None if literal_only and isinstance(value, str) and "{" in value else value
+
+        period = given(self.budget_period) or "month"
+        budget = Budget.build(
+            given(self.budget), period, given(self.budget_key), self.budget_refusal
+        ) if given(self.budget) is not None else None  # fmt: skip
+        if self.budget is not None and budget is None:
+            Budget.build(0, period, given(self.budget_key), self.budget_refusal)  # the literal ones
+        runway = parse_min_runway(given(self.min_runway))
+        reserve = given(self.reserve)
+        if budget is not None and reserve is not None and not isinstance(reserve, bool):
+            from airflow_provider_credits.gate import parse_reserve
+
+            amount = parse_reserve(reserve)
+            if not isinstance(amount, bool) and amount > budget.amount:
+                raise CreditsConfigError(
+                    f"{self.task_id}: budget {budget.amount} is below the {amount} credits the gate reserves: "
+                    "it could never pass"
+                )
+        return budget, runway
 
     def _gate_arguments(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in GATE_ARGUMENTS}
@@ -177,9 +264,22 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
 
     @cached_property
     def _reserving(self) -> GateReservations:
-        from airflow_provider_credits.reservation_steps import GateReservations
+        from airflow_provider_credits.reservation_steps import GateReservations, History
 
-        return GateReservations(self.reservations, self.credits_conn_id, self.reservation_ttl)
+        budget, runway = self._check_ledger_arguments()
+        history = History(
+            self.history_conn_id or self.reservations.conn_id,
+            self.history_balances_table,
+            self.history_usage_table,
+        )
+        return GateReservations(
+            self.reservations,
+            self.credits_conn_id,
+            self.reservation_ttl,
+            budget=budget,
+            min_runway_days=runway,
+            history=history if runway is not None else None,
+        )
 
     def poke(self, context: Context) -> PokeReturnValue:
         """Read the balance once and decide; logs one line when not (yet) enough."""
@@ -268,6 +368,8 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
     def _reserve(self, context: Context, gate: Gate, balance: CreditBalance) -> dict[str, Any] | None:
         """Reserve atomically against ``balance``; the XCom value when granted, else None (keep waiting)."""
         reserved = self._reserving.reserve(gate, balance, context)
+        if reserved.refusal is not None:
+            self._refused(context, reserved.refusal, reserved.message)
         if reserved.value is None:
             self.log.info(
                 "connection %r: %s; next check %s", self.credits_conn_id, reserved.message, self._next_check()
@@ -275,6 +377,22 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
         else:
             self.log.info("connection %r: %s", self.credits_conn_id, reserved.message)
         return reserved.value
+
+    def _refused(self, context: Context, refusal: Refusal, message: str) -> None:
+        """Say that a budget or the runway (not the balance) refused: in the log and the XCom
+        ``credit_gate_refusal``; then fail or skip when the budget's refusal says so."""
+        ti: Any = context.get("ti")
+        if ti is not None and hasattr(ti, "xcom_push"):
+            try:
+                ti.xcom_push(key=REFUSAL_KEY, value=refusal.as_xcom())
+            except Exception as exc:  # the XCom is a report: never fail a gate because of it
+                self.log.warning("could not push the refusal to XCom: %s", exc)
+        if refusal.action == "fail":
+            from airflow_provider_credits.exceptions import CreditsBudgetError
+
+            raise CreditsBudgetError(f"connection {self.credits_conn_id!r}: {message}")
+        if refusal.action == "skip":
+            raise AirflowSkipException(f"connection {self.credits_conn_id!r}: {message}")
 
     def _next_check(self) -> str:
         if self.exponential_backoff:

@@ -47,3 +47,15 @@ def contend(job: dict[str, Any]) -> dict[str, Any]:
     job["barrier"].wait(timeout=120)
     result = sensor.poke(context)
     return {"run_id": job["run_id"], "granted": bool(result.is_done), "value": result.xcom_value}
+
+
+def report(job: dict[str, Any]) -> dict[str, Any]:
+    """Wait at the barrier, then report ``reports`` spends of ``each`` credits on ``reservation_id``."""
+    os.environ.update(job["env"])
+    from airflow_provider_credits.reservations import Holder, ReservationStore
+
+    store = ReservationStore(job["reservation_conn_id"], job["table"])
+    job["barrier"].wait(timeout=120)
+    for _ in range(job["reports"]):
+        store.report(job["reservation_id"], job["each"], reporter=Holder("race", job["run_id"], "enrich"))
+    return {"run_id": job["run_id"]}

@@ -21,7 +21,7 @@ from airflow_provider_credits.reservations import ReservationStore
 from airflow_provider_credits.sandbox.server import SandboxServer
 from tests.plugins.databases import Database
 from tests.reservations.conftest import new_store
-from tests.reservations.race_worker import PRELOAD, contend
+from tests.reservations.race_worker import PRELOAD, contend, report
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +68,7 @@ def _contend_or_idle(job: dict[str, Any]) -> dict[str, Any] | None:
     if job["run_id"] is None:
         job["barrier"].wait(timeout=120)
         return None
-    return contend(job)
+    return report(job) if "reports" in job else contend(job)
 
 
 def test_concurrent_gates_never_reserve_more_than_available(
@@ -109,3 +109,50 @@ def test_concurrent_gates_never_reserve_more_than_available(
     active = store.active("theirstack_default", "api_credits")
     assert len(active) == 11
     assert sum((r.amount for r in active), Decimal(0)) <= AVAILABLE
+
+
+REPORTS = 3
+EACH = 20
+
+
+def test_concurrent_spend_reports_are_never_lost_and_never_overspend(
+    pool: tuple[Pool, Any], database: Database, sandbox: SandboxServer
+) -> None:
+    """Granted runs report spend concurrently (each report its own transaction) while the others race
+    for the credits the reports free: every report is in the ledger and the reservation, and what is
+    outstanding plus what was spent never exceeds what the vendor had."""
+    from airflow_provider_credits import ledger
+
+    sandbox.set_balance("theirstack", "api_credits", AVAILABLE)
+    store = new_store(database)
+    store.active("theirstack_default", "api_credits")
+    granted = [
+        r for r in race(pool, database, store, [f"run_{n:02d}" for n in range(PROCESSES)]) if r["granted"]
+    ]
+    assert len(granted) == 11
+
+    workers, barrier = pool
+    env = {k: v for k, v in os.environ.items() if k.startswith("AIRFLOW_CONN_")}
+    jobs = [
+        {"env": env, "barrier": barrier, "run_id": r["run_id"], "reservation_id": r["value"]["reservation"]["reservation_id"],
+         "reservation_conn_id": database.conn_id, "table": store.table, "reports": REPORTS, "each": EACH}
+        for r in granted
+    ]  # fmt: skip
+    jobs += [{"env": env, "barrier": barrier, "run_id": None} for _ in range(PROCESSES - len(jobs))]
+    barrier.reset()
+    workers.map(_contend_or_idle, jobs, chunksize=1)
+
+    active = store.active("theirstack_default", "api_credits")
+    assert [r.spent for r in active] == [REPORTS * EACH] * 11  # no lost report
+    reports = ledger.entries(store.db, reservation_table=store.table, kinds=["report"])
+    assert len(reports) == 11 * REPORTS and sum(r.amount or 0 for r in reports) == 11 * REPORTS * EACH
+
+    # the vendor's balance now shows the spend; the waiting runs race for what the reports freed
+    spent = 11 * REPORTS * EACH
+    sandbox.set_balance("theirstack", "api_credits", AVAILABLE - spent)
+    waiting = sorted({f"run_{n:02d}" for n in range(PROCESSES)} - {r["run_id"] for r in granted})
+    again = [r for r in race(pool, database, store, waiting) if r["granted"]]
+    active = store.active("theirstack_default", "api_credits")
+    held = sum((r.outstanding for r in active), Decimal(0))
+    assert held + spent <= AVAILABLE  # no overspend
+    assert len(again) == (AVAILABLE - spent - 11 * (AMOUNT - REPORTS * EACH)) // AMOUNT

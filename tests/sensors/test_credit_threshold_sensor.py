@@ -59,6 +59,11 @@ def test_init_does_no_io_and_defaults() -> None:
         "credit_pool",
         "reserve",
         "reservation_conn_id",
+        "budget",
+        "budget_period",
+        "budget_key",
+        "min_runway",
+        "history_conn_id",
     )
     assert gate.reserve is None
     assert gate.fail_on_transient_errors is False
@@ -517,3 +522,27 @@ def test_reschedule_without_a_state_store_never_fails_a_gate_that_may_have_reach
         refused.execute({"ti": later})  # type: ignore[typeddict-item]
     with pytest.raises(CreditsError, match="none of 1 checks"):
         refused.execute({"ti": FakeTaskInstance("gate")})  # type: ignore[typeddict-item]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"budget": 100}, "need reservation_conn_id"),
+        ({"min_runway": 7}, "need reservation_conn_id"),
+        ({"budget": 100, "reserve": 600, "reservation_conn_id": "db"}, "could never pass"),
+        ({"budget": 1000, "budget_period": "quarter", "reservation_conn_id": "db"}, "budget_period"),
+        ({"budget": -5, "reservation_conn_id": "db"}, "budget"),
+        ({"budget": 10, "budget_refusal": "panic", "reservation_conn_id": "db"}, "budget_refusal"),
+        ({"min_runway": "soon", "reservation_conn_id": "db"}, "min_runway"),
+    ],
+)
+def test_bad_budget_and_runway_arguments_fail_at_parse(kwargs: dict[str, Any], match: str) -> None:
+    from airflow_provider_credits.exceptions import CreditsConfigError
+
+    with pytest.raises(CreditsConfigError, match=match):
+        sensor(**kwargs)
+
+
+def test_templated_budget_is_checked_once_rendered() -> None:
+    gate = sensor(budget="{{ params.budget }}", budget_period="week", reservation_conn_id="db")
+    assert gate.reserve is True and gate.budget == "{{ params.budget }}"
