@@ -462,13 +462,17 @@ def serve_ui(workdir: Path, say: Any, port: int) -> int:
         f"\nAirflow UI: {url}/  (log in as admin, password {password}); the Credits page: {url}/plugin/credits"
     )
     say("Press Ctrl-C to stop.")
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # a `kill` stops the server too
     try:
         server.wait()
     except KeyboardInterrupt:
         pass
     finally:
-        import signal
-
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):

@@ -47,7 +47,8 @@ def test_no_credentials_is_401(anonymous: Any, path: str) -> None:
 def test_an_invalid_or_forged_token_is_403(anonymous: Any, auth_manager: Any, path: str) -> None:
     assert anonymous.get(path, headers={"Authorization": "Bearer not-a-jwt"}).status_code == 403
     forged = token(auth_manager)[:-4] + "AAAA"  # signature no longer matches
-    assert anonymous.get(path, cookies={"_token": forged}).status_code == 403
+    anonymous.cookies.set("_token", forged)
+    assert anonymous.get(path).status_code == 403
 
 
 @pytest.mark.parametrize("path", ["/api/balances", "/static/credits.js"])
@@ -61,7 +62,8 @@ def test_the_ui_session_cookie_and_a_bearer_token_both_work(
     anonymous: Any, auth_manager: Any, path: str
 ) -> None:
     assert anonymous.get(path, headers={"Authorization": f"Bearer {token(auth_manager)}"}).status_code == 200
-    assert anonymous.get(path, cookies={"_token": token(auth_manager)}).status_code == 200
+    anonymous.cookies.set("_token", token(auth_manager))
+    assert anonymous.get(path).status_code == 200
 
 
 def test_the_page_sends_a_visitor_without_a_session_to_the_login_page(anonymous: Any) -> None:
