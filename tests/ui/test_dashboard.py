@@ -172,3 +172,32 @@ def test_the_page_keeps_its_layout_while_loading(browser: Browser, credits_serve
         assert loading["#reservations-title"] == loaded["#reservations-title"]
     finally:
         page.close()
+
+
+def test_the_page_says_plainly_when_the_connection_is_missing(
+    browser: Browser, credits_server: AirflowApiServer
+) -> None:
+    """What the API answers without ``credits_db`` (tests/dashboard/test_plugin.py), shown on the page."""
+    page = browser.new_page(viewport={"width": VIEWPORT["width"], "height": 1000})
+    try:
+        log_in(page, credits_server.url)
+        missing = {
+            "detail": {
+                "state": "missing_connection",
+                "conn_id": "credits_db",
+                "message": "The connection 'credits_db' does not exist. Create a SQL connection ...",
+            }
+        }
+        page.route(
+            "**/credits/api/status",
+            lambda route: route.fulfill(
+                status=503, content_type="application/json", body=json.dumps(missing)
+            ),
+        )
+        page.goto(f"{credits_server.url}/credits/", wait_until="domcontentloaded")
+        page.locator("body[data-ready='error']").wait_for()
+        assert "The connection 'credits_db' does not exist" in page.locator("#notice").inner_text()
+        assert page.locator("#notice").is_visible()
+        assert page.locator("#meta").inner_text() == "No data source"
+    finally:
+        page.close()
