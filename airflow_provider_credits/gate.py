@@ -470,15 +470,21 @@ class Gate:
 
         :param min_remaining: credits that must remain (number or numeric string).
         :param min_remaining_pct: percentage (0-100) of the pool's limit that must remain.
-        :param credit_pool: pool name; None or "" (a template rendered empty) for the primary pool.
+        :param credit_pool: pool name; None for the primary pool (an empty name is refused: it
+            would silently mean the primary pool).
         :param fail_on_transient_errors: raise 429/5xx/network errors instead of waiting.
         :param reserve: see :func:`parse_reserve`.
         :param max_unreachable_checks: see :func:`parse_max_unreachable_checks`.
         :raises CreditsConfigError: an argument is unusable, or no threshold is given.
         """
+        if credit_pool is not None and not str(credit_pool).strip():
+            raise CreditsConfigError(
+                f"credit_pool is {credit_pool!r}: name a pool, or leave credit_pool out (None) to gate "
+                "on the vendor's primary pool"
+            )
         return cls(
             parse_thresholds(min_remaining, min_remaining_pct),
-            credit_pool or None,
+            credit_pool,
             bool(fail_on_transient_errors),
             parse_reserve(reserve),
             parse_max_unreachable_checks(max_unreachable_checks),
@@ -496,6 +502,9 @@ class Gate:
         :returns: the gate, or None until the templates are rendered.
         :raises CreditsConfigError: a literal argument is unusable, or no threshold is given.
         """
+        pool = arguments.get("credit_pool")
+        if isinstance(pool, str) and not pool.strip():  # renders to itself: refuse it now
+            cls.build(**{**arguments, "min_remaining": "0", "min_remaining_pct": None, "reserve": None})
         pending = {name for name in TEMPLATED if not _is_literal(arguments.get(name))}
         gate = cls.build(**{**arguments, **dict.fromkeys(pending, "0")})
         return None if pending else gate

@@ -66,7 +66,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": ["airflow_provider_credits.triggers.credit_threshold"],
+                "python-modules": [
+                    "airflow_provider_credits.triggers.credit_threshold",
+                    "airflow_provider_credits.triggers.credit_topup",
+                ],
             }
         ],
         "operators": [
@@ -75,6 +78,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_credits.operators.usage_to_sql",
                     "airflow_provider_credits.operators.release_credits",
+                    "airflow_provider_credits.operators.credit_alerts",
                 ],
             }
         ],

@@ -99,7 +99,7 @@ def check_minus_others(
 
 
 def _with_count(decision: ThresholdDecision, counted: Sequence[Reservation]) -> str:
-    return f"{decision.message} ({len(counted)} active reservations)"
+    return f"{decision.message} ({len(counted)} active reservation{'' if len(counted) == 1 else 's'})"
 
 
 @dataclass(frozen=True)

@@ -331,7 +331,8 @@ class ReservationStore:
         same budget key, when ``budget`` is given), so the reservations granted never exceed
         what the balance they decided on allowed, nor the budget. The others' outstanding
         amounts count their spend reports up to ``balance.fetched_at`` only: a report that
-        arrived after the balance was read is not yet in that balance. Reservations of the pool
+        arrived after the balance was read is not yet in that balance; for the same reason a
+        reservation released or expired after that read still counts, with what it held then. Reservations of the pool
         that expired unreleased get their ``expiry`` ledger row here; the grant gets a
         ``grant`` row.
 
@@ -363,8 +364,11 @@ class ReservationStore:
                 self._lock(conn, *budget_lock)
             self._lock(conn, connection_id, pool)
             self._record_expiries(conn, now, connection_id, pool)
-            counted = tuple(self._active(conn, now, connection_id, pool, exclude=holder.reservation_id))
-            late = self._reported_since(conn, counted, as_utc(balance.fetched_at))
+            read_at = min(as_utc(balance.fetched_at), now)
+            counted = tuple(
+                self._active(conn, now, connection_id, pool, exclude=holder.reservation_id, as_of=read_at)
+            )
+            late = self._reported_since(conn, counted, read_at)
             held = sum(
                 (max(r.amount - ((r.spent or Decimal(0)) - late.get(r.reservation_id, 0)), Decimal(0))
                  for r in counted),
@@ -739,7 +743,7 @@ class ReservationStore:
     def _reported_since(
         self, conn: sa.Connection, reservations: Sequence[Reservation], since: datetime
     ) -> dict[str, Decimal]:
-        """Credits each of ``reservations`` reported after ``since`` (not yet in a balance read then)."""
+        """Credits each of ``reservations`` reported (or set at release) after ``since``: not in a balance read then."""
         import sqlalchemy as sa
 
         ids = [r.reservation_id for r in reservations if r.spent]
@@ -748,7 +752,12 @@ class ReservationStore:
         led = self._ledger
         query = (
             sa.select(led.c.reservation_id, sa.func.sum(led.c.amount))
-            .where(led.c.reservation_id.in_(ids), led.c.kind == "report", led.c.recorded_at > since)
+            .where(
+                led.c.reservation_id.in_(ids),
+                led.c.kind.in_(("report", "release")),
+                led.c.recorded_at > since,
+                led.c.amount.is_not(None),
+            )
             .group_by(led.c.reservation_id)
         )
         return {rid: Decimal(str(amount or 0)) for rid, amount in conn.execute(query).all()}
@@ -820,11 +829,17 @@ class ReservationStore:
         pool: str | None = None,
         *,
         exclude: str | None = None,
+        as_of: datetime | None = None,
     ) -> list[Reservation]:
+        """The reservations holding credits at ``now``; with ``as_of`` (when a balance was read),
+        also those released or expired after it: that balance does not show what they spent."""
         import sqlalchemy as sa
 
         t = self._table
-        where = [t.c.released_at.is_(None), t.c.expires_at > now]
+        if as_of is None:
+            where = [t.c.released_at.is_(None), t.c.expires_at > now]
+        else:  # held when the balance was read: released or expired since, its spend is not in it
+            where = [sa.or_(t.c.released_at.is_(None), t.c.released_at > as_of), t.c.expires_at > as_of]
         if connection_id is not None:
             where.append(t.c.connection_id == connection_id)
         if pool is not None:

@@ -1,4 +1,4 @@
-"""Kept for imports written before 0.3: the storage layer lives in :mod:`airflow_provider_credits.storage`.
+"""Kept for imports written before 0.2: the storage layer lives in :mod:`airflow_provider_credits.storage`.
 
 ``TableName`` and ``TableSchemaError`` are re-exported from their new homes; :func:`as_utc`
 normalizes datetimes for the storage layer.

@@ -4,8 +4,11 @@ until the vendor account has the credits that batch will cost.
 Each batch's gate *reserves* its cost (in the ``usage_db`` database) when it passes, so the
 gates of later batches count what earlier batches are about to spend. When the balance covers
 only part of the run, the remaining batches pause in the triggerer (holding no worker slot)
-until someone tops the account up, instead of failing half-done. Each batch releases its
-reservation when its enrichment ends, whatever the outcome.
+until someone tops the account up, instead of failing half-done. Each batch reports what it
+actually spent, page by page, with ``report_spend`` (with a real vendor, what each call was
+charged, often less than planned): the reservation then holds only what is still to be spent,
+and its release records the batch's actual spend in the ledger (``credit_ledger``), whatever
+the outcome.
 
 The enrichment call spends credits on the vendor sandbox (``/_sandbox/spend``): in a real
 pipeline, this is where your vendor's enrichment API is called.
@@ -19,6 +22,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import BaseHook, Param, dag, task, task_group
 
+from airflow_provider_credits.ledger import report_spend
 from airflow_provider_credits.operators.release_credits import ReleaseCreditsOperator, release_credits
 from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
 
@@ -39,6 +43,7 @@ release_batch = release_credits(RESERVATION_CONN_ID, gate_task_ids=GATE)
         "records": Param(40, type="integer", minimum=1, description="how many records to enrich"),
         "batch_size": Param(10, type="integer", minimum=1),
         "credits_per_record": Param(25, type="number", minimum=0),
+        "page_size": Param(5, type="integer", minimum=1, description="records per vendor call"),
     },
 )
 def credit_gated_enrichment() -> None:
@@ -75,13 +80,18 @@ def credit_gated_enrichment() -> None:
         )
 
         @task(on_success_callback=release_batch, on_failure_callback=release_batch)
-        def enrich(batch: dict[str, Any]) -> int:
-            """Enrich one batch, spending its credits at the vendor."""
+        def enrich(batch: dict[str, Any], params: dict[str, Any]) -> int:
+            """Enrich one batch page by page, reporting each page's credits; returns the credits spent."""
             from airflow_provider_credits.sandbox.server import SandboxClient
 
-            conn = BaseHook.get_connection(VENDOR_CONN_ID)
-            SandboxClient(conn.host or "").spend("theirstack", batch["credits_needed"], CREDIT_POOL)
-            return len(batch["records"])
+            vendor = SandboxClient(BaseHook.get_connection(VENDOR_CONN_ID).host or "")
+            records, size, spent = batch["records"], params["page_size"], 0
+            for page in (records[i : i + size] for i in range(0, len(records), size)):
+                cost = math.ceil(len(page) * params["credits_per_record"])  # what the vendor charged
+                vendor.spend("theirstack", cost, CREDIT_POOL)  # your vendor's enrichment call
+                report_spend(cost)  # a ledger row; the gate's reservation now holds less
+                spent += cost
+            return spent
 
         wait_for_credits >> enrich(batch)
 

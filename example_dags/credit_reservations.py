@@ -13,6 +13,11 @@ either expires after ``reservation_ttl``.
 Connections: ``theirstack_default`` (the vendor account) and ``credits_db`` (any common-sql
 database: SQLite on one machine, PostgreSQL or MySQL/MariaDB for several workers).
 
+The work reports what it spent (``report_spend``), so the ledger (``credit_ledger``) knows each
+run's actual spend, and a daily budget caps what this DAG may spend per UTC day: a run whose
+reservation would take the day's spend past ``daily_budget`` is skipped
+(``budget_refusal="skip"``; ``"wait"`` would wait for tomorrow, ``"fail"`` fail the run).
+
 The enrichment call here spends credits on the vendor sandbox (``/_sandbox/spend``): in a
 real pipeline, this is where your vendor's enrichment API is called.
 """
@@ -26,6 +31,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import BaseHook, Param, dag, task
 
+from airflow_provider_credits.ledger import report_spend
 from airflow_provider_credits.operators.release_credits import ReleaseCreditsOperator, release_credits
 from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
 
@@ -44,6 +50,7 @@ release_reservation = release_credits(RESERVATION_CONN_ID, gate_task_ids="reserv
     params={
         "records": Param(40, type="integer", minimum=1, description="how many records to enrich"),
         "credits_per_record": Param(15, type="number", minimum=0),
+        "daily_budget": Param(1000, type="number", minimum=0, description="credits this DAG may spend a day"),
     },
     max_active_runs=5,  # runs may overlap: the reservations keep them within the balance
 )
@@ -62,6 +69,9 @@ def credit_reservations() -> None:
         reserve=cost,  # wait until this much is free of other runs' reservations, then reserve it
         reservation_conn_id=RESERVATION_CONN_ID,
         reservation_ttl=timedelta(hours=1),  # longer than enrich can take
+        budget="{{ params.daily_budget }}",  # spent today + held + this reservation must fit
+        budget_period="day",
+        budget_refusal="skip",  # over budget: the gate and enrich skip (release runs, frees nothing)
         deferrable=True,
         poke_interval=30,
         timeout=6 * 3600,
@@ -75,6 +85,7 @@ def credit_reservations() -> None:
         reserved = gate["reservation"]["amount"]
         conn = BaseHook.get_connection(VENDOR_CONN_ID)
         SandboxClient(conn.host or "").spend("theirstack", reserved, CREDIT_POOL)
+        report_spend(reserved)  # what the vendor charged: a ledger row for this run
         return reserved
 
     release = ReleaseCreditsOperator(

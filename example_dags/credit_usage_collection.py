@@ -2,8 +2,8 @@
 
 Balances are snapshotted for every vendor (the four original ones and the registry vendors,
 e.g. Hunter.io, Lusha or Tavily); TheirStack and Clay also have a usage history, which is
-written one row per day and pool. Re-running a day overwrites its rows
-instead of duplicating them.
+written one row per day and pool. Re-running a day adds a new balance snapshot (the
+history only grows) and updates that day's usage rows instead of duplicating them.
 
 Connections: ``clay_default``, ``clodura_default``, ``theirstack_default``,
 ``trendtrack_default``, ``hunter_default`` ... ``tavily_default`` (vendor accounts) and ``usage_db`` (any common-sql database:

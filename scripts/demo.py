@@ -5,8 +5,12 @@
 2. Collects every vendor's balances and usage into a SQLite usage database.
 3. Runs the credit-gated enrichment with a balance that covers only half of its batches:
    the remaining batches pause until a (simulated) person tops the account up, then finish.
-4. Collects again, and prints a report from the usage database.
-5. Writes the Credits page (the Airflow UI plugin's page) with the usage database's data as one
+4. Collects again.
+5. Runs credit_reservations twice: its daily budget of 1,000 credits lets the first run spend
+   600 and skips the second (refused by the budget, not the balance).
+6. Prints a report from the usage database: balances, usage, spent per DAG (the ledger) and
+   runway per pool (the forecast from the stored history).
+7. Writes the Credits page (the Airflow UI plugin's page) with the usage database's data as one
    self-contained HTML file and prints its path; the database gets 60 days of simulated history
    before the demo's own readings first, so the charts have something to show.
    ``--ui`` (``make demo-ui``) then serves the Airflow UI on the same data and prints its URL and login.
@@ -300,6 +304,56 @@ def report(usage_db: Path, before: float, topped_up: float) -> str:
     return "\n".join(lines)
 
 
+def gate_refusal(dag_id: str, task_id: str) -> dict[str, Any] | None:
+    """The refusal the gate of the latest run of ``dag_id`` pushed to XCom (None: not refused)."""
+    from airflow.models.xcom import XComModel
+    from airflow.sdk.execution_time.xcom import XCom
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=dag_id, task_id=task_id, key="credit_gate_refusal")
+            .order_by(XComModel.timestamp.desc())
+            .first()
+        )
+        return None if row is None else XCom.deserialize_value(row)
+
+
+def ledger_report(now: datetime) -> str:
+    """Spent per DAG today (from the ledger) and the runway of every pool (from the stored history)."""
+    from airflow_provider_credits.ledger import period_bounds, spend_by_dag
+    from airflow_provider_credits.reservations import ReservationStore
+    from airflow_provider_credits.storage.history import runway
+
+    db = ReservationStore("credits_db").db
+    since, until = period_bounds("day", now)
+    lines = ["", f"Spent per DAG on {since.date()} (UTC; credit_ledger)", ""]
+    lines.append(f"  {'dag':<25} {'spent':>8} {'reported':>9} {'measured':>9} {'unknown':>8} {'runs':>5}")
+    lines += [
+        f"  {s.key:<25} {s.spent:>8,.0f} {s.reported:>9,.0f} {s.measured:>9,.0f} {s.unknown:>8} {s.runs:>5}"
+        for s in spend_by_dag(db, since=since, until=until)
+    ]
+    with sqlite3.connect(db.engine.url.database or "") as conn:
+        pools = conn.execute(
+            "SELECT DISTINCT connection_id, pool FROM credit_balances ORDER BY connection_id, pool"
+        ).fetchall()
+    lines += ["", "Runway per pool (mean burn over the last 28 days of stored history)", ""]
+    lines.append(f"  {'connection':<20} {'pool':<15} {'burn/day':>9} {'days left':>10}  runs out")
+    for connection_id, pool in pools:
+        _, forecast = runway(db, connection_id=connection_id, pool=pool, now=now)
+        if forecast is None:
+            lines.append(
+                f"  {connection_id:<20} {pool:<15} {'unknown (under a day of history, or no burn)':>9}"
+            )
+        else:
+            lines.append(
+                f"  {connection_id:<20} {pool:<15} {forecast.burn_per_day:>9,.0f} {forecast.days_left:>10,.1f}  "
+                f"{forecast.runs_out_at.date()} (from {forecast.method})"
+            )
+    return "\n".join(lines)
+
+
 HISTORY_DAYS = 60
 PAGE = Path(tempfile.gettempdir()) / "credits-demo.html"
 
@@ -568,12 +622,31 @@ def main(argv: list[str] | None = None) -> int:
             say("4. DAG credit_usage_collection again")
             state_collect, _ = run_dag("credit_usage_collection", log)
             say(f"   → {state_collect}")
+
+            say(
+                "5. DAG credit_reservations twice: 600 credits a run, a daily budget of 1,000 (skip when over)"
+            )
+            skipped = []
+            for n in (1, 2):
+                state_run, tasks_run = run_dag("credit_reservations", log)
+                gate, enrich = tasks_run["reserve_credits"].state, tasks_run["enrich"].state
+                say(f"   run {n} → {state_run}: gate {gate}, enrich {enrich}")
+                refusal = (
+                    gate_refusal("credit_reservations", "reserve_credits") if gate == "skipped" else None
+                )
+                if refusal is not None:
+                    skipped.append(n)
+                    say(
+                        f"     refused by the {refusal['blocked_by']}, not the balance: {refusal['spent']} spent "
+                        f"today + {refusal['outstanding']} held + {refusal['needed']} > budget {refusal['budget']}"
+                    )
             say(report(usage_db, START_BALANCE, TOP_UP if topped_up.is_set() else 0))
-            ok = state == state_collect == state_enrich == "success" and enriched == 4
+            say(ledger_report(datetime.now(timezone.utc)))
+            ok = state == state_collect == state_enrich == "success" and enriched == 4 and skipped == [2]
             added = simulate_history(usage_db)
             page = write_page(usage_db)
             say(
-                f"\n5. The Credits page with this data ({added} simulated rows of history before the demo's own): {page}"
+                f"\n7. The Credits page with this data ({added} simulated rows of history before the demo's own): {page}"
             )
             say(f"\n{'Demo finished' if ok else 'Demo FAILED'} in {time.monotonic() - started:.0f} s.")
             if args.ui:

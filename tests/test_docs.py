@@ -259,3 +259,31 @@ if __name__ == "__main__":
     for page in PAGES:
         if write_inlined(page):
             print(f"updated {page.relative_to(ROOT)}")
+
+
+# Pages that name the vendors must name all of them: the registry grows, the prose must follow.
+@pytest.mark.parametrize("page", ["sensor.md", "versioning.md"])
+def test_pages_name_every_connection_type(page: str) -> None:
+    from airflow_provider_credits.vendors import VENDORS
+
+    text = (ROOT / "docs" / page).read_text()
+    assert [t for t in VENDORS if f"`{t}`" not in text] == []
+
+
+def test_sandbox_page_shows_every_default_connection() -> None:
+    from airflow_provider_credits.sandbox import keys
+
+    text = (ROOT / "docs" / "sandbox.md").read_text()
+    assert [v for v in keys.VENDORS if f"export AIRFLOW_CONN_{v.upper()}_DEFAULT=" not in text] == []
+
+
+def test_pages_give_one_python_range() -> None:
+    """README, getting started and the versions page state the same supported Python range."""
+    ranges = {
+        name: set(
+            re.findall(r"Python\W+(3\.\d+ to 3\.\d+|3\.\d+ and newer|3\.\d+\+)", (ROOT / name).read_text())
+        )
+        for name in ("README.md", "docs/getting-started.md", "docs/versioning.md")
+    }
+    assert all(ranges.values()), ranges
+    assert len(set().union(*ranges.values())) == 1, ranges

@@ -37,7 +37,7 @@ def hook_class_for(conn_type: str | None, conn_id: str = "") -> type[CreditsHook
 
 
 def get_credits_hook(conn_id: str, **hook_kwargs: Any) -> CreditsHook:
-    """Build the vendor hook matching the type of connection ``conn_id`` (one connection lookup).
+    """Build the hook of the vendor that connection ``conn_id`` is for, by its type (one connection lookup).
 
     :param conn_id: an Airflow connection of one of the provider's types (:data:`HOOK_CLASS_PATHS`).
     :param hook_kwargs: passed on to the hook's constructor.

@@ -1,26 +1,44 @@
-"""The shared HTTP base of every vendor hook.
+"""The shared HTTP base of every vendor's hook: the contract a vendor module fills in.
 
-Everything that is the same for all vendors lives here once: reading the Airflow
-connection, base URL, auth injection, timeouts, ``User-Agent``, connection reuse, retries
-with backoff, error mapping, response size cap, JSON and schema validation, and secret
-masking. A vendor module only declares its endpoints, its auth header and how its
-responses map onto :class:`~airflow_provider_credits.models.CreditBalance`.
+A vendor module declares its endpoints (:class:`Endpoint`, response models on
+:class:`VendorResponse`) and overrides a few methods of :class:`CreditsHook`, each marked
+"Override" below: how a request is authenticated (:meth:`~CreditsHook._auth_headers`,
+:meth:`~CreditsHook._auth_params`, :meth:`~CreditsHook._secrets`,
+:meth:`~CreditsHook._refresh_auth`), which call reads the balance and how its answer maps onto
+:class:`~airflow_provider_credits.models.CreditBalance` (:attr:`~CreditsHook.balance_endpoint`
+or :meth:`~CreditsHook._balance_call`, :meth:`~CreditsHook._to_balance`), the same for usage
+history, and what makes its connection unusable (:meth:`~CreditsHook._validate_settings`).
+The class keyword ``spec`` fills in the connection type, names and default base URL from the
+vendor registry (:data:`airflow_provider_credits.vendors.VENDORS`)::
+
+    class CloduraHook(CreditsHook, spec=VENDORS["clodura"]):
+        balance_endpoint = CREDITS
+
+        def _auth_headers(self, settings):
+            return {"X-API-KEY": settings.secret}
+
+        def _to_balance(self, raw):
+            ...
+
+Everything else is shared and lives in its own module:
+
+- :mod:`.settings`: reading the connection (:class:`ConnectionSettings`, form-derived checks);
+- :mod:`.responses`: reading a response whole, up to a size cap;
+- :mod:`.errors`: statuses and transport failures mapped onto the exception tree,
+  ``Retry-After``, redaction of secrets;
+- :mod:`.retry`: the one retry policy of the sync and async paths;
+- :mod:`.transport`: the async path's aiohttp transport and the shared TLS context.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import random
-import re
-import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import httpx
 from airflow.sdk import BaseHook
@@ -29,20 +47,43 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from airflow_provider_credits import __version__
 from airflow_provider_credits.exceptions import (
     CreditsApiError,
-    CreditsAuthError,
     CreditsConfigError,
     CreditsError,
-    CreditsExhaustedError,
-    CreditsRateLimitError,
-    CreditsRequestError,
     CreditsResponseError,
-    CreditsServerError,
-    CreditsTransportError,
     UsageNotSupportedError,
 )
-from airflow_provider_credits.hooks.settings import connection_form, extra_value
-from airflow_provider_credits.hooks.transport import AiohttpTransport, connect_failure, origin
+from airflow_provider_credits.hooks import errors
+from airflow_provider_credits.hooks.errors import ErrorFields, parse_retry_after, validation_summary
+from airflow_provider_credits.hooks.responses import (
+    ApiResponse,
+    ResponseTooLarge,
+    aread_capped,
+    describe_non_json,
+    read_capped,
+)
+from airflow_provider_credits.hooks.retry import Attempts, RetryPolicy
+from airflow_provider_credits.hooks.settings import ConnectionSettings, base_url, connection_form, extra_value
+from airflow_provider_credits.hooks.transport import AiohttpTransport, shared_ssl_context
 from airflow_provider_credits.models import CreditBalance, UsageRecord
+
+if TYPE_CHECKING:
+    from airflow_provider_credits.vendors import VendorSpec
+
+__all__ = [  # names that moved out of this module stay importable from it
+    "DEFAULT_HEADERS",
+    "USER_AGENT",
+    "ApiResponse",
+    "ConnectionSettings",
+    "CreditsHook",
+    "Endpoint",
+    "ResponseTooLarge",
+    "RetryPolicy",
+    "VendorResponse",
+    "extra_value",
+    "parse_retry_after",
+    "shared_ssl_context",
+    "validation_summary",
+]
 
 ResponseT = TypeVar("ResponseT", bound=BaseModel)
 T = TypeVar("T")
@@ -78,79 +119,6 @@ class Endpoint(Generic[ResponseT]):
     body: Any = None
 
 
-class ResponseTooLarge(httpx.DecodingError):
-    """A response body over the hook's ``max_response_bytes`` cap (raised while reading it)."""
-
-
-@dataclass(frozen=True)
-class ApiResponse:
-    """A fully read (size-capped) HTTP response."""
-
-    status: int
-    headers: httpx.Headers
-    content: bytes
-
-
-@dataclass
-class ConnectionSettings:
-    """What a hook needs from its Airflow connection, read once."""
-
-    base_url: str
-    secret: str
-    login: str
-    extras: dict[str, Any]
-    timeout: float
-    max_retries: int
-    retry_max_seconds: float
-
-    def __repr__(self) -> str:  # never show the secret
-        return f"ConnectionSettings(base_url={self.base_url!r}, login={self.login!r}, secret=***)"
-
-
-def parse_retry_after(
-    headers: httpx.Headers, now: float | None = None, *, rate_limited: bool = True
-) -> float | None:
-    """Seconds to wait as told by ``Retry-After`` (seconds or HTTP date) or ``RateLimit-Reset``.
-
-    :param headers: response headers.
-    :param now: current epoch seconds (for tests).
-    :param rate_limited: whether the response was a 429. ``RateLimit-Reset`` (when the rate
-        window resets, sent on every TheirStack response) only means "wait" on a 429.
-    """
-    value = headers.get("retry-after")
-    if value:
-        value = value.strip()
-        if re.fullmatch(r"\d+(\.\d+)?", value):
-            return float(value)
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            when = None
-        if when is not None:
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=timezone.utc)
-            return max(0.0, when.timestamp() - (time.time() if now is None else now))
-    reset = headers.get("ratelimit-reset")
-    if rate_limited and reset and re.fullmatch(r"\d+(\.\d+)?", reset.strip()):
-        return float(reset)
-    return None
-
-
-def validation_summary(exc: ValidationError, limit: int = 5) -> str:
-    """The first problems of a pydantic error as ``field.path: message``, without the input values."""
-    return "; ".join(
-        f"{'.'.join(map(str, err['loc'])) or '<root>'}: {err['msg']}"
-        for err in exc.errors(include_url=False, include_input=False)[:limit]
-    )
-
-
-@functools.cache
-def shared_ssl_context() -> ssl.SSLContext:
-    """The TLS context of every client: building one loads the CA bundle (about 50 ms of CPU),
-    which a triggerer polling many balances must not do per request."""
-    return httpx.create_ssl_context()
-
-
 class CreditsHook(BaseHook):
     """Base hook for a vendor credit API (sync with an httpx ``Client``, async with httpx requests sent over aiohttp).
 
@@ -171,11 +139,24 @@ class CreditsHook(BaseHook):
     default_base_url: ClassVar[str]
     #: whether :meth:`get_usage` is available for this vendor.
     supports_usage: ClassVar[bool] = False
+    #: Override: the endpoint that reads the balance, when it needs no path parameters
+    #: (else override :meth:`_balance_call`).
+    balance_endpoint: ClassVar[Endpoint[Any] | None] = None
 
     default_timeout: ClassVar[float] = 30.0
     default_max_retries: ClassVar[int] = 4
     default_retry_max_seconds: ClassVar[float] = 120.0
     max_backoff: ClassVar[float] = 30.0
+
+    def __init_subclass__(cls, spec: VendorSpec | None = None, **kwargs: Any) -> None:
+        """``class XHook(CreditsHook, spec=VENDORS["x"])`` takes the connection type, names and
+        default base URL from the vendor's registry entry (declared there once)."""
+        super().__init_subclass__(**kwargs)
+        if spec is not None:
+            cls.conn_type = cls.vendor = spec.conn_type
+            cls.default_conn_name = spec.default_conn_name
+            cls.hook_name = spec.hook_name
+            cls.default_base_url = spec.default_base_url
 
     def __init__(
         self,
@@ -202,6 +183,7 @@ class CreditsHook(BaseHook):
         self._aclient: httpx.AsyncClient | None = None
         self._atransport: httpx.AsyncBaseTransport | None = None
         self._urls: dict[tuple[str, str], httpx.URL] = {}
+        self._timeouts: dict[float, dict[str, float | None]] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(conn_id={self.conn_id!r})"
@@ -218,15 +200,8 @@ class CreditsHook(BaseHook):
             checked = form.number(self.conn_id, name, value, vendor=self.vendor, override=override)
             return default if checked is None else checked
 
-        host = (conn.host or "").strip()
-        if host and "://" not in host:
-            host = f"https://{host}"
-        if host and conn.port:
-            url = httpx.URL(host)
-            if url.port is None:
-                host = str(url.copy_with(port=int(conn.port)))
         settings = ConnectionSettings(
-            base_url=(host or self.default_base_url).rstrip("/"),
+            base_url=base_url(conn.host, conn.port, self.default_base_url),
             secret=(conn.password or "").strip(),
             login=(conn.login or "").strip(),
             extras=extras,
@@ -240,7 +215,7 @@ class CreditsHook(BaseHook):
         return settings
 
     def _validate_settings(self, settings: ConnectionSettings) -> None:
-        """Vendor hook: raise :class:`CreditsConfigError` when the connection cannot work."""
+        """Override: raise :class:`CreditsConfigError` when the connection cannot work."""
         if not settings.secret:
             label = connection_form(self.conn_type).label("password")
             raise CreditsConfigError(
@@ -287,28 +262,39 @@ class CreditsHook(BaseHook):
         await amask_secret(settings.secret)
         self._settings = settings
 
-    # -------------------------------------------------------------- vendor hooks
+    # -------------------------------------------------------------- override points
 
     def _auth_headers(self, settings: ConnectionSettings) -> dict[str, str]:
-        """Vendor hook: the headers that authenticate a request."""
+        """Override: the headers that authenticate a request."""
         raise NotImplementedError
 
     def _auth_params(self, settings: ConnectionSettings) -> dict[str, str]:
-        """Vendor hook: query parameters that authenticate a request (kept out of errors: they name
+        """Override: query parameters that authenticate a request (kept out of errors: they name
         the path only, and :meth:`_secrets` must list every form the secret takes in a URL)."""
         return {}
 
     def _secrets(self) -> list[str]:
-        """Every secret value that must never appear in an error message."""
+        """Override (extend): every secret value that must never appear in an error message."""
         return [self._settings.secret] if self._settings and self._settings.secret else []
 
     def _refresh_auth(self) -> bool:
-        """Vendor hook: after a 401, renew the credentials; True when a retry makes sense."""
+        """Override: after a 401, renew the credentials; True when a retry makes sense."""
         return False
 
     async def _arefresh_auth(self) -> bool:
-        """Async :meth:`_refresh_auth`."""
+        """Override: async :meth:`_refresh_auth`."""
         return False
+
+    def _vendor_error_fields(self, body: Any, headers: httpx.Headers) -> ErrorFields:
+        """Override: (code, message, request id) of an error response, from its decoded body
+        (None when not JSON) and headers; the shared reading covers ``error``/``message``/``detail``."""
+        return errors.vendor_error_fields(body, headers)
+
+    def _retry_policy(self) -> RetryPolicy:
+        """Override: the retry rules (e.g. a vendor's documented rate as ``rate_limit_floor``)."""
+        settings = self._settings
+        assert settings is not None
+        return RetryPolicy(settings.max_retries, settings.retry_max_seconds, self.backoff, self.max_backoff)
 
     # ------------------------------------------------------------------ clients
 
@@ -381,7 +367,7 @@ class CreditsHook(BaseHook):
         json_body: Any = None,
         renew_auth: bool = True,
     ) -> ApiResponse:
-        """Send a request with auth, retries and error mapping; return the 2xx response.
+        """Send a request with auth, retries (:mod:`.retry`) and error mapping; return the 2xx response.
 
         :param method: HTTP method.
         :param path: path below the base URL.
@@ -392,26 +378,23 @@ class CreditsHook(BaseHook):
         :raises CreditsApiError: a subclass naming what failed.
         """
         client = self.get_conn()
-        started, attempt, refreshed = time.monotonic(), 0, False
+        attempts = self._attempts(renew_auth)
         while True:
-            attempt += 1
             response: ApiResponse | None = None
             try:
-                response = self._read(client.send(self._build(method, path, params, json_body), stream=True))
+                sent = client.send(self._build(method, path, params, json_body), stream=True)
+                response = read_capped(sent, self.max_response_bytes)
             except httpx.HTTPError as exc:
-                error: CreditsApiError = self._transport_error(exc, method, path)
+                error = self._transport_error(exc, method, path)
             else:
-                if response.status == 401 and renew_auth and not refreshed and self._refresh_auth():
-                    refreshed = True
+                if attempts.renew_auth(response) and self._refresh_auth():
+                    attempts.renewed()
                     continue
-                maybe_error = self._error_for(response, method, path)
-                if maybe_error is None:
+                found = self._error_for(response, method, path)
+                if found is None:
                     return response
-                error = maybe_error
-            delay = self._retry_delay(error, response, attempt, started)
-            if delay is None:
-                raise error
-            time.sleep(delay)
+                error = found
+            time.sleep(attempts.wait(error, response, time.monotonic()))
 
     async def arequest(
         self,
@@ -430,27 +413,30 @@ class CreditsHook(BaseHook):
         """
         await self.aget_settings()
         transport = self._transport()
-        started, attempt, refreshed = time.monotonic(), 0, False
+        attempts = self._attempts(renew_auth)
         while True:
-            attempt += 1
             response: ApiResponse | None = None
             try:
-                request = self._build(method, path, params, json_body)
-                response = await self._aread(await transport.handle_async_request(request))
+                sent = await transport.handle_async_request(self._build(method, path, params, json_body))
+                response = await aread_capped(sent, self.max_response_bytes)
             except httpx.HTTPError as exc:
-                error: CreditsApiError = self._transport_error(exc, method, path)
+                error = self._transport_error(exc, method, path)
             else:
-                if response.status == 401 and renew_auth and not refreshed and await self._arefresh_auth():
-                    refreshed = True
+                if attempts.renew_auth(response) and await self._arefresh_auth():
+                    attempts.renewed()
                     continue
-                maybe_error = self._error_for(response, method, path)
-                if maybe_error is None:
+                found = self._error_for(response, method, path)
+                if found is None:
                     return response
-                error = maybe_error
-            delay = self._retry_delay(error, response, attempt, started)
-            if delay is None:
-                raise error
-            await asyncio.sleep(delay)
+                error = found
+            await asyncio.sleep(attempts.wait(error, response, time.monotonic()))
+
+    def _attempts(self, renew_auth: bool) -> Attempts:
+        """The tries of one request under :meth:`_retry_policy`."""
+        return Attempts(self._retry_policy, time.monotonic(), renew_auth=renew_auth, announce=self._log_retry)
+
+    def _log_retry(self, error: CreditsApiError, attempt: int, max_retries: int, delay: float) -> None:
+        self.log.warning("%s: %s; retry %d/%d in %.1fs", self.conn_id, error, attempt, max_retries, delay)
 
     def _build(
         self, method: str, path: str, params: Mapping[str, Any] | None, json_body: Any
@@ -459,7 +445,7 @@ class CreditsHook(BaseHook):
         settings = self._settings
         assert settings is not None
         url = self._urls.get((settings.base_url, path))
-        if url is None:  # parsing a URL costs more CPU than sending the request over aiohttp
+        if url is None:  # parsed once per path: parsing a URL costs more CPU than an aiohttp send
             url = self._urls[settings.base_url, path] = httpx.URL(f"{settings.base_url}/{path.lstrip('/')}")
         auth_params = self._auth_params(settings)
         return httpx.Request(
@@ -468,152 +454,36 @@ class CreditsHook(BaseHook):
             params={**auth_params, **params} if auth_params and params else (auth_params or params),
             json=json_body,
             headers={**DEFAULT_HEADERS, **self._auth_headers(settings)},
-            extensions={"timeout": httpx.Timeout(settings.timeout).as_dict()},
+            extensions={"timeout": self._timeout(settings.timeout)},
         )
 
-    def _check_length(self, response: httpx.Response) -> None:
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_response_bytes:
-            raise ResponseTooLarge(f"response of {declared} bytes exceeds the {self.max_response_bytes} cap")
-
-    def _read(self, response: httpx.Response) -> ApiResponse:
-        try:
-            self._check_length(response)
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > self.max_response_bytes:
-                    raise ResponseTooLarge(f"response body exceeds the {self.max_response_bytes} byte cap")
-            return ApiResponse(response.status_code, response.headers, bytes(body))
-        finally:
-            response.close()
-
-    async def _aread(self, response: httpx.Response) -> ApiResponse:
-        try:
-            self._check_length(response)
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > self.max_response_bytes:
-                    raise ResponseTooLarge(f"response body exceeds the {self.max_response_bytes} byte cap")
-            return ApiResponse(response.status_code, response.headers, bytes(body))
-        finally:
-            await response.aclose()
+    def _timeout(self, seconds: float) -> dict[str, float | None]:
+        """httpx's per-request timeout extension, built once per value (read, never changed, by httpx)."""
+        timeout = self._timeouts.get(seconds)
+        if timeout is None:
+            timeout = self._timeouts[seconds] = httpx.Timeout(seconds).as_dict()
+        return timeout
 
     # ------------------------------------------------------------ error mapping
 
-    def _redact(self, text: str) -> str:
-        for secret in self._secrets():
-            if len(secret) >= 4:
-                text = text.replace(secret, "***")
-        return text
-
     def _error(self, cls: type[CreditsApiError], message: str, **context: Any) -> CreditsApiError:
-        context = {k: self._redact(v) if isinstance(v, str) else v for k, v in context.items()}
-        return cls(self._redact(message), vendor=self.vendor, **context)
+        """An error of this vendor, every secret (:meth:`_secrets`) redacted from its text."""
+        secrets = self._secrets()
+        context = {k: errors.redact(v, secrets) if isinstance(v, str) else v for k, v in context.items()}
+        return cls(errors.redact(message, secrets), vendor=self.vendor, **context)
 
     def _transport_error(self, exc: httpx.HTTPError, method: str, path: str) -> CreditsApiError:
-        if isinstance(exc, ResponseTooLarge):
-            return self._error(CreditsResponseError, str(exc), method=method, path=path)
-        kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
-        detail = f"{type(exc).__name__}: {exc or 'no details'}"
-        if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError) and self._settings is not None:
-            # the same words from httpx (sync) and aiohttp (async), naming the host, not the path
-            where = origin(self._settings.base_url)
-            detail = f"could not connect to {where}" + (
-                f" within {self._settings.timeout:g} s"
-                if isinstance(exc, httpx.ConnectTimeout)
-                else f": {connect_failure(exc)}"
-            )
-        return self._error(CreditsTransportError, f"request {kind}: {detail}", method=method, path=path)
-
-    @staticmethod
-    def _vendor_error_fields(body: Any, headers: httpx.Headers) -> tuple[str | None, str | None, str | None]:
-        """Pull (code, message, request id) out of the vendors' error bodies."""
-        code = message = request_id = None
-        if isinstance(body, dict):
-            error = body.get("error")
-            if isinstance(error, dict):
-                code = error.get("code")
-                message = error.get("message") or error.get("description") or error.get("title")
-                if error.get("title") and error.get("description"):
-                    message = f"{error['title']}: {error['description']}"
-                request_id = error.get("requestId") or error.get("request_id")
-            elif isinstance(error, str):
-                message = error
-            message = message or body.get("message") or body.get("detail")
-            request_id = request_id or body.get("request_id") or body.get("requestId")
-        request_id = request_id or headers.get("x-request-id")
-        return (
-            str(code) if code is not None else None,
-            str(message)[:500] if message else None,
-            str(request_id) if request_id is not None else None,
-        )
+        settings = self._settings
+        where = (settings.base_url, settings.timeout) if settings is not None else (None, None)
+        cls, message = errors.transport_error(exc, *where)
+        return self._error(cls, message, method=method, path=path)
 
     def _error_for(self, response: ApiResponse, method: str, path: str) -> CreditsApiError | None:
-        status = response.status
-        if 200 <= status < 300:
+        """The error ``response`` stands for, None for a 2xx."""
+        if 200 <= response.status < 300:
             return None
-        try:
-            body = json.loads(response.content) if response.content else None
-        except ValueError:
-            body = None
-        code, message, request_id = self._vendor_error_fields(body, response.headers)
-        if message is None:
-            message = self._describe_non_json(response) if response.content else "empty response body"
-        cls: type[CreditsApiError]
-        if status in (401, 403):
-            cls = CreditsAuthError
-            hint = "check the API key or cookie in the connection" if status == 401 else "permission denied"
-            message = f"{message} ({hint})"
-        elif status == 402:
-            cls = CreditsExhaustedError
-            message = f"out of credits: {message}"
-        elif status == 429:
-            cls = CreditsRateLimitError
-            message = f"rate limited: {message}"
-        elif status >= 500:
-            cls = CreditsServerError
-        elif 300 <= status < 400:
-            cls = CreditsResponseError
-            message = f"unexpected redirect to {response.headers.get('location', '?')!r}"
-        else:
-            cls = CreditsRequestError
-        return self._error(
-            cls, message, method=method, path=path, status=status, code=code, request_id=request_id
-        )
-
-    @staticmethod
-    def _describe_non_json(response: ApiResponse) -> str:
-        text = response.content[:2000].decode("utf-8", "replace")
-        if "<html" in text.lower() or "text/html" in response.headers.get("content-type", ""):
-            title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
-            return (
-                f"an HTML page instead of JSON (title: {title.group(1).strip()[:100] if title else 'none'!r})"
-            )
-        return f"a non-JSON body: {text[:200]!r}"
-
-    def _retry_delay(
-        self, error: CreditsApiError, response: ApiResponse | None, attempt: int, started: float
-    ) -> float | None:
-        """Seconds to wait before the next attempt, or None to give up and raise ``error``."""
-        settings = self._settings
-        assert settings is not None
-        if not error.transient or attempt > settings.max_retries:
-            return None
-        backoff = min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-        hinted = (
-            parse_retry_after(response.headers, rate_limited=isinstance(error, CreditsRateLimitError))
-            if response is not None
-            else None
-        )
-        delay = max(backoff, hinted) if hinted is not None else backoff
-        if time.monotonic() - started + delay > settings.retry_max_seconds:
-            return None
-        self.log.warning(
-            "%s: %s; retry %d/%d in %.1fs", self.conn_id, error, attempt, settings.max_retries, delay
-        )
-        return delay
+        cls, message, context = errors.status_error(response, self._vendor_error_fields)
+        return self._error(cls, message, method=method, path=path, **context)
 
     # ------------------------------------------------------------------ parsing
 
@@ -624,7 +494,7 @@ class CreditsHook(BaseHook):
             if not response.content.strip():
                 message = "empty response body where JSON was expected"
             else:
-                message = f"expected JSON but got {self._describe_non_json(response)}"
+                message = f"expected JSON but got {describe_non_json(response)}"
             raise self._error(
                 CreditsResponseError, message, method=endpoint.method, path=path, status=response.status
             ) from None
@@ -639,6 +509,8 @@ class CreditsHook(BaseHook):
 
         :param model: the pydantic model expected.
         :param data: decoded JSON.
+        :raises CreditsResponseError: ``data`` does not match ``model``; the message names the
+            fields in error and the fields seen, never their values.
         """
         try:
             return model.model_validate(data)
@@ -660,6 +532,7 @@ class CreditsHook(BaseHook):
         :param endpoint: the endpoint to call.
         :param params: query parameters.
         :param path_params: values for the placeholders in the endpoint's path.
+        :raises CreditsApiError: a subclass naming what failed (see :meth:`get_balance`).
         """
         path = endpoint.path.format(**path_params)
         return self._parse(
@@ -678,21 +551,24 @@ class CreditsHook(BaseHook):
     # --------------------------------------------------------- normalized API
 
     def _balance_call(self) -> tuple[Endpoint[Any], dict[str, Any]]:
-        """Vendor hook: the endpoint (and path parameters) that reads the balance."""
-        raise NotImplementedError
+        """Override: the endpoint (and path parameters) that reads the balance; by default
+        :attr:`balance_endpoint` without path parameters."""
+        if self.balance_endpoint is None:
+            raise NotImplementedError(f"{type(self).__name__} declares no balance_endpoint")
+        return self.balance_endpoint, {}
 
     def _to_balance(self, raw: Any) -> CreditBalance:
-        """Vendor hook: map the vendor's balance response onto :class:`CreditBalance`."""
+        """Override: map the vendor's balance response onto :class:`CreditBalance`."""
         raise NotImplementedError
 
     def _usage_call(
         self, start: datetime, end: datetime
     ) -> tuple[Endpoint[Any], dict[str, Any], dict[str, Any]]:
-        """Vendor hook: (endpoint, query params, path params) that read usage history."""
+        """Override: (endpoint, query params, path params) that read usage history."""
         raise self._usage_not_supported()
 
     def _to_usage(self, raw: Any, start: datetime, end: datetime) -> list[UsageRecord]:
-        """Vendor hook: map the vendor's usage response onto :class:`UsageRecord` rows."""
+        """Override: map the vendor's usage response onto :class:`UsageRecord` rows."""
         raise self._usage_not_supported()
 
     def _usage_not_supported(self) -> UsageNotSupportedError:
@@ -720,27 +596,48 @@ class CreditsHook(BaseHook):
         except CreditsError:
             raise
         except (ValidationError, ArithmeticError, ValueError) as exc:
-            if isinstance(exc, ValidationError):
-                detail = validation_summary(exc)
-            elif isinstance(exc, ArithmeticError):
-                detail = f"a number or date is out of range: {type(exc).__name__}"
-            else:
-                detail = f"{type(exc).__name__}: {str(exc)[:200]}"
             raise self._error(
                 CreditsResponseError,
-                f"response holds values that cannot be used ({detail})",
+                f"response holds values that cannot be used ({errors.unusable_values(exc)})",
                 method=endpoint.method,
                 path=endpoint.path.format(**path_params),
             ) from None
 
     def get_balance(self) -> CreditBalance:
-        """Read the account's credit balance (costs no credits)."""
+        """Read the account's credit balance (costs no credits).
+
+        Transient failures (429, 5xx, network) are retried within the connection's
+        ``max_retries`` and ``retry_max_seconds``; the errors below are raised once they run out
+        or at once for the others. Every message names the vendor, the call and the status.
+
+        :returns: the account's pools, primary first.
+        :raises CreditsConfigError: the connection is unusable (no secret, the masked
+            placeholder saved as the secret, an extra out of range, a vendor field missing).
+        :raises CreditsAuthError: 401 or 403: the key or cookie is wrong, expired or lacks permission.
+        :raises CreditsExhaustedError: 402: the account is out of credits.
+        :raises CreditsRateLimitError: 429, still after the retries.
+        :raises CreditsServerError: 5xx, still after the retries.
+        :raises CreditsTransportError: timeout, refused or dropped connection, still after the retries.
+        :raises CreditsResponseError: the answer is unusable: not JSON, an HTML page, over
+            ``max_response_bytes``, a redirect, off the expected schema, values that cannot be
+            combined, or an error inside a 2xx answer.
+        :raises CreditsRequestError: another 4xx (400, 404, 422...).
+        :raises AirflowNotFoundException: no connection ``conn_id`` (Airflow's error).
+        """
         endpoint, path_params = self._balance_call()
         raw = self.call(endpoint, **path_params)
         return self._mapped(endpoint, path_params, self._to_balance, raw)
 
     async def aget_balance(self) -> CreditBalance:
-        """Async :meth:`get_balance`."""
+        """Async :meth:`get_balance`: the same result and the same errors, without blocking the event loop.
+
+        :raises CreditsConfigError: the connection is unusable.
+        :raises CreditsApiError: in the cases :meth:`get_balance` lists, its subclass
+            ``CreditsAuthError``, ``CreditsExhaustedError``, ``CreditsRateLimitError``,
+            ``CreditsServerError``, ``CreditsTransportError``, ``CreditsResponseError`` or
+            ``CreditsRequestError``.
+        :raises AirflowNotFoundException: no connection ``conn_id``.
+        """
         await self.aget_settings()
         endpoint, path_params = self._balance_call()
         raw = await self.acall(endpoint, **path_params)
@@ -769,9 +666,22 @@ class CreditsHook(BaseHook):
     def get_usage(self, start: datetime, end: datetime) -> list[UsageRecord]:
         """Read consumption between ``start`` (inclusive) and ``end`` (exclusive).
 
+        Retried and reported like :meth:`get_balance`.
+
         :param start: timezone-aware start of the window.
         :param end: timezone-aware end of the window.
-        :raises UsageNotSupportedError: the vendor has no usage history.
+        :returns: one record per day, pool and dimension; days without use count as 0.
+        :raises UsageNotSupportedError: the vendor has no usage history (before any request).
+        :raises CreditsConfigError: ``start``/``end`` not aware datetimes, ``end`` not after
+            ``start`` (before any request), or the connection is unusable.
+        :raises CreditsAuthError: 401 or 403: the key or cookie is wrong, expired or lacks permission.
+        :raises CreditsExhaustedError: 402: the account is out of credits.
+        :raises CreditsRateLimitError: 429, still after the retries.
+        :raises CreditsServerError: 5xx, still after the retries.
+        :raises CreditsTransportError: timeout, refused or dropped connection, still after the retries.
+        :raises CreditsResponseError: the answer is unusable (see :meth:`get_balance`).
+        :raises CreditsRequestError: another 4xx (e.g. a window the vendor refuses).
+        :raises AirflowNotFoundException: no connection ``conn_id`` (Airflow's error).
         """
         start, end = self._check_window(start, end)
         endpoint, params, path_params = self._usage_call(start, end)
@@ -779,7 +689,15 @@ class CreditsHook(BaseHook):
         return self._mapped(endpoint, path_params, self._to_usage, raw, start, end)
 
     async def aget_usage(self, start: datetime, end: datetime) -> list[UsageRecord]:
-        """Async :meth:`get_usage`."""
+        """Async :meth:`get_usage`: the same result and the same errors, without blocking the event loop.
+
+        :raises UsageNotSupportedError: the vendor has no usage history (before any request).
+        :raises CreditsConfigError: an unusable window or connection.
+        :raises CreditsApiError: in the cases :meth:`get_usage` lists: ``CreditsAuthError``,
+            ``CreditsExhaustedError``, ``CreditsRateLimitError``, ``CreditsServerError``,
+            ``CreditsTransportError``, ``CreditsResponseError``, ``CreditsRequestError``.
+        :raises AirflowNotFoundException: no connection ``conn_id``.
+        """
         start, end = self._check_window(start, end)
         await self.aget_settings()
         endpoint, params, path_params = self._usage_call(start, end)
@@ -787,7 +705,13 @@ class CreditsHook(BaseHook):
         return self._mapped(endpoint, path_params, self._to_usage, raw, start, end)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Read the balance (the cheapest read-only call); used by the UI's Test button."""
+        """Read the balance (the cheapest read-only call); used by the UI's Test button.
+
+        :returns: ``(True, "Connected to <vendor>...: <pool>=<remaining>, ...")``, or ``(False,
+            message)`` when :meth:`get_balance` raised a :class:`CreditsError`: this method
+            raises none of them.
+        :raises AirflowNotFoundException: no connection ``conn_id`` (Airflow's error, not caught).
+        """
         try:
             balance = self.get_balance()
         except CreditsError as exc:

@@ -120,7 +120,7 @@ def _account_password(settings: ConnectionSettings) -> str:
     return str(extra_value(settings.extras, "clay", "account_password") or "")
 
 
-class ClayHook(CreditsHook):
+class ClayHook(CreditsHook, spec=VENDORS["clay"]):
     """Reads Clay workspace credits and credit reports (unofficial API).
 
     Pool: ``credits``. Connection: the ``claysession`` cookie in the password field (with or
@@ -131,11 +131,6 @@ class ClayHook(CreditsHook):
     :param conn_id: connection of type ``clay``.
     """
 
-    conn_type = "clay"
-    default_conn_name = "clay_default"
-    hook_name = VENDORS["clay"].hook_name
-    vendor = "clay"
-    default_base_url = VENDORS["clay"].default_base_url
     supports_usage = True
 
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:

@@ -32,7 +32,7 @@ def _used_pool(name: str, used: Any, limit: Any) -> CreditPool:
     return CreditPool(name=name, used=used, limit=limit, remaining=remaining)
 
 
-class CloduraHook(CreditsHook):
+class CloduraHook(CreditsHook, spec=VENDORS["clodura"]):
     """Reads Clodura credits. Clodura has no usage-history API.
 
     Pools: ``credits`` on unified plans; ``contact_views`` (primary) and ``direct_dials``
@@ -41,11 +41,7 @@ class CloduraHook(CreditsHook):
     :param conn_id: connection of type ``clodura`` (API key in the password field).
     """
 
-    conn_type = "clodura"
-    default_conn_name = "clodura_default"
-    hook_name = VENDORS["clodura"].hook_name
-    vendor = "clodura"
-    default_base_url = VENDORS["clodura"].default_base_url
+    balance_endpoint = CREDITS
 
     def _auth_headers(self, settings: ConnectionSettings) -> dict[str, str]:
         return {"X-API-KEY": settings.secret}
@@ -56,9 +52,6 @@ class CloduraHook(CreditsHook):
 
     async def aget_credits(self) -> CloduraCredits:
         return await self.acall(CREDITS)
-
-    def _balance_call(self) -> tuple[Endpoint[Any], dict[str, Any]]:
-        return CREDITS, {}
 
     def _to_balance(self, raw: CloduraCredits) -> CreditBalance:
         if raw.remainingCredits is not None:

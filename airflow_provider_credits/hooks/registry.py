@@ -22,6 +22,7 @@ import base64
 import functools
 import json
 import re
+from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import quote, quote_plus
 
@@ -33,12 +34,12 @@ from airflow_provider_credits.exceptions import (
     CreditsAuthError,
     CreditsConfigError,
     CreditsExhaustedError,
-    CreditsRateLimitError,
     CreditsRequestError,
     CreditsResponseError,
 )
-from airflow_provider_credits.hooks import base as _base
-from airflow_provider_credits.hooks.base import ApiResponse, ConnectionSettings, CreditsHook, Endpoint
+from airflow_provider_credits.hooks.base import ConnectionSettings, CreditsHook, Endpoint
+from airflow_provider_credits.hooks.errors import ErrorFields
+from airflow_provider_credits.hooks.retry import RetryPolicy
 from airflow_provider_credits.models import CreditBalance
 from airflow_provider_credits.vendors import (
     BEARER,
@@ -65,7 +66,7 @@ class JsonAnswer(RootModel[Any]):
 
 
 class RegistryHook(CreditsHook):
-    """A vendor hook whose balance read is declared by a :class:`VendorSpec` (``spec``).
+    """A vendor's hook whose balance read is declared by a :class:`VendorSpec` (``spec``).
 
     Balance only: registry vendors have no usage history (:meth:`get_usage` raises
     :class:`~airflow_provider_credits.exceptions.UsageNotSupportedError`).
@@ -74,6 +75,11 @@ class RegistryHook(CreditsHook):
     """
 
     spec: ClassVar[VendorSpec]
+
+    def __init_subclass__(cls, spec: VendorSpec | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(spec=spec, **kwargs)
+        if spec is not None:
+            cls.spec = spec
 
     def vendor_spec(self) -> VendorSpec:
         """The spec this hook follows."""
@@ -151,38 +157,16 @@ class RegistryHook(CreditsHook):
             found.append(None if value in (None, "", [], {}) else str(value)[:500])
         return found[0], found[1]
 
-    def _vendor_error_fields(  # type: ignore[override]
-        self, body: Any, headers: httpx.Headers
-    ) -> tuple[str | None, str | None, str | None]:
-        code, message, request_id = CreditsHook._vendor_error_fields(body, headers)
+    def _vendor_error_fields(self, body: Any, headers: httpx.Headers) -> ErrorFields:
+        code, message, request_id = super()._vendor_error_fields(body, headers)
         own_code, own_message = self._spec_error_fields(body)
         return own_code or code, own_message or message, request_id
 
-    def _retry_delay(
-        self, error: CreditsApiError, response: ApiResponse | None, attempt: int, started: float
-    ) -> float | None:
+    def _retry_policy(self) -> RetryPolicy:
         """After a 429 without a hint, wait at least the vendor's documented rate (``seconds / requests``)."""
-        delay = super()._retry_delay(error, response, attempt, started)
+        policy = super()._retry_policy()
         limit = self.vendor_spec().balance_rate_limit
-        if delay is None or limit is None or not isinstance(error, CreditsRateLimitError):
-            return delay
-        if response is not None and _base.parse_retry_after(response.headers) is not None:
-            return delay
-        floor = limit[1] / limit[0]
-        if delay >= floor:
-            return delay
-        assert self._settings is not None
-        if _base.time.monotonic() - started + floor > self._settings.retry_max_seconds:
-            return None
-        self.log.info(
-            "%s: waiting %.1fs instead: %s allows %d balance reads per %gs",
-            self.conn_id,
-            floor,
-            self.vendor,
-            limit[0],
-            limit[1],
-        )
-        return floor
+        return policy if limit is None else replace(policy, rate_limit_floor=limit[1] / limit[0])
 
     # --------------------------------------------------------------- balance
 
@@ -247,21 +231,8 @@ def hook_class(conn_type: str) -> type[RegistryHook]:
         f"pools {', '.join(p.name for p in spec.pools)} (primary first).\n\n"
         f":param conn_id: connection of type ``{spec.conn_type}`` (API key in the password field)."
     )
-    return type(
-        spec.hook_class_name,
-        (RegistryHook,),
-        {
-            "__module__": __name__,
-            "__qualname__": spec.hook_class_name,
-            "__doc__": doc,
-            "spec": spec,
-            "conn_type": spec.conn_type,
-            "default_conn_name": spec.default_conn_name,
-            "hook_name": spec.hook_name,
-            "vendor": spec.conn_type,
-            "default_base_url": spec.default_base_url,
-        },
-    )
+    namespace = {"__module__": __name__, "__qualname__": spec.hook_class_name, "__doc__": doc}
+    return type(spec.hook_class_name, (RegistryHook,), namespace, spec=spec)
 
 
 def __getattr__(name: str) -> Any:
@@ -393,7 +364,7 @@ def _parse_auth(value: Any, refuse: Any) -> Auth:
     )
 
 
-class CreditsHttpHook(RegistryHook):
+class CreditsHttpHook(RegistryHook, spec=CREDITS_HTTP):
     """Reads the balance of any vendor whose balance is one HTTP request, as the connection describes it.
 
     The connection: host = base URL, password = the secret, login = the user for ``basic``
@@ -407,13 +378,6 @@ class CreditsHttpHook(RegistryHook):
     :raises CreditsConfigError: (on first use) an extra is missing or unusable; the message
         names the connection, the extra and the expression.
     """
-
-    spec = CREDITS_HTTP
-    conn_type = CREDITS_HTTP.conn_type
-    default_conn_name = CREDITS_HTTP.default_conn_name
-    hook_name = CREDITS_HTTP.hook_name
-    vendor = CREDITS_HTTP.conn_type
-    default_base_url = ""
 
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(conn_id, **kwargs)

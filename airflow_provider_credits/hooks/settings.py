@@ -207,3 +207,43 @@ def connection_form(conn_type: str) -> ConnectionForm:
     secrets = ("password", *(n for n, s in fields.items() if s.get("schema", {}).get("format") == "password"))
     numbers = {n: f for n, s in fields.items() if (f := _number_field(s.get("schema", {}))) is not None}
     return ConnectionForm(conn_type, labels, secrets, numbers)
+
+
+@dataclass
+class ConnectionSettings:
+    """What a hook needs from its Airflow connection, read once.
+
+    :param base_url: the API base URL, without a trailing slash.
+    :param secret: the password field, stripped (API key or cookie).
+    :param login: the login field, stripped.
+    :param extras: the connection's extras, decoded.
+    :param timeout: seconds per request.
+    :param max_retries: tries after the first one.
+    :param retry_max_seconds: seconds from the first try beyond which no retry wait may end.
+    """
+
+    base_url: str
+    secret: str
+    login: str
+    extras: dict[str, Any]
+    timeout: float
+    max_retries: int
+    retry_max_seconds: float
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"ConnectionSettings(base_url={self.base_url!r}, login={self.login!r}, secret=***)"
+
+
+def base_url(host: str | None, port: int | None, default: str) -> str:
+    """The base URL of a connection: its host (``https://`` when no scheme, its port unless the
+    host names one), else the vendor's ``default``; no trailing slash."""
+    import httpx
+
+    host = (host or "").strip()
+    if host and "://" not in host:
+        host = f"https://{host}"
+    if host and port:
+        url = httpx.URL(host)
+        if url.port is None:
+            host = str(url.copy_with(port=int(port)))
+    return (host or default).rstrip("/")

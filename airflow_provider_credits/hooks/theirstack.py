@@ -61,7 +61,7 @@ def _window_params(start: datetime, end: datetime, zone: ZoneInfo) -> dict[str, 
     }
 
 
-class TheirStackHook(CreditsHook):
+class TheirStackHook(CreditsHook, spec=VENDORS["theirstack"]):
     """Reads TheirStack credits.
 
     Pools: ``api_credits`` (primary) and ``ui_credits``. TheirStack reports a grant and the
@@ -71,11 +71,7 @@ class TheirStackHook(CreditsHook):
     :param conn_id: connection of type ``theirstack`` (API key in the password field).
     """
 
-    conn_type = "theirstack"
-    default_conn_name = "theirstack_default"
-    hook_name = VENDORS["theirstack"].hook_name
-    vendor = "theirstack"
-    default_base_url = VENDORS["theirstack"].default_base_url
+    balance_endpoint = CREDIT_BALANCE
     supports_usage = True
 
     def _auth_headers(self, settings: ConnectionSettings) -> dict[str, str]:
@@ -141,9 +137,6 @@ class TheirStackHook(CreditsHook):
         if is_origin_app is not None:
             params["is_origin_app"] = str(is_origin_app).lower()
         return params
-
-    def _balance_call(self) -> tuple[Endpoint[Any], dict[str, Any]]:
-        return CREDIT_BALANCE, {}
 
     def _to_balance(self, raw: TheirStackCreditBalance) -> CreditBalance:
         return CreditBalance(

@@ -1,8 +1,8 @@
 """The network transport of the hooks' async path: aiohttp underneath httpx's types.
 
-httpx's own async transport (httpcore, pure-Python HTTP/1.1) costs about twice the CPU per
-request; a triggerer polling a thousand balances a second saturates its event loop with it.
-aiohttp parses HTTP in C. The hooks keep httpx's requests, responses (content decoding
+httpx's own async transport (httpcore, pure-Python HTTP/1.1) costs much more CPU per request
+than aiohttp, which parses HTTP in C; a triggerer polling a thousand balances a second
+saturates its event loop with it. The hooks keep httpx's requests, responses (content decoding
 included) and exceptions, to which every aiohttp error is mapped here, so the sync and async
 paths share all their other code. Why this transport and not httpx's own or the
 ``httpx-aiohttp`` package, with the figures: ``benchmarks/NOTES.md``.
@@ -13,6 +13,7 @@ aiohttp is imported only when the first async request is sent: DAG files never p
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import socket
@@ -31,6 +32,13 @@ if TYPE_CHECKING:
 #: seconds an idle connection is kept for the next request (httpx's default too); a trigger
 #: polling less often closes its client between polls and holds no socket while it sleeps.
 KEEPALIVE_SECONDS = 5.0
+
+
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """The TLS context of every client, sync and async: building one loads the CA bundle, which
+    costs more CPU than a request (figures: ``benchmarks/NOTES.md``), so it is built once."""
+    return httpx.create_ssl_context()
 
 
 @contextmanager
@@ -196,7 +204,8 @@ class SharedSession:
     def proxy_for(self, url: URL) -> tuple[URL | None, aiohttp.BasicAuth | None]:
         """The environment's proxy for ``url``'s scheme and host, looked up once per host.
 
-        (aiohttp's ``trust_env`` reads the whole environment again at every request: 0.6 ms.)
+        (aiohttp's ``trust_env`` reads the whole environment again at every request; the cost
+        is in ``benchmarks/NOTES.md``.)
         """
         from aiohttp.helpers import get_env_proxy_for_url
 

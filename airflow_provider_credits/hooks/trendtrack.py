@@ -77,7 +77,7 @@ USAGE = Endpoint(
 )
 
 
-class TrendtrackHook(CreditsHook):
+class TrendtrackHook(CreditsHook, spec=VENDORS["trendtrack"]):
     """Reads Trendtrack credits (the usage call itself costs no credits). No usage history.
 
     Pools: ``credits`` (primary: total remaining), ``recurring`` (monthly, spent first),
@@ -86,11 +86,7 @@ class TrendtrackHook(CreditsHook):
     :param conn_id: connection of type ``trendtrack`` (``tt_live_...`` key in the password field).
     """
 
-    conn_type = "trendtrack"
-    default_conn_name = "trendtrack_default"
-    hook_name = VENDORS["trendtrack"].hook_name
-    vendor = "trendtrack"
-    default_base_url = VENDORS["trendtrack"].default_base_url
+    balance_endpoint = USAGE
 
     def _auth_headers(self, settings: ConnectionSettings) -> dict[str, str]:
         return {"Authorization": f"Bearer {settings.secret}"}
@@ -101,9 +97,6 @@ class TrendtrackHook(CreditsHook):
 
     async def aget_usage_snapshot(self) -> TrendtrackUsage:
         return await self.acall(USAGE)
-
-    def _balance_call(self) -> tuple[Endpoint[Any], dict[str, Any]]:
-        return USAGE, {}
 
     def _to_balance(self, raw: TrendtrackUsage) -> CreditBalance:
         billing = raw.billing or TrendtrackBilling()

@@ -119,7 +119,7 @@ SEED_POOLS: dict[str, dict[str, PoolSeed]] = {
         "topup": PoolSeed(2_500, 0),
         "included_quota": PoolSeed(1_000, 120, (5, 40)),
     },
-    # registry vendors (sandbox/registry_vendors.py serves them)
+    # registry vendors (sandbox/vendors/registry.py serves them)
     "hunter": {
         "credits": PoolSeed(2_000, 140, (5, 30)),
         "searches": PoolSeed(500, 60, (1, 15)),

@@ -21,6 +21,12 @@ from airflow_provider_credits.gate import (
     never_reached_hint,
     result_value,
 )
+from airflow_provider_credits.notifications import (
+    WAIT_BALANCE,
+    WAIT_RESERVATIONS,
+    WAIT_UNAVAILABLE,
+    GateNotifications,
+)
 from airflow_provider_credits.reservations import DEFAULT_TABLE, DEFAULT_TTL
 from airflow_provider_credits.templating import RejectEmptyTemplates
 from airflow_provider_credits.version_compat import (
@@ -52,7 +58,7 @@ EVENT_KEYS = {
 }
 
 
-class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
+class CreditThresholdSensor(GateNotifications, RejectEmptyTemplates, BaseSensorOperator):
     """Wait until a credit pool of a vendor account has at least the credits a run needs.
 
     Works with any connection of type clay, clodura, theirstack or trendtrack (the hook
@@ -110,6 +116,14 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
         writes (templated); default ``reservation_conn_id``.
     :param history_balances_table: the balance snapshots table (default ``credit_balances``).
     :param history_usage_table: the usage table (default ``credit_usage``).
+    :param on_wait_notifiers: ``airflow.sdk.BaseNotifier`` instances called once per try when the
+        gate starts waiting (its first check that is not met); their templates see
+        ``credit_gate`` (see :meth:`~airflow_provider_credits.notifications.GateNotifications.gate_notification`) with ``event="waiting"`` and the ``reason``
+        (:data:`~airflow_provider_credits.notifications.WAIT_REASONS`). Called on the worker in
+        every mode (in deferrable mode before deferring); a failing notifier is logged, never
+        fails the gate.
+    :param on_pass_notifiers: notifiers called once when the gate passes after having waited
+        (``event="passed"``), on the worker (in deferrable mode when the task resumes).
 
     Where each check runs: the vendor balance (and, for a reserving gate, the others'
     outstanding reservations) is checked on the worker in poke and reschedule mode, and by the
@@ -157,9 +171,12 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
         history_conn_id: str | None = None,
         history_balances_table: str = "credit_balances",
         history_usage_table: str = "credit_usage",
+        on_wait_notifiers: Any = None,
+        on_pass_notifiers: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.set_notifiers(on_wait_notifiers, on_pass_notifiers)
         if (budget is not None or min_runway is not None) and not reservation_conn_id:
             raise CreditsConfigError(
                 f"{self.task_id}: budget and min_runway need reservation_conn_id (a SQL connection: "
@@ -316,15 +333,17 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
                 hint,
                 self._next_check(),
             )
+            self._notify_wait(context, WAIT_UNAVAILABLE if result.transient else WAIT_BALANCE, result)
             return PokeReturnValue(False)
         assert balance is not None and result.decision is not None
         if gate.reserves:
             value = self._reserve(context, gate, balance)
+            self._notify_pass(context, value)
             return PokeReturnValue(value is not None, value)
         self.log.info("connection %r: %s", self.credits_conn_id, result.message)
-        return PokeReturnValue(
-            True, result_value(balance.model_dump(mode="json"), result.decision.model_dump(mode="json"))
-        )
+        value = result_value(balance.model_dump(mode="json"), result.decision.model_dump(mode="json"))
+        self._notify_pass(context, value)
+        return PokeReturnValue(True, value)
 
     # ------------------------------------------------------------------ reach (max_unreachable_checks)
     #
@@ -374,6 +393,8 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
             self.log.info(
                 "connection %r: %s; next check %s", self.credits_conn_id, reserved.message, self._next_check()
             )
+            why = WAIT_RESERVATIONS if reserved.refusal is None else reserved.refusal.by  # budget, runway
+            self._notify_wait(context, why, reserved.message)
         else:
             self.log.info("connection %r: %s", self.credits_conn_id, reserved.message)
         return reserved.value
@@ -403,6 +424,7 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
         """Wait for the credits; the timeout clock starts now (in reschedule mode at the try's
         first check), so each try of a task with ``retries`` waits up to ``timeout`` again."""
         self._reach, self._primary = Reach(), None  # a new try: nothing has reached the vendor yet
+        self._waited = False
         if not self.deferrable:
             return super().execute(context)
         deadline = time.time() + self.timeout
@@ -443,13 +465,16 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
             skipped under ``soft_fail``: that is for credits that never came, not broken plumbing).
         """
         status = self._check_event(event)
+        self._waited = True  # the gate deferred: it has waited (and notified) in this try
         if status == "success":
             gate = self.gate
             self._reach = Reach(reached=True)
             if gate.reserves:
                 return self._reserve_after_trigger(context, gate, event)
             self.log.info("connection %r: %s", self.credits_conn_id, event["decision"]["message"])
-            return result_value(event["balance"], event["decision"])
+            value = result_value(event["balance"], event["decision"])
+            self._notify_pass(context, value)
+            return value
         if status == "timeout":
             self._timed_out(event["message"])
         raise error_from_payload(event)
@@ -469,6 +494,7 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
 
     def _timed_out(self, message: Any) -> None:
         text = f"Sensor has timed out after {self.timeout:g}s: {message}"
+        self.log.warning("connection %r: %s", self.credits_conn_id, text)  # say why before a soft_fail skip
         if self.soft_fail:
             raise AirflowSkipException(text)
         raise AirflowSensorTimeout(text)
@@ -484,6 +510,7 @@ class CreditThresholdSensor(RejectEmptyTemplates, BaseSensorOperator):
 
         value = self._reserve(context, gate, CreditBalance.model_validate(event["balance"]))
         if value is not None:
+            self._notify_pass(context, value)
             return value
         deadline = float(event["deadline"])
         left = deadline - time.time()

@@ -2,7 +2,7 @@
 
 Two upgrades so far, run on the first use of an old table:
 
-* ``credit_balances`` before 0.3 was keyed by ``(connection_id, pool, logical_date)``, so a
+* ``credit_balances`` before 0.2 was keyed by ``(connection_id, pool, logical_date)``, so a
   re-run for a past date overwrote that date's snapshot with a balance read today. Now it is
   keyed by ``(connection_id, pool, fetched_at)`` (when the balance was read) and records the
   run that read it in ``dag_id`` and ``run_id`` (NULL for rows written before). The upgrade

@@ -21,6 +21,7 @@ from airflow_provider_credits.sql import as_utc
 from airflow_provider_credits.storage.names import TableName
 
 __all__ = [
+    "ALERT_STATES",
     "BALANCES",
     "LEDGER",
     "LEDGER_KINDS",
@@ -248,3 +249,22 @@ def index_name(table_name: str, suffix: str) -> str:
     import hashlib
 
     return f"{full[:54]}_{hashlib.sha1(full.encode()).hexdigest()[:8]}"
+
+
+ALERT_STATES = sa.Table(
+    "credit_alert_states",
+    metadata,
+    _text("watch_id", _ID, primary_key=True),
+    _text("connection_id", _ID, primary_key=True),
+    _text("pool", _NAME, primary_key=True),
+    _text("state", 16),
+    _number("remaining", nullable=True),
+    _number("credit_limit", nullable=True),
+    _text("detail", 500, nullable=True),
+    _time("changed_at"),
+    _time("checked_at"),
+    comment="the last alert state of each watched pool (low-credit alerts, top-up watchers)",
+)
+"""``credit_alert_states``: one row per watcher (an alert check or a top-up trigger), credits
+connection and pool, holding its last state; changed only by a conditional ``UPDATE``, so a
+state change is seen (and notified) once."""

@@ -226,7 +226,12 @@ class CreditThresholdTrigger(BaseTrigger):
             return
         self._logged = (result.message, now)
         log = self.log.warning if result.transient else self.log.info
-        log("connection %r: %s; next check in %.1fs", self.credits_conn_id, result.message, self._next_wait())
+        log(
+            "connection %r: %s; next check in %gs",
+            self.credits_conn_id,
+            result.message,
+            round(self._next_wait(), 1),
+        )
 
     async def _read_balance(
         self, hook: CreditsHook | None

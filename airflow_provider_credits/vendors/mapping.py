@@ -23,7 +23,7 @@ import jmespath
 import jmespath.exceptions
 from jmespath.parser import ParsedResult
 
-from airflow_provider_credits.models import CreditPool
+from airflow_provider_credits.models import CreditPool, as_utc
 from airflow_provider_credits.vendors import ErrorShape, PoolSpec
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -114,7 +114,7 @@ def to_datetime(value: Any, where: str) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise MappingError(f"{where}: expected a date or timestamp, got {_short(value)}") from None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return as_utc(moment)
 
 
 def _short(value: Any) -> str:

@@ -27,6 +27,8 @@ def test_every_example_dag_imports_without_errors() -> None:
         "credit_gated_enrichment",
         "credit_reservations",
         "multi_vendor_gate",
+        "credit_watchdog",
+        "credit_topup_enrichment",
     }
 
 
@@ -67,6 +69,18 @@ def test_make_demo_pauses_tops_up_finishes_and_reports() -> None:
     for vendor in ("clay", "clodura", "theirstack", "trendtrack", "hunter", "lusha", "tavily", "apify"):
         assert f"  {vendor} " in out
     assert "Demo finished" in out
+    # A budget stops the second run of credit_reservations; the ledger says who spent what; runway per pool.
+    assert "run 1 → success: gate success, enrich success" in out
+    assert "run 2 → success: gate skipped, enrich skipped" in out
+    assert "refused by the budget, not the balance: 600 spent today + 0 held + 600 > budget 1000" in out
+    spent = out.split("Spent per DAG on ")[1]
+    assert re.search(r"credit_gated_enrichment +1,000 +1,000 +0 +0 +1\n", spent), spent
+    assert re.search(r"credit_reservations +600 +600 +0 +0 +1\n", spent), spent
+    runway = out.split("Runway per pool")[1]
+    assert re.search(
+        r"theirstack_default +api_credits +[\d,]+ +[\d.,]+ +\d{4}-\d\d-\d\d \(from usage\)", runway
+    )
+    assert "unknown (under a day of history, or no burn)" in runway
     # What the gates said and when, around the top-up; where everything is; periods as days.
     assert "── top-up: +2,000 api_credits ──" in out
     assert "needed 250: not enough" in out.split("── top-up")[0]
@@ -79,5 +93,6 @@ def test_make_demo_pauses_tops_up_finishes_and_reports() -> None:
     finally:
         shutil.rmtree(kept[1])
     today = datetime.now(timezone.utc).date()
-    assert f"{today - timedelta(days=1)} to {today}" in out  # inclusive days, not an exclusive end
-    assert str(today + timedelta(days=1)) not in out
+    usage = out.split("Usage history")[1].split("This run:")[0]
+    assert f"{today - timedelta(days=1)} to {today}" in usage  # inclusive days, not an exclusive end
+    assert str(today + timedelta(days=1)) not in usage  # (the runway's "runs out" date may be tomorrow)

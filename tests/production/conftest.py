@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,9 @@ from tests.production.stack import (
 
 #: the example DAGs under test, copied unchanged into the stack's DAGs folder
 EXAMPLE_DAGS = ("credit_gated_enrichment.py", "credit_usage_collection.py")
+#: example DAGs copied with one change: (file, text replaced, replacement) (a watcher polling
+#: every second instead of every minute, so the test takes seconds)
+PATCHED_EXAMPLE_DAGS = (("credit_topup_enrichment.py", "poke_interval=60,", "poke_interval=1,"),)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -52,14 +56,30 @@ def production_sandbox() -> Iterator[SandboxServer]:
         yield server
 
 
+def patched_examples(folder: Path) -> list[Path]:
+    """The :data:`PATCHED_EXAMPLE_DAGS`, written into ``folder``."""
+    out = []
+    for name, old, new in PATCHED_EXAMPLE_DAGS:
+        text = (ROOT / "example_dags" / name).read_text()
+        assert text.count(old) == 1, f"{name} no longer holds {old!r}: update PATCHED_EXAMPLE_DAGS"
+        (folder / name).write_text(text.replace(old, new))
+        out.append(folder / name)
+    return out
+
+
 @pytest.fixture(scope="module")
-def stack(request: pytest.FixtureRequest, production_sandbox: SandboxServer) -> Stack:
+def stack(
+    request: pytest.FixtureRequest,
+    production_sandbox: SandboxServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Stack:
     """API server, scheduler, DAG processor, triggerer and a Celery worker on PostgreSQL and Redis."""
     require_service("PostgreSQL", PG_HOST, PG_PORT)
     require_service("Redis", REDIS_HOST, REDIS_PORT)
     for distribution in ("apache-airflow-providers-celery", "apache-airflow-providers-postgres", "redis"):
         _require_package(distribution)
     dag_files = [ROOT / "example_dags" / name for name in EXAMPLE_DAGS]
+    dag_files += patched_examples(tmp_path_factory.mktemp("patched_dags"))
     dag_files += sorted(TEST_DAGS.glob("*.py"))
     started = Stack(production_sandbox, dag_files)
     request.addfinalizer(started.stop)  # registered first: runs even when start() fails half-way

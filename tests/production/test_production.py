@@ -319,7 +319,9 @@ def test_usage_collection_writes_balances_and_usage_to_postgres(stack: Stack) ->
         stack.unpause(USAGE, paused=True)  # no scheduled runs later on
 
     vendors = {row[0] for row in stack.usage_query("SELECT DISTINCT vendor FROM credit_balances")}
-    assert vendors == {"clay", "clodura", "theirstack", "trendtrack"}
+    from airflow_provider_credits.vendors import VENDORS
+
+    assert vendors == set(VENDORS) - {"credits_http"}  # every vendor of the example's connections
     theirstack = stack.usage_query(
         "SELECT remaining FROM credit_balances WHERE vendor = %s AND pool = %s", (VENDOR, POOL)
     )
@@ -329,3 +331,98 @@ def test_usage_collection_writes_balances_and_usage_to_postgres(stack: Stack) ->
         for row in stack.usage_query("SELECT vendor, COUNT(*) FROM credit_usage GROUP BY vendor")
     }
     assert usage.get("theirstack", 0) > 0 and usage.get("clay", 0) > 0, usage
+
+
+TOPUP = "credit_topup_enrichment"
+TOPUP_TASK = "enrich_backlog"
+
+
+def topup_side(stack: Stack) -> str | None:
+    """The side of the threshold the top-up watcher last stored in usage_db (None: none yet)."""
+    try:
+        rows = stack.usage_query(
+            "SELECT state FROM credit_alert_states WHERE watch_id LIKE 'topup:%%' AND connection_id = %s",
+            ("theirstack_default",),
+        )
+    except Exception:  # the table does not exist until the watcher's first read
+        return None
+    return str(rows[0][0]) if rows else None
+
+
+def topup_runs(stack: Stack) -> list[dict[str, Any]]:
+    return sorted(stack.dag_runs(TOPUP), key=lambda r: r["queued_at"] or "")
+
+
+def finished_topup_runs(stack: Stack, count: int) -> list[dict[str, Any]] | None:
+    runs = topup_runs(stack)
+    failed = [r for r in runs if r["state"] == "failed"]
+    if failed:
+        raise StackError(f"{TOPUP} run failed: {failed}\n{stack.task_logs(TOPUP, failed[0]['dag_run_id'])}")
+    done = [r for r in runs if r["state"] == "success"]
+    return runs if len(runs) == count and len(done) == count else None
+
+
+def event_of(stack: Stack, run_id: str) -> dict[str, Any]:
+    """What enrich_backlog returned: the top-up event's extra."""
+    path = f"/api/v2/dags/{TOPUP}/dagRuns/{run_id}/taskInstances/{TOPUP_TASK}/xcomEntries/return_value"
+    value = stack.rest("GET", path, params={"deserialize": True}).json()["value"]
+    return value if isinstance(value, dict) else json.loads(value)
+
+
+def test_topup_starts_enrichment_once_per_top_up_across_triggerer_restarts(
+    stack: Stack, figures: dict[str, Any]
+) -> None:
+    """credit_topup_enrichment (AssetWatcher on CreditTopupTrigger: threshold 5,000, rearm below
+    4,000; polling every second here): a top-up through the sandbox starts exactly one run,
+    whose event carries the balance. The triggerer is killed and restarted while the balance
+    stays above (no duplicate run), and killed again while low, topped up while it is down,
+    and restarted (the top-up is not lost: one more run)."""
+    sandbox, triggerer = stack.sandbox, stack.components["triggerer"]
+    sandbox.set_balance(VENDOR, POOL, 1000)
+    stack.unpause(TOPUP)  # the watcher is registered at the DAG file's next parse (up to a minute)
+    stack.wait_for(lambda: topup_side(stack) == "below", RUN_TIMEOUT, "the watcher to record 'below'")
+    assert topup_runs(stack) == [], "a level is no crossing: no run before a top-up"
+
+    topped_up_at = time.time()
+    sandbox.topup(VENDOR, 5000, POOL)  # 6,000: crosses 5,000
+    [first] = stack.wait_for(lambda: finished_topup_runs(stack, 1), RUN_TIMEOUT, "one run after the top-up")
+    figures["topup_to_dag_run_done_s"] = round(parse_time(first["end_date"]).timestamp() - topped_up_at, 1)
+    event = event_of(stack, first["dag_run_id"])
+    assert (event["crossing"], event["previous"], event["remaining"]) == ("up", "below", 6000), event
+    assert (event["threshold"], event["pool"], event["vendor"]) == (5000, POOL, VENDOR)
+    assert topup_side(stack) == "above"
+
+    # 1. restart while the balance stays above: the stored side says "above", nothing fires
+    stack.expected_down.add("triggerer")
+    triggerer.kill(signal.SIGKILL)
+    triggerer.start()
+    stack.expected_down.discard("triggerer")
+    restarted_at = time.time()
+    reads = balance_reads(stack)
+    stack.wait_for(lambda: balance_reads(stack) >= reads + 5, 120, "the restarted triggerer to poll again")
+    figures["topup_watcher_restart_to_first_poll_s"] = round(
+        balance_reads_between(stack, restarted_at, time.time())[0].timestamp() - restarted_at, 1
+    )
+    time.sleep(3)
+    assert len(topup_runs(stack)) == 1, "a restart while the balance stays above started a run"
+
+    # 2. spent down (recorded as below), then topped up while no triggerer runs
+    sandbox.spend(VENDOR, 3000, POOL)  # 3,000: below the rearm level
+    stack.wait_for(lambda: topup_side(stack) == "below", 60, "the watcher to record 'below' again")
+    assert len(topup_runs(stack)) == 1, "a fall is no top-up (direction='up')"
+    stack.expected_down.add("triggerer")
+    triggerer.kill(signal.SIGKILL)
+    sandbox.topup(VENDOR, 4000, POOL)  # 7,000, while nothing watches
+    time.sleep(2)
+    triggerer.start()
+    stack.expected_down.discard("triggerer")
+    runs = stack.wait_for(
+        lambda: finished_topup_runs(stack, 2), RUN_TIMEOUT, "a run for the top-up made while down"
+    )
+    event = event_of(stack, runs[1]["dag_run_id"])
+    assert (event["crossing"], event["remaining"]) == ("up", 7000), event
+    reads = balance_reads(stack)
+    stack.wait_for(lambda: balance_reads(stack) >= reads + 5, 60, "the watcher to keep polling")
+    time.sleep(3)
+    assert len(topup_runs(stack)) == 2, "one run per top-up, none while the balance stays above"
+    stack.unpause(TOPUP, paused=True)

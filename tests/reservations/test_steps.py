@@ -36,7 +36,7 @@ def test_reserve_grants_with_the_sensors_xcom_then_refuses(store: ReservationSto
     assert "reserved 600 credits until " in granted.message
     assert f"(reservation {holder('a').reservation_id})" in granted.message
     assert refused.value is None
-    assert refused.message.endswith("600 reserved, needed 600: not enough (1 active reservations)")
+    assert refused.message.endswith("600 reserved, needed 600: not enough (1 active reservation)")
 
 
 def test_ticket_round_trips_and_excludes_its_own_reservation(store: ReservationStore) -> None:
@@ -54,7 +54,7 @@ def test_ticket_round_trips_and_excludes_its_own_reservation(store: ReservationS
     assert [r.task_id for r in ticket.held_by_others(CONNECTION, POOL)] == ["other"]
     check = check_minus_others(gate(600), balance(1000), POOL, credits_conn_id=CONNECTION, ticket=ticket)
     assert check.met and check.decision is not None and check.decision.reserved == 300
-    assert check.message.endswith("(1 active reservations)")
+    assert check.message.endswith("(1 active reservation)")
 
 
 def test_a_ticket_needs_a_task_instance() -> None:

@@ -186,3 +186,26 @@ def test_reservation_ids_are_deterministic_per_task_instance() -> None:
         holder("a", run_id="r2").reservation_id,
     }
     assert len(ids) == 3
+
+
+def test_a_reservation_released_after_the_balance_was_read_still_counts(store: ReservationStore) -> None:
+    """A slow worker reserves with a balance read before another run spent and released: that
+    balance does not show the spend, so the released reservation must still be subtracted."""
+    hold(store, 600, "spender", now=T0)
+    read_at = T0 + timedelta(minutes=1)  # the balance (1000) is read: spender's 600 not spent yet
+    assert (
+        store.release(dag_id="dag", run_id="run_1", task_ids=["spender"], now=read_at + timedelta(minutes=1))
+        == 1
+    )
+    stale = balance(1000).model_copy(update={"fetched_at": read_at})
+    attempt = store.reserve(
+        gate=gate(600), balance=stale, connection_id=CONNECTION, holder=holder("late", run_id="run_2"),
+        now=read_at + timedelta(minutes=2),
+    )  # fmt: skip
+    assert not attempt.granted and attempt.decision.reserved == 600
+    fresh = balance(400).model_copy(update={"fetched_at": read_at + timedelta(minutes=3)})
+    again = store.reserve(
+        gate=gate(400), balance=fresh, connection_id=CONNECTION, holder=holder("late", run_id="run_2"),
+        now=read_at + timedelta(minutes=3),
+    )  # fmt: skip
+    assert again.granted and again.counted == ()  # a balance read after the release shows the spend

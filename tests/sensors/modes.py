@@ -15,7 +15,7 @@ import asyncio
 import copy
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import import_module
 from typing import Any
@@ -35,6 +35,8 @@ class Outcome:
 
     value: Any = None
     error: BaseException | None = None
+    #: what the sensor pushed to XCom under keys of its own (e.g. ``credit_gate_refusal``)
+    xcoms: dict[str, Any] = field(default_factory=dict)
 
     @property
     def error_type(self) -> type[BaseException] | None:
@@ -50,6 +52,10 @@ class FakeTaskInstance:
         self.run_id = run_id
         self.task_id = task_id
         self.map_index = map_index
+        self.xcoms: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = json.loads(json.dumps(value))
 
     def get_first_reschedule_date(self, context: Any) -> datetime | None:
         return self.first_try
@@ -87,12 +93,11 @@ def rebuild(trigger: BaseTrigger) -> BaseTrigger:
     return getattr(import_module(module), name)(**json.loads(json.dumps(kwargs)))
 
 
-def _poke(sensor: CreditThresholdSensor) -> Any:
-    return sensor.execute({"ti": FakeTaskInstance(sensor.task_id)})  # type: ignore[typeddict-item]
+def _poke(sensor: CreditThresholdSensor, ti: FakeTaskInstance) -> Any:
+    return sensor.execute({"ti": ti})  # type: ignore[typeddict-item]
 
 
-def _reschedule(sensor: CreditThresholdSensor) -> Any:
-    ti = FakeTaskInstance(sensor.task_id)
+def _reschedule(sensor: CreditThresholdSensor, ti: FakeTaskInstance) -> Any:
     store = FakeStateStore()
     while True:
         started = timezone.utcnow()
@@ -103,8 +108,8 @@ def _reschedule(sensor: CreditThresholdSensor) -> Any:
             time.sleep(max(0.0, (again.reschedule_date - timezone.utcnow()).total_seconds()))
 
 
-def _deferrable(sensor: CreditThresholdSensor) -> Any:
-    context: Any = {"ti": FakeTaskInstance(sensor.task_id)}
+def _deferrable(sensor: CreditThresholdSensor, ti: FakeTaskInstance) -> Any:
+    context: Any = {"ti": ti}
     try:
         return sensor.execute(context)
     except TaskDeferred as first:
@@ -126,7 +131,8 @@ DRIVERS = {"poke": _poke, "reschedule": _reschedule, "deferrable": _deferrable}
 def run_sensor(mode: str, **kwargs: Any) -> Outcome:
     """Build a sensor for ``mode`` with ``kwargs`` and run it to the end."""
     sensor = make_sensor(mode, **kwargs)
+    ti = FakeTaskInstance(sensor.task_id)
     try:
-        return Outcome(value=DRIVERS[mode](sensor))
+        return Outcome(value=DRIVERS[mode](sensor, ti), xcoms=ti.xcoms)
     except Exception as error:
-        return Outcome(error=error)
+        return Outcome(error=error, xcoms=ti.xcoms)

@@ -114,11 +114,18 @@ def test_thresholds_render_from_templates(vendor: FakeVendor) -> None:
     assert value["decision"]["needed"] == 650
 
 
-def test_pool_rendered_empty_means_the_primary_pool(vendor: FakeVendor) -> None:
+def test_no_pool_means_the_primary_pool(vendor: FakeVendor) -> None:
     vendor.script(credits(700))
-    result = sensor(credit_pool="").poke({})
+    result = sensor(credit_pool=None).poke({})
     assert result.is_done
     assert result.xcom_value["decision"]["pool"] == "api_credits"
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_pool_name_is_refused_at_parse_time(empty: str) -> None:
+    """An empty name would silently gate on the primary pool (as a template rendered empty would)."""
+    with pytest.raises(CreditsConfigError, match=r"credit_pool is .*name a pool, or leave credit_pool out"):
+        sensor(credit_pool=empty)
 
 
 def test_unknown_pool_error_is_raised_at_the_first_poke(vendor: FakeVendor) -> None:

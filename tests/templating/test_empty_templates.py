@@ -113,7 +113,6 @@ def test_a_native_template_that_renders_to_none_is_refused() -> None:
     "task",
     [
         lambda: sensor(credit_pool=None),
-        lambda: sensor(credit_pool=""),
         lambda: usage(start=None, end=""),
         lambda: release(gate_task_ids=None),
         lambda: release(gate_task_ids=[]),

@@ -315,7 +315,7 @@ async def test_a_reserving_row_of_the_previous_version_subtracts_the_others(
     event = await only_event(old)
     assert event["status"] == "timeout"
     assert "500 reserved, needed 600" in event["message"]
-    assert "(1 active reservations)" in event["message"]
+    assert "(1 active reservation)" in event["message"]
 
 
 def test_a_reservation_without_its_keys_is_refused_naming_them() -> None:

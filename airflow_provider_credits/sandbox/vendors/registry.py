@@ -1,5 +1,5 @@
 """The sandbox's emulation of the registry vendors (Hunter.io, Lusha, ZeroBounce, Prospeo, SerpApi,
-Apify, Firecrawl, Tavily).
+Apify, Firecrawl, Tavily), mirroring :mod:`airflow_provider_credits.hooks.registry`.
 
 Driven by the registry (:mod:`airflow_provider_credits.vendors`): each vendor's balance path,
 method and auth style come from its :class:`~airflow_provider_credits.vendors.VendorSpec`; this
@@ -9,9 +9,8 @@ beyond it the answer is a 429 with ``Retry-After``. Errors the vendor sends insi
 are emulated too: ZeroBounce answers a bad key with ``Credits: "-1"``, Prospeo with
 ``{"error": true, "error_code": "INVALID_API_KEY"}``.
 
-:func:`routes` registers the vendors' auth checks and error bodies with
-:mod:`airflow_provider_credits.sandbox.app` (whose request wrapper applies faults and logging
-to them like to the four original vendors) and returns their routes.
+:data:`REGISTRY_VENDORS` holds one :class:`~airflow_provider_credits.sandbox.vendors.base.SandboxVendor`
+per vendor; the app applies faults and logging to them like to the four original vendors.
 """
 
 from __future__ import annotations
@@ -20,19 +19,21 @@ import math
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
-
-from airflow_provider_credits.sandbox import app, keys
-from airflow_provider_credits.sandbox.app import Call, Reply, VendorRoute, iso, vendor_error
+from airflow_provider_credits.sandbox import keys
 from airflow_provider_credits.sandbox.state import SandboxState, month_period, num, today
+from airflow_provider_credits.sandbox.vendors import base
+from airflow_provider_credits.sandbox.vendors.base import Call, Reply, SandboxVendor, VendorRoute
 from airflow_provider_credits.vendors import VENDORS, VendorSpec
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
 
 #: the rate limit of a balance call whose vendor documents none: the sandbox's choice.
 DEFAULT_RATE_LIMIT = (20, 1.0)
 #: an error kind answered with HTTP 200 (ZeroBounce, Prospeo: a bad key inside a 200 body).
-IN_200 = "invalid_key_in_200"
+IN_200 = "invalid_key_in_200"  # a kind of base.ERRORS
 
 
 def _spec(vendor: str) -> VendorSpec:
@@ -111,7 +112,7 @@ def _apify(call: Call) -> Any:
     start, end = _period()
     return {
         "data": {
-            "monthlyUsageCycle": {"startAt": iso(start), "endAt": iso(end)},
+            "monthlyUsageCycle": {"startAt": base.iso(start), "endAt": base.iso(end)},
             "limits": {"maxMonthlyUsageUsd": num(pool.limit), "maxMonthlyActorComputeUnits": 1000},
             "current": {"monthlyUsageUsd": num(pool.used), "monthlyActorComputeUnits": 12.5},
         }
@@ -126,8 +127,8 @@ def _firecrawl(call: Call) -> Any:
         "data": {
             "remainingCredits": num(pool.remaining),
             "planCredits": num(pool.limit),
-            "billingPeriodStart": iso(start),
-            "billingPeriodEnd": iso(_next_period_start()),
+            "billingPeriodStart": base.iso(start),
+            "billingPeriodEnd": base.iso(_next_period_start()),
         },
     }
 
@@ -215,7 +216,7 @@ ERROR_CODES: dict[str, dict[str, str]] = {
 # ------------------------------------------------------------------------- auth
 
 
-def _auth_check(vendor: str) -> Callable[[Request, SandboxState], str | None]:
+def _auth_check(vendor: str) -> base.AuthCheck:
     """The vendor's auth as its spec declares it; a bad key is a 200 error for ZeroBounce and Prospeo."""
     auth = _spec(vendor).auth
     assert auth is not None
@@ -230,7 +231,7 @@ def _auth_check(vendor: str) -> Callable[[Request, SandboxState], str | None]:
                 scheme, _, given = given.partition(" ")
                 given = given if scheme.lower() == auth.prefix.strip().lower() else ""
         given = given.strip()
-        if given and app._matches(given, secret):
+        if given and base.matches(given, secret):
             return None
         if vendor == "zerobounce" or (vendor == "prospeo" and given):
             return IN_200
@@ -246,7 +247,7 @@ def _balance(vendor: str) -> Callable[[Call], Reply]:
     def handler(call: Call) -> Reply:
         wait = call.state.rate_wait(vendor, count, seconds)
         if wait is not None:
-            reply = vendor_error(vendor, "rate_limited", call.state)
+            reply = REGISTRY_VENDORS[vendor].error("rate_limited", call.state)
             reply.headers["Retry-After"] = str(max(1, math.ceil(wait)))
             return reply
         return Reply(body=PAYLOADS[vendor](call))
@@ -254,21 +255,21 @@ def _balance(vendor: str) -> Callable[[Call], Reply]:
     return handler
 
 
-def routes() -> tuple[VendorRoute, ...]:
-    """Register the registry vendors with the sandbox app and return their balance routes."""
-    app.ERRORS.setdefault(IN_200, (200, "The API key is not valid."))
-    for vendor in PAYLOADS:
-        spec = _spec(vendor)
-        assert spec.auth is not None
-        app.AUTH.setdefault(vendor, _auth_check(vendor))
-        app.VENDOR_ERRORS.setdefault(vendor, ERROR_BODIES[vendor])
-        app.AUTH_HINTS.setdefault(vendor, spec.auth.describe().replace("`", ""))
-        app.VENDOR_CODES.setdefault(vendor, ERROR_CODES.get(vendor, {}))
-    return tuple(
-        VendorRoute(vendor, spec.balance.method, spec.balance.path, _balance(vendor))
-        for vendor in PAYLOADS
-        if (spec := _spec(vendor)).balance is not None
+def _vendor(name: str) -> SandboxVendor:
+    spec = _spec(name)
+    assert spec.auth is not None
+    balance = spec.balance
+    return SandboxVendor(
+        name=name,
+        routes=(VendorRoute(balance.method, balance.path, _balance(name)),) if balance is not None else (),
+        auth=_auth_check(name),
+        auth_hint=spec.auth.describe().replace("`", ""),
+        error_body=ERROR_BODIES[name],
+        error_codes=ERROR_CODES.get(name, {}),
     )
 
 
-__all__ = ["DEFAULT_RATE_LIMIT", "PAYLOADS", "routes"]
+#: vendor name -> its emulation.
+REGISTRY_VENDORS: dict[str, SandboxVendor] = {name: _vendor(name) for name in PAYLOADS}
+
+__all__ = ["DEFAULT_RATE_LIMIT", "PAYLOADS", "REGISTRY_VENDORS"]
