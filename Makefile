@@ -3,6 +3,8 @@
 # make demo: set up .venv with only what the demo needs (Airflow, SQLite, the sandbox: no root, no
 #            system packages); run the example DAGs against the vendor sandbox and print a report.
 #            `make demo KEEP=1` keeps the demo's folder (Airflow home, usage database, logs).
+#            Also writes the Credits page with the demo's data as one HTML file and prints its path.
+# make demo-ui: the demo, then `airflow api-server` on its data; prints the URL and the login.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,7 +13,7 @@ AIRFLOW_VERSION ?= 3.3.2
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: test lint demo docs sysdeps screenshots bench fuzz reliability-report clean
+.PHONY: test lint demo demo-ui docs sysdeps screenshots bench fuzz reliability-report clean
 
 $(STAMP): pyproject.toml Makefile
 	@$(MAKE) --no-print-directory sysdeps
@@ -62,6 +64,10 @@ docs: $(STAMP)
 demo: $(DEMO_STAMP)
 	$(BIN)/python scripts/demo.py $(if $(filter-out 0,$(KEEP)),--keep)
 
+# The demo, then the Airflow UI on its data (SQLite, simple auth manager): prints the URL and login.
+demo-ui: $(DEMO_STAMP)
+	$(BIN)/python scripts/demo.py --ui $(if $(filter-out 0,$(KEEP)),--keep) $(if $(PORT),--port $(PORT))
+
 # Benchmarks (several minutes): writes benchmarks/RESULTS.md.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
@@ -74,9 +80,10 @@ fuzz: $(STAMP)
 reliability-report: $(STAMP)
 	$(BIN)/python -m tests.reliability.report --write
 
-# Regenerate docs/img/connection-*.png from a real Airflow UI (needs Chromium).
+# Regenerate docs/img/connection-*.png and dashboard-*.png from a real Airflow UI (needs Chromium).
 screenshots: $(STAMP)
 	$(BIN)/python -m tests.ui.screenshots
+	CREDITS_SCREENSHOTS=docs/img $(BIN)/python -m pytest -q -p no:cacheprovider tests/ui/test_dashboard.py
 
 clean:
 	rm -rf $(VENV) .site .pytest_cache .mypy_cache .ruff_cache

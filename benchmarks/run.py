@@ -1,6 +1,6 @@
 """Run every benchmark and write ``benchmarks/RESULTS.md`` (``make bench``).
 
-``python -m benchmarks.run [--quick] [--only import,triggers,sql,check] [--output PATH]``
+``python -m benchmarks.run [--quick] [--only import,triggers,sql,check,dashboard] [--output PATH]``
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_check, bench_import, bench_sql, bench_triggers
+from benchmarks import bench_check, bench_dashboard, bench_import, bench_sql, bench_triggers
 from benchmarks.common import ROOT, load, machine
 
 BENCHES: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]], str]]] = {
@@ -20,6 +20,7 @@ BENCHES: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]
     "triggers": (bench_triggers.run, bench_triggers.render),
     "sql": (bench_sql.run, bench_sql.render),
     "check": (bench_check.run, bench_check.render),
+    "dashboard": (bench_dashboard.run, bench_dashboard.render),
 }
 
 NOTES = ROOT / "benchmarks" / "NOTES.md"

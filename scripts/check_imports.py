@@ -24,6 +24,8 @@ from typing import Any
 
 PACKAGE = "airflow_provider_credits"
 HINT = "pip install 'airflow-provider-credits["
+#: modules only Airflow's API server imports, and the packages of Airflow's own that they need
+SERVER_ONLY = {"airflow_provider_credits.plugins.app": {"fastapi", "starlette"}}
 
 
 class Blocker(importlib.abc.MetaPathFinder):
@@ -72,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if HINT in message:
                 named.add(message.split(HINT, 1)[1].split("]", 1)[0])
                 print(f"  {name}: needs an extra: {message}")
+            elif SERVER_ONLY.get(name, set()) & blocked:
+                print(f"  {name}: API server only (needs Airflow's {', '.join(sorted(SERVER_ONLY[name]))})")
             else:
                 bad.append(name)
                 print(f"  {name}: FAILED without naming an extra: {type(exc).__name__}: {message}")

@@ -10,6 +10,10 @@
    600 and skips the second (refused by the budget, not the balance).
 6. Prints a report from the usage database: balances, usage, spent per DAG (the ledger) and
    runway per pool (the forecast from the stored history).
+7. Writes the Credits page (the Airflow UI plugin's page) with the usage database's data as one
+   self-contained HTML file and prints its path; the database gets 60 days of simulated history
+   before the demo's own readings first, so the charts have something to show.
+   ``--ui`` (``make demo-ui``) then serves the Airflow UI on the same data and prints its URL and login.
 
 Airflow's own output goes to ``<workdir>/airflow-output.log``; the demo prints its steps.
 """
@@ -350,10 +354,204 @@ def ledger_report(now: datetime) -> str:
     return "\n".join(lines)
 
 
+HISTORY_DAYS = 60
+PAGE = Path(tempfile.gettempdir()) / "credits-demo.html"
+
+
+def simulate_history(usage_db: Path, days: int = HISTORY_DAYS) -> int:
+    """Add ``days`` days of made-up daily readings and usage before the demo's own, for the charts.
+
+    Each pool burns about 2 % of its limit (or of its balance) a day, more on weekdays; usage
+    records are added for the pools that report usage. Marked: ``dag_id`` is ``simulated_history``
+    and the usage dimension ``simulated``. Returns the rows added.
+    """
+    import json as _json
+
+    os.environ["AIRFLOW_CONN_CREDITS_DEMO_HISTORY"] = _json.dumps(
+        {"conn_type": "sqlite", "host": str(usage_db)}
+    )
+    from airflow.providers.sqlite.hooks.sqlite import SqliteHook
+
+    from airflow_provider_credits.storage.database import Database
+    from airflow_provider_credits.storage.tables import BALANCES, USAGE
+
+    db = Database(SqliteHook(sqlite_conn_id="credits_demo_history"))
+    added = 0
+    try:
+        with db.begin() as conn:
+            b, u = BALANCES.c, USAGE.c
+            first = conn.execute(BALANCES.select().order_by(b.fetched_at)).mappings().all()
+            oldest: dict[tuple[str, str], Any] = {}
+            for row in first:
+                oldest.setdefault((row["connection_id"], row["pool"]), row)
+            reporting = {tuple(r) for r in conn.execute(sa_select_distinct(u.vendor, u.account, u.pool))}
+            snapshots, usage = [], []
+            for row in oldest.values():
+                if row["remaining"] is None:
+                    continue
+                scale = float(row["credit_limit"] or row["remaining"] or 100)
+                remaining = float(row["remaining"])
+                day0 = row["fetched_at"].replace(hour=0, minute=0, second=0, microsecond=0)
+                for d in range(1, days + 1):
+                    day = day0 - timedelta(days=d)
+                    burn = round(scale * 0.02 * (1.3 if day.weekday() < 5 else 0.4))
+                    remaining += burn
+                    snapshots.append(
+                        {
+                            **row,
+                            "fetched_at": day.replace(hour=6),
+                            "logical_date": day.replace(hour=6),
+                            "dag_id": "simulated_history",
+                            "run_id": f"simulated__{day.date()}",
+                            "remaining": remaining,
+                            "used": None
+                            if row["credit_limit"] is None
+                            else float(row["credit_limit"]) - remaining,
+                        }
+                    )
+                    if (row["vendor"], row["account"], row["pool"]) in reporting:
+                        usage.append(
+                            {
+                                "vendor": row["vendor"],
+                                "account": row["account"],
+                                "pool": row["pool"],
+                                "dimension": "simulated",
+                                "period_start": day,
+                                "period_end": day + timedelta(days=1),
+                                "amount": burn,
+                                "unit": row["unit"],
+                                "fetched_at": row["fetched_at"],
+                            }
+                        )
+            if snapshots:
+                conn.execute(BALANCES.insert(), snapshots)
+            if usage:
+                conn.execute(USAGE.insert(), usage)
+            added = len(snapshots) + len(usage)
+    finally:
+        db.dispose()
+        del os.environ["AIRFLOW_CONN_CREDITS_DEMO_HISTORY"]
+    return added
+
+
+def sa_select_distinct(*columns: Any) -> Any:
+    import sqlalchemy as sa
+
+    return sa.select(*columns).distinct()
+
+
+def write_page(usage_db: Path, path: Path = PAGE) -> Path:
+    """The Credits page with the usage database's data, as one self-contained HTML file."""
+    import json as _json
+
+    os.environ["AIRFLOW_CONN_CREDITS_DB"] = _json.dumps({"conn_type": "sqlite", "host": str(usage_db)})
+    from airflow_provider_credits.plugins.app import DataSource
+    from airflow_provider_credits.plugins.app import write_page as write
+    from airflow_provider_credits.plugins.data import Tables
+
+    db = DataSource("credits_db").database()
+    try:
+        return write(db, Tables(), path, now=datetime.now(timezone.utc))
+    finally:
+        db.dispose()
+
+
+def serve_ui(workdir: Path, say: Any, port: int) -> int:
+    """``airflow api-server`` (SQLite, simple auth manager) on the demo's data until Ctrl-C."""
+    import secrets
+    import socket
+
+    if port == 0 or not _port_free(port):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+    password = secrets.token_urlsafe(12)
+    passwords = workdir / "airflow" / "passwords.json"
+    passwords.write_text(json.dumps({"admin": password}))
+    env = {
+        **os.environ,
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+    }
+    plugins = workdir / "airflow" / "plugins"
+    plugins.mkdir(parents=True, exist_ok=True)
+    from importlib import metadata
+
+    if not any(ep.name == "credits" for ep in metadata.entry_points(group="airflow.plugins")):
+        (plugins / "credits_plugin.py").write_text(
+            "from airflow_provider_credits.plugins import CreditsPlugin\n"
+        )
+    env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(plugins)
+    log = open(workdir / "api-server.log", "w")  # noqa: SIM115 (open while the server runs)
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("airflow")),
+            "api-server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    import urllib.request
+
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2):
+                break
+        except OSError:
+            time.sleep(0.5)
+    if server.poll() is not None:
+        say(f"airflow api-server exited; see {log.name}")
+        return 1
+    say(
+        f"\nAirflow UI: {url}/  (log in as admin, password {password}); the Credits page: {url}/plugin/credits"
+    )
+    say("Press Ctrl-C to stop.")
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # a `kill` stops the server too
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(10)
+        log.close()
+    return 0
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep the work folder (Airflow home, usage.db)")
+    parser.add_argument("--ui", action="store_true", help="then serve the Airflow UI on the demo's data")
+    parser.add_argument("--port", type=int, default=8080, help="--ui: the port (taken: any free one)")
     args = parser.parse_args(argv)
 
     console = os.fdopen(
@@ -445,7 +643,14 @@ def main(argv: list[str] | None = None) -> int:
             say(report(usage_db, START_BALANCE, TOP_UP if topped_up.is_set() else 0))
             say(ledger_report(datetime.now(timezone.utc)))
             ok = state == state_collect == state_enrich == "success" and enriched == 4 and skipped == [2]
+            added = simulate_history(usage_db)
+            page = write_page(usage_db)
+            say(
+                f"\n7. The Credits page with this data ({added} simulated rows of history before the demo's own): {page}"
+            )
             say(f"\n{'Demo finished' if ok else 'Demo FAILED'} in {time.monotonic() - started:.0f} s.")
+            if args.ui:
+                serve_ui(workdir, say, args.port)
             if args.keep:
                 say(
                     f"Kept {workdir}: AIRFLOW_HOME={workdir / 'airflow'}, usage database {usage_db}, "

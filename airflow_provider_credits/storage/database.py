@@ -186,7 +186,8 @@ class Database:
                 exists = inspector.has_table(t.name, schema=t.schema)
                 if exists and not needs_upgrade(inspector, t):
                     self._check(inspector, t, exists)
-                    continue
+                    if not (create and _missing_indexes(inspector, t)):
+                        continue
             if not exists and not create:
                 self._check(inspector, t, exists)
             for attempt in range(3):
@@ -197,6 +198,9 @@ class Database:
                             t.create(conn, checkfirst=True)
                         elif needs_upgrade(inspector, t):
                             upgrade(conn, inspector, t)
+                        if create:  # tables made by older versions, or upgraded: add the indexes
+                            for index in _missing_indexes(sa.inspect(conn), t):
+                                index.create(conn, checkfirst=True)
                     break
                 except CreditsStorageError as exc:
                     if isinstance(exc, TableSchemaError) or attempt == 2:
@@ -315,6 +319,14 @@ class Database:
         """MySQL: whether the driver counts a matched but unchanged row as affected (FOUND_ROWS)."""
         flag = getattr(self.engine.dialect, "_found_rows_client_flag", None)
         return bool(flag and flag() is not None)
+
+
+def _missing_indexes(inspector: sa.Inspector, t: sa.Table) -> list[sa.Index]:
+    """The indexes of ``t`` (by name) that the existing table lacks."""
+    if not t.indexes:
+        return []
+    existing = {str(i["name"]).lower() for i in inspector.get_indexes(t.name, schema=t.schema)}
+    return [i for i in t.indexes if str(i.name).lower() not in existing]
 
 
 class _BulkUpsert:

@@ -114,6 +114,9 @@ BALANCES = sa.Table(
     _number("used", nullable=True),
     _time("period_start", nullable=True),
     _time("period_end", nullable=True),
+    # the Credits page: the latest snapshot and the history of each vendor, account and pool
+    sa.Index(None, "vendor", "account", "pool", "fetched_at"),
+    sa.Index(None, "fetched_at"),
     comment="one balance snapshot per credits connection, pool and read time; history only grows",
 )
 """``credit_balances``: a snapshot per connection, pool and the time it was read (``fetched_at``);
@@ -131,6 +134,9 @@ USAGE = sa.Table(
     _number("amount"),
     _text("unit", 32),
     _time("fetched_at"),
+    # the Credits page and the runway: a pool's usage over a time range, and all pools' over one
+    sa.Index(None, "vendor", "account", "pool", "period_start"),
+    sa.Index(None, "period_start"),
     comment="credits used per vendor, account, pool, dimension and period (upserted)",
     info={TOUCHED_ONLY: ("fetched_at",)},
 )
@@ -154,6 +160,7 @@ RESERVATIONS = sa.Table(
     _text("spent_source", 16, nullable=True),
     _text("budget_key", _ID, nullable=True),
     _number("balance_before", nullable=True),
+    sa.Index(None, "released_at", "expires_at"),  # the active ones (the Credits page)
     comment="credit reservations of gate tasks (one row per task instance)",
 )
 """``credit_reservations``: one row per gate task instance (re-reserving overwrites it).
@@ -227,7 +234,21 @@ def table(default: sa.Table, name: TableName) -> sa.Table:
     if name.table == default.name and name.schema is None:
         return default
     schema: Any = name.schema  # None: the connection's default schema
-    return default.to_metadata(sa.MetaData(), schema=schema, name=name.table)
+    copy = default.to_metadata(sa.MetaData(), schema=schema, name=name.table)
+    for index in copy.indexes:  # copies keep the default's index names: unique per schema, so rename
+        suffix = str(index.name).removeprefix(f"ix_{default.name}_")
+        index.name = sa.sql.elements.conv(index_name(name.table, suffix))
+    return copy
+
+
+def index_name(table_name: str, suffix: str) -> str:
+    """``ix_<table>_<suffix>``, shortened with a hash to PostgreSQL's 63 characters."""
+    full = f"ix_{table_name}_{suffix}"
+    if len(full) <= 63:
+        return full
+    import hashlib
+
+    return f"{full[:54]}_{hashlib.sha1(full.encode()).hexdigest()[:8]}"
 
 
 ALERT_STATES = sa.Table(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import bench_check, bench_import, bench_sql, bench_triggers, run
+from benchmarks import bench_check, bench_dashboard, bench_import, bench_sql, bench_triggers, run
 
 pytestmark = pytest.mark.integration
 
@@ -64,3 +64,12 @@ def test_header_names_machine_and_load() -> None:
     text = run.header(run.machine(), ["import: 1.00 / 1.00 / 1.00"], 60.0, quick=True)
     assert "load average" in text and "Python" in text
     assert isinstance(run.ROOT, Path)
+
+
+def test_dashboard_bench_times_every_route() -> None:
+    results = bench_dashboard.run(quick=True)
+    sqlite = results["databases"]["sqlite"]
+    assert set(sqlite["routes"]) == set(bench_dashboard.ROUTES)
+    assert all(r["calls"] == 3 and r["p95_ms"] > 0 for r in sqlite["routes"].values())
+    assert sqlite["counts"]["usage"] == 2_000
+    assert "## 5." in bench_dashboard.render(results)

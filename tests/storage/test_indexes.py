@@ -1,0 +1,64 @@
+"""Indexes of the tables (the Credits page's queries): created with a table, added to older tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from airflow_provider_credits.storage.database import Database
+from airflow_provider_credits.storage.names import TableName
+from airflow_provider_credits.storage.tables import BALANCES, LEDGER, RESERVATIONS, USAGE, table
+from tests.plugins import databases
+
+
+def _index_names(db: Database, t: sa.Table) -> set[str]:
+    with db.begin() as conn:
+        return {str(i["name"]) for i in sa.inspect(conn).get_indexes(t.name, schema=t.schema)}
+
+
+def _without_indexes(t: sa.Table) -> sa.Table:
+    """The table as a version without indexes created it."""
+    copy = t.to_metadata(sa.MetaData())
+    copy.indexes.clear()
+    return copy
+
+
+@pytest.fixture
+def db(database: databases.Database) -> Any:
+    db = Database(database.hook())
+    yield db
+    db.dispose()
+
+
+@pytest.mark.parametrize("default", [BALANCES, USAGE, RESERVATIONS], ids=lambda t: t.name)
+def test_prepare_adds_missing_indexes_to_an_existing_table_once(
+    database: databases.Database, db: Database, default: sa.Table
+) -> None:
+    t = table(default, TableName.parse(database.table("ix")))
+    with db.begin() as conn:
+        _without_indexes(t).create(conn)
+    wanted = {str(i.name) for i in t.indexes}
+    assert wanted and not wanted & _index_names(db, t)
+
+    db.prepare([t], create=False)  # a table the user manages: no DDL
+    assert not wanted & _index_names(db, t)
+
+    db.prepare([t], create=True)
+    assert wanted <= _index_names(db, t)
+    db.prepare([t], create=True)  # idempotent
+    assert wanted <= _index_names(db, t)
+
+
+def test_tables_under_other_names_get_their_own_index_names(
+    database: databases.Database, db: Database
+) -> None:
+    """Index names are unique per schema (PostgreSQL) or database (SQLite): copies must not reuse them."""
+    first, second = (table(BALANCES, TableName.parse(database.table("b"))) for _ in range(2))
+    ledgers = [table(LEDGER, TableName.parse(database.table("l"))) for _ in range(2)]
+    db.prepare([first, second, *ledgers], create=True)
+    assert {str(i.name) for i in first.indexes}.isdisjoint(str(i.name) for i in second.indexes)
+    assert {str(i.name) for i in first.indexes} <= _index_names(db, first)
+    assert {str(i.name) for i in ledgers[1].indexes} <= _index_names(db, ledgers[1])
+    assert all(str(i.name).startswith(f"ix_{first.name}_") for i in first.indexes)
