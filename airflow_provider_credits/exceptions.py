@@ -67,6 +67,15 @@ _CONTEXT_KEYS = {
 }
 
 
+def _context_value(name: str, value: Any) -> Any:
+    """A context field of an error payload, None when it has the wrong type (e.g. from another version)."""
+    if name == "status":
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value if isinstance(value, str) else None
+
+
 class CreditsError(Exception):
     """Root of every error this package raises.
 
@@ -140,13 +149,20 @@ class CreditsError(Exception):
         """Rebuild the error :meth:`to_payload` described, as the same class when it is known.
 
         An unknown ``error_type`` (an older or newer version of the package) becomes a plain
-        :class:`CreditsError` with the same message and context.
+        :class:`CreditsError` with the same message and context. Never raises: a context value
+        of the wrong type is dropped, and a class whose own fields cannot be rebuilt from the
+        payload becomes a plain :class:`CreditsError` with the message.
         """
+        payload = payload if isinstance(payload, dict) else {"message": repr(payload)}
         cls = globals().get(str(payload.get("error_type")))
         if not (isinstance(cls, type) and issubclass(cls, CreditsError)):
             cls = CreditsError
-        context = {name: payload.get(key) for name, key in _CONTEXT_KEYS.items()}
-        return cls._from_extra(str(payload.get("message")), context, payload)
+        context = {name: _context_value(name, payload.get(key)) for name, key in _CONTEXT_KEYS.items()}
+        message = str(payload.get("message"))
+        try:
+            return cls._from_extra(message, context, payload)
+        except Exception:  # a payload this version did not write: keep its words, not its class
+            return CreditsError(message, **context)
 
     def __reduce__(self) -> tuple[Any, ...]:  # keep keyword-only attributes through pickling
         return (CreditsError.from_payload, (self.to_payload(),))
@@ -225,10 +241,11 @@ class UnknownCreditPoolError(CreditsConfigError):
 
     @classmethod
     def _from_extra(cls, message: str, context: dict[str, Any], payload: dict[str, Any]) -> CreditsError:
+        available = payload.get("available")
         return cls(
             vendor=context.get("vendor"),
             pool=str(payload.get("pool")),
-            available=payload.get("available") or [],
+            available=[str(name) for name in available] if isinstance(available, (list, tuple)) else [],
         )
 
 

@@ -127,3 +127,35 @@ def test_unknown_error_type_becomes_the_root_class(error_type: str | None) -> No
     again = CreditsError.from_payload({"error_type": error_type, "message": "m", "vendor": "clay"})
     assert type(again) is CreditsError
     assert str(again) == "[clay] m"
+
+
+MALFORMED_PAYLOADS = {
+    "available not a list": {"error_type": "UnknownCreditPoolError", "message": "m", "available": 5},
+    "available of numbers": {"error_type": "UnknownCreditPoolError", "message": "m", "available": [1, 2]},
+    "available an object": {"error_type": "UnknownCreditPoolError", "message": "m", "available": {"a": None}},
+    "pool an object": {"error_type": "UnknownCreditPoolError", "message": "m", "pool": {"x": 1}},
+    "vendor a list": {"error_type": "CreditsError", "message": "m", "vendor": ["a"]},
+    "http_status text": {"error_type": "CreditsAuthError", "message": "m", "http_status": "abc"},
+    "http_status a bool": {"error_type": "CreditsServerError", "message": "m", "http_status": True},
+    "not a dict": ["error"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("payload", list(MALFORMED_PAYLOADS.values()), ids=list(MALFORMED_PAYLOADS))
+def test_from_payload_never_raises_on_a_malformed_payload(payload: object) -> None:
+    again = CreditsError.from_payload(payload)  # type: ignore[arg-type]
+    assert isinstance(again, CreditsError)
+    assert again.status is None or isinstance(again.status, int)
+    assert again.vendor is None or isinstance(again.vendor, str)
+    assert all(isinstance(name, str) for name in getattr(again, "available", []))
+
+
+def test_from_payload_falls_back_to_the_root_class_when_a_subclass_cannot_be_rebuilt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: object, **kwargs: object) -> CreditsError:
+        raise KeyError("pool")
+
+    monkeypatch.setattr(UnknownCreditPoolError, "_from_extra", classmethod(broken))
+    again = CreditsError.from_payload({"error_type": "UnknownCreditPoolError", "message": "m", "vendor": "v"})
+    assert type(again) is CreditsError and str(again) == "[v] m"

@@ -116,6 +116,26 @@ def _report_params(start: datetime, end: datetime) -> dict[str, str]:
     return {"timeRange[startTime]": iso(start), "timeRange[endTime]": iso(end)}
 
 
+def clean_cookie(pasted: str) -> str:
+    """The ``claysession`` value in a pasted cookie: the bare value, or copied with its name
+    (``claysession=...``, any case), from a ``Cookie:`` request header (other cookies around it
+    are dropped), with a trailing ``;`` or ``Path=/`` attributes, or in double quotes."""
+    text = pasted.strip()
+    if text[:7].lower() == "cookie:":
+        text = text[7:]
+    parts = [part.strip() for part in text.split(";") if part.strip()]
+    named = [
+        value
+        for name, sep, value in (part.partition("=") for part in parts)
+        if sep and name.strip().lower() == COOKIE_NAME
+    ]
+    value = named[0] if named else text.strip().rstrip(";")
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    return value.strip()
+
+
 def _account_password(settings: ConnectionSettings) -> str:
     return str(extra_value(settings.extras, "clay", "account_password") or "")
 
@@ -124,7 +144,7 @@ class ClayHook(CreditsHook, spec=VENDORS["clay"]):
     """Reads Clay workspace credits and credit reports (unofficial API).
 
     Pool: ``credits``. Connection: the ``claysession`` cookie in the password field (with or
-    without the ``claysession=`` prefix) and the ``workspace_id`` extra; optionally the
+    without the ``claysession=`` prefix, or as a ``Cookie:`` header) and the ``workspace_id`` extra; optionally the
     account email in login and the ``account_password`` extra, to sign in again once when
     Clay answers 401.
 
@@ -140,7 +160,7 @@ class ClayHook(CreditsHook, spec=VENDORS["clay"]):
     # ---------------------------------------------------------------- auth
 
     def _validate_settings(self, settings: ConnectionSettings) -> None:
-        settings.secret = settings.secret.removeprefix(f"{COOKIE_NAME}=").strip()
+        settings.secret = clean_cookie(settings.secret)
         if not settings.secret and not self._can_login(settings):
             form = connection_form(self.conn_type)
             raise CreditsConfigError(

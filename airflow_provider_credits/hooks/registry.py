@@ -181,8 +181,6 @@ class RegistryHook(CreditsHook):
             MappingError,
             map_pools,
             matching_error,
-            search,
-            truthy,
         )
 
         spec, data = self.vendor_spec(), raw.root
@@ -199,8 +197,9 @@ class RegistryHook(CreditsHook):
                     code=code,
                     **where,
                 )
-            if spec.ok_when is not None and not truthy(search(spec.ok_when, data)):
-                code, message = self._spec_error_fields(data)
+            if spec.ok_when is not None and not self._ok(spec.ok_when, data, where):
+                # the vendor's own error fields, else the usual ``error``/``message``/``detail``
+                code, message, _ = self._vendor_error_fields(data, httpx.Headers())
                 raise self._error(
                     CreditsResponseError,
                     f"{self._field('ok_when')}the answer does not satisfy `{spec.ok_when}`"
@@ -212,6 +211,15 @@ class RegistryHook(CreditsHook):
         except MappingError as exc:
             raise self._error(CreditsResponseError, f"{self._field('pools')}{exc}", **where) from None
         return CreditBalance(vendor=self.vendor, account=self.account, pools=pools)
+
+    def _ok(self, ok_when: str, data: Any, where: dict[str, Any]) -> bool:
+        """Whether the answer satisfies ``ok_when``; one it cannot be evaluated on is an error of that extra."""
+        from airflow_provider_credits.vendors.mapping import MappingError, search, truthy
+
+        try:
+            return truthy(search(ok_when, data))
+        except MappingError as exc:
+            raise self._error(CreditsResponseError, f"{self._field('ok_when')}{exc}", **where) from None
 
 
 @functools.cache
@@ -283,6 +291,9 @@ def spec_from_extras(conn_id: str, extras: dict[str, Any]) -> VendorSpec:
         return CreditsConfigError(f"connection {conn_id!r}: extra {name!r} {problem}", vendor=vendor)
 
     def expression(name: str, value: Any, where: str = "") -> str:
+        if not isinstance(value, str):
+            # the same words as compile_expression, whose cache cannot take a list or an object
+            raise refuse(name, f"{where}expected a JMESPath expression, got {value!r:.100}")
         try:
             compile_expression(value)
         except ExpressionError as exc:

@@ -17,6 +17,9 @@ from airflow_provider_credits.sandbox.state import SandboxError, SandboxState
 
 CONTROL_PREFIX = "/_sandbox"
 
+#: the largest amount a control request may spend, add or set (a trillion credits)
+MAX_AMOUNT = 1e12
+
 Control = Callable[[SandboxState, "Fields", Mapping[str, str]], Any]
 
 
@@ -50,16 +53,21 @@ class Fields:
         return value or None
 
     def number(self, name: str) -> float:
-        """A required finite number (a numeric string such as ``"250"`` is accepted)."""
+        """A required finite number of at most :data:`MAX_AMOUNT` either way (a numeric string such
+        as ``"250"`` is accepted)."""
         value = self._get(name, True)
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise SandboxError(f"{value!r} is not a number", field=name)
         try:
             number = float(value)
+        except OverflowError:  # an integer beyond a float, e.g. 10**400
+            raise SandboxError(f"{str(value)[:40]}... is not a finite number", field=name) from None
         except ValueError:
             raise SandboxError(f"{value!r} is not a number", field=name) from None
         if not math.isfinite(number):
             raise SandboxError(f"{value!r} is not a finite number", field=name)
+        if abs(number) > MAX_AMOUNT:
+            raise SandboxError(f"{value!r} is beyond the sandbox's bound of {MAX_AMOUNT:g}", field=name)
         return number
 
     def count(self, name: str) -> int | None:

@@ -56,6 +56,23 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
+#: the accepted range of each numeric parameter (inclusive); outside it, or NaN, is refused.
+#: The upper bounds keep a fault a test double: a wait longer than ten minutes, a body over
+#: 64 MiB or a drip chunk over 1 MiB tests nothing the smaller value does not.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "retry_after": (0, 3600),
+    "delay": (0, 600),
+    "interval": (0, 60),
+    "chunk_size": (1, 1024 * 1024),
+    "missing": (1, 1024 * 1024 * 1024),
+    "size": (0, 64 * 1024 * 1024),
+}
+
+
+#: statuses that cannot carry the fault's body (the server would break the connection)
+_NO_BODY = frozenset({204, 205, 304})
+
+
 def _coerce(scenario: str, name: str, value: Any, default: Any) -> Any:
     kind = type(default)
     try:
@@ -64,7 +81,7 @@ def _coerce(scenario: str, name: str, value: Any, default: Any) -> Any:
         if kind is int and isinstance(value, float) and not value.is_integer():
             raise ValueError(value)
         return kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(
             f"fault {scenario!r}: parameter {name!r} must be a {kind.__name__}, got {value!r}"
         ) from None
@@ -85,8 +102,14 @@ def resolve_params(scenario: str, params: dict[str, Any]) -> dict[str, Any]:
         allowed = ", ".join(defaults) or "none"
         raise ValueError(f"fault {scenario!r} has no parameter {', '.join(unknown)}; parameters: {allowed}")
     resolved = {name: _coerce(scenario, name, params.get(name, d), d) for name, d in defaults.items()}
+    for name, (low, high) in BOUNDS.items():
+        value = resolved.get(name)
+        if value is not None and not low <= value <= high:  # also refuses NaN
+            raise ValueError(
+                f"fault {scenario!r}: parameter {name!r} must be between {low:g} and {high:g}, got {value!r}"
+            )
     status, lowest = resolved.get("status"), 500 if scenario == "server_error" else 200
-    if status is not None and not lowest <= status <= 599:
+    if status is not None and (not lowest <= status <= 599 or status in _NO_BODY):
         raise ValueError(f"fault {scenario!r}: status {status} is out of range")
     return resolved
 

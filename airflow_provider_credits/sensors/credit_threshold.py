@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -544,14 +545,22 @@ def _event_problem(event: Any) -> str | None:
     if status != "success":
         wrong = [key for key in EVENT_KEYS[status] if not isinstance(event[key], str)]
         return f"{status} event whose {', '.join(wrong)} is not text" if wrong else None
+    raw_decision = event["decision"]
+    if isinstance(raw_decision, dict) and set(raw_decision) - set(ThresholdDecision.model_fields):
+        unknown = sorted(map(str, set(raw_decision) - set(ThresholdDecision.model_fields)))
+        return f"success event whose decision has unknown keys {unknown}"
     try:
-        CreditBalance.model_validate(event["balance"])
-        decision = ThresholdDecision.model_validate(event["decision"])
+        balance = CreditBalance.model_validate(event["balance"])
+        decision = ThresholdDecision.model_validate(raw_decision)
     except ValidationError as exc:
         return f"success event with an unusable balance or decision ({exc.error_count()} errors)"
     if not decision.met:
         return "success event whose decision is not met"
+    if decision.remaining - decision.reserved < decision.needed:
+        return "success event whose decision is met with remaining - reserved below needed"
+    if decision.pool not in {pool.name for pool in balance.pools}:
+        return f"success event whose decision's pool {decision.pool!r} is not in its balance"
     deadline = event["deadline"]
-    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)):
-        return "success event whose deadline is not a number"
+    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not math.isfinite(deadline):
+        return "success event whose deadline is not a number (finite epoch seconds)"
     return None

@@ -116,13 +116,34 @@ def test_explicit_login_needs_login_details(api, make_hook):
         make_hook("clay").login()
 
 
-@pytest.mark.parametrize("pasted", [COOKIE, f"claysession={COOKIE}", f"  claysession={COOKIE} "])
-def test_pasted_cookie_with_or_without_prefix(mode, api, make_hook, pasted):
+PASTED_FORMS = [
+    "{}",
+    "claysession={}",
+    "  claysession={} ",
+    "Claysession={}",
+    "claysession={};",
+    'claysession="{}"',
+    "Cookie: claysession={}",
+    "cookie: other=1; claysession={}; more=2",
+    "claysession={}; Path=/; HttpOnly",
+]
+
+
+@pytest.mark.parametrize("form", PASTED_FORMS)
+def test_pasted_cookie_with_or_without_prefix(mode, api, make_hook, form):
     route = api.get(CREDITS).respond(json=load("clay", "workspace_credits"))
 
-    invoke(mode, make_hook("clay", password=pasted), "get_balance")
+    invoke(mode, make_hook("clay", password=form.format(COOKIE)), "get_balance")
 
     assert route.calls.last.request.headers["Cookie"] == f"claysession={COOKIE}"
+
+
+@pytest.mark.parametrize("form", PASTED_FORMS)
+def test_masked_placeholder_in_any_pasted_form_is_refused(mode, api, make_hook, form):
+    with pytest.raises(CreditsConfigError, match="masked placeholder"):
+        invoke(mode, make_hook("clay", password=form.format("***")), "get_balance")
+
+    assert not api.calls
 
 
 def test_no_cookie_and_no_login_is_a_config_error(mode, api, make_hook):

@@ -111,6 +111,20 @@ def test_ok_when_false_is_a_response_error_naming_the_extra(api, http_hook, mode
     message = str(info.value)
     assert "connection 'generic', extra 'ok_when'" in message
     assert "`result != 'error'`" in message
+    assert message.endswith(": bad key")  # the vendor's message, as docs/connections/credits_http.md shows
+
+
+def test_ok_when_that_cannot_be_evaluated_names_ok_when_not_pools(api, http_hook, mode) -> None:
+    api.get("/v3/account/usage").respond(json={"result": "x", "credits": {"remaining": 1}})
+
+    with pytest.raises(CreditsResponseError) as info:
+        invoke(mode, http_hook(ok_when="abs(result)"), "get_balance")
+
+    message = str(info.value)
+    assert (
+        "connection 'generic', extra 'ok_when'" in message and "`abs(result)` cannot be evaluated" in message
+    )
+    assert "'pools'" not in message
 
 
 def test_a_path_that_finds_nothing_names_the_connection_extra_and_path(api, http_hook) -> None:
@@ -150,6 +164,9 @@ BAD_EXTRAS = {
     "pool twice": ({"pools": '[{"name": "c", "remaining": "a"}, {"name": "c", "remaining": "b"}]'}, "pool 'c' is listed twice"),
     "bad expression": ({"pools": '[{"name": "c", "remaining": "data.[oops"}]'}, "pool 'c' remaining: `data.[oops` is not a valid JMESPath expression"),
     "expression not a string": ({"pools": '[{"name": "c", "remaining": 5}]'}, "pool 'c' remaining: expected a JMESPath expression, got 5"),
+    "expression a list": ({"pools": '[{"name": "c", "remaining": ["a"]}]'}, "extra 'pools' pool 'c' remaining: expected a JMESPath expression, got ['a']"),
+    "expression an object": ({"pools": '[{"name": "c", "remaining": "a", "used": {"a": 1}}]'}, "extra 'pools' pool 'c' used: expected a JMESPath expression"),
+    "ok_when a list": ({"ok_when": ["a"]}, "extra 'ok_when' expected a JMESPath expression, got ['a']"),
     "bad ok_when": ({"ok_when": "a =="}, "extra 'ok_when' `a ==` is not a valid JMESPath expression"),
     "unit expression": ({"pools": '[{"name": "c", "remaining": "a", "unit": 3}]'}, "'unit' must be a string"),
 }  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -183,13 +184,51 @@ def test_control_errors(
         ("faults", {"vendor": "clay", "scenario": "slow", "count": 0}, "count", "at least 1"),
         ("faults", {"vendor": "clay", "scenario": "slow", "params": [1]}, "params", "not a JSON object"),
         ("faults", {"vendor": "clay", "scenario": "slow", "params": {"delay": "x"}}, "params", "'delay'"),
+        ("spend", {"vendor": "theirstack", "amount": 10**400}, "amount", "is not a finite number"),
+        ("topup", {"vendor": "theirstack", "amount": 1e13}, "amount", "beyond the sandbox's bound of 1e+12"),
+        ("balance", {"vendor": "clay", "pool": "credits", "remaining": 1e300}, "remaining", "beyond"),
+        *(
+            (
+                "faults",
+                {"vendor": "clay", "scenario": scenario, "params": {name: value}},
+                "params",
+                f"'{name}' must be between",
+            )
+            for scenario, name, value in [
+                ("slow", "delay", math.nan),
+                ("slow", "delay", -1),
+                ("slow", "delay", 601),
+                ("huge_body", "size", 3e9),
+                ("huge_body", "size", -5),
+                ("truncated", "missing", -10),
+                ("rate_limit", "retry_after", -3),
+                ("rate_limit", "retry_after", 1e300),
+                ("rate_limit_http_date", "retry_after", 1e300),
+                ("slow_drip", "chunk_size", 0),
+                ("slow_drip", "chunk_size", -4),
+                ("slow_drip", "interval", -1),
+            ]
+        ),
+        (
+            "faults",
+            {"vendor": "clay", "scenario": "html", "params": {"status": 204}},
+            "params",
+            "out of range",
+        ),
+        (
+            "faults",
+            {"vendor": "clay", "scenario": "html", "params": {"status": 304}},
+            "params",
+            "out of range",
+        ),
     ],
 )
 def test_every_control_error_names_the_field_and_the_problem(
     http: httpx.Client, sandbox: SandboxServer, endpoint: str, body: dict[str, Any], field: str, problem: str
 ) -> None:
     before = sandbox.state()
-    response = http.post(f"{sandbox.url}/_sandbox/{endpoint}", json=body)
+    content = json.dumps(body)  # not json=: httpx refuses NaN, which a client may still send
+    response = http.post(f"{sandbox.url}/_sandbox/{endpoint}", content=content)
     assert response.status_code == 400
     error = response.json()
     assert error["field"] == field

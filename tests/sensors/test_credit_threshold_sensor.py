@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
@@ -297,6 +298,20 @@ MALFORMED_EVENTS = {
     "success_with_bad_decision": ({**GOOD, "decision": {"message": "ok"}}, "unusable balance or decision"),
     "success_not_met": ({**GOOD, "decision": {**GOOD["decision"], "met": False}}, "decision is not met"),
     "success_bad_deadline": ({**GOOD, "deadline": "soon"}, "deadline is not a number"),
+    "success_nan_deadline": ({**GOOD, "deadline": math.nan}, "deadline is not a number"),
+    "success_infinite_deadline": ({**GOOD, "deadline": math.inf}, "deadline is not a number"),
+    "success_decision_extra_key": (
+        {**GOOD, "decision": {**GOOD["decision"], "secret": "x"}},
+        "decision has unknown keys ['secret']",
+    ),
+    "success_met_below_needed": (
+        {**GOOD, "decision": {**GOOD["decision"], "remaining": 0, "reserved": 0, "needed": 5}},
+        "decision is met with remaining - reserved below needed",
+    ),
+    "success_decision_pool_not_in_balance": (
+        {**GOOD, "decision": {**GOOD["decision"], "pool": "other"}},
+        "decision's pool 'other' is not in its balance",
+    ),
     "timeout_without_message": ({"status": "timeout"}, "timeout event without message"),
     "error_without_type": ({"status": "error", "message": "x"}, "error event without error_type"),
     "error_with_bad_message": (
