@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from types import SimpleNamespace
@@ -496,6 +497,23 @@ def test_an_empty_window_is_a_config_error():
         task_id="t", credits_conn_id="c", sql_conn_id="d", start="2026-01-02", end="2026-01-01"
     )
     with pytest.raises(CreditsConfigError, match="empty usage window"):
+        op.window(context(JAN1, JAN1 + DAY))
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "bad"),
+    [
+        ("garbage", None, "start"),
+        ("2026-13-01", None, "start"),
+        ("2026-01-01T00:00:00+99:00", None, "start"),
+        ("0001-01-01T00:00:00+05:00", None, "start"),
+        (None, "not a date", "end"),
+    ],
+)
+def test_an_unreadable_window_bound_is_a_config_error_naming_it(start, end, bad):
+    op = UsageToSqlOperator(task_id="t", credits_conn_id="c", sql_conn_id="d", start=start, end=end)
+    value = start if bad == "start" else end
+    with pytest.raises(CreditsConfigError, match=rf"^{bad} .*{re.escape(repr(value))}"):
         op.window(context(JAN1, JAN1 + DAY))
 
 
