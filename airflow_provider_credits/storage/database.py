@@ -307,6 +307,18 @@ class Database:
         """
         return _BulkUpsert(self, conn, t).run(rows, chunk_size)
 
+    def lock_writers(self, conn: sa.Connection, t: sa.Table) -> None:
+        """Keep other writers of ``t`` out until the transaction ends (readers are not blocked).
+
+        The counts of :meth:`upsert_many` compare the table's size before and after the write: on
+        PostgreSQL (READ COMMITTED) the second count would include rows that another transaction
+        committed meanwhile, so the table is locked ``IN SHARE ROW EXCLUSIVE MODE``. SQLite's
+        exclusive transaction and MySQL's snapshot (REPEATABLE READ) already keep them out.
+        """
+        if self.name == "postgresql":
+            table = conn.dialect.identifier_preparer.format_table(t)
+            conn.exec_driver_sql(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+
     def count(self, conn: sa.Connection, t: sa.Table) -> int:
         return int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
 
@@ -369,6 +381,7 @@ class _BulkUpsert:
         get = itemgetter(*self.names)
         key = itemgetter(*(c.name for c in self.t.primary_key.columns))
         width, step = self.width, self.per_statement * self.width
+        self.db.lock_writers(self.conn, self.t)
         before = self.db.count(self.conn, self.t)
         affected = written = 0
         rows = iter(rows)
