@@ -50,10 +50,14 @@ def _when(value: datetime | str, name: str) -> datetime:
 
     from airflow_provider_credits.sql import as_utc
 
-    when = timezone.parse(value) if isinstance(value, str) else value
-    if not isinstance(when, datetime):
-        raise _config_error(f"{name} must be a datetime or an ISO-8601 string, got {value!r}")
-    return as_utc(when)
+    expected = f"{name} must be a datetime or an ISO-8601 string, got {value!r}"
+    try:
+        when = timezone.parse(value) if isinstance(value, str) else value
+        if isinstance(when, datetime):
+            return as_utc(when)
+    except (ValueError, OverflowError) as exc:  # pendulum's ParserError is a ValueError
+        raise _config_error(f"{expected}: {exc}") from exc
+    raise _config_error(expected)
 
 
 class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):

@@ -15,7 +15,7 @@ processors applied a column at a time: the write stays within reach of the raw d
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import cached_property, partial
 from itertools import chain, islice
@@ -34,6 +34,9 @@ MAX_PARAMS_PER_STATEMENT = 999
 
 #: SQLite: how long a writer waits for the database lock before giving up (seconds)
 SQLITE_BUSY_TIMEOUT_S = 30.0
+
+#: MySQL/MariaDB: how long a run waits for another one creating or upgrading the same table (seconds)
+DDL_LOCK_TIMEOUT_S = 600
 
 _SERVER_DIALECTS = ("postgresql", "mysql", "mariadb")
 _IMMEDIATE = "credits_immediate"  # execution option read by the SQLite "begin" listener
@@ -192,8 +195,12 @@ class Database:
                 self._check(inspector, t, exists)
             for attempt in range(3):
                 try:
-                    with self.errors("creating or upgrading", t.fullname), self.begin(exclusive=True) as conn:
-                        inspector = sa.inspect(conn)
+                    with (
+                        self.errors("creating or upgrading", t.fullname),
+                        self.begin(exclusive=True) as conn,
+                        self.ddl_lock(conn, t),
+                    ):
+                        inspector = sa.inspect(conn)  # (after the lock: sees what another run did)
                         if not inspector.has_table(t.name, schema=t.schema):
                             t.create(conn, checkfirst=True)
                         elif needs_upgrade(inspector, t):
@@ -209,6 +216,38 @@ class Database:
             with self.errors("checking", t.fullname), self.begin() as conn:
                 inspector = sa.inspect(conn)
                 self._check(inspector, t, inspector.has_table(t.name, schema=t.schema))
+
+    @contextmanager
+    def ddl_lock(self, conn: sa.Connection, t: sa.Table) -> Iterator[None]:
+        """MySQL/MariaDB: hold a named lock (``GET_LOCK``) on ``t`` while it is created or upgraded.
+
+        MySQL commits each DDL statement on its own, so without it a concurrent run could see the
+        table halfway through an upgrade (e.g. between DROP and ADD PRIMARY KEY) and start the
+        upgrade again, or find no key. PostgreSQL and SQLite run the DDL in one transaction,
+        holding the table's lock until the commit: nothing to do there.
+
+        :raises CreditsStorageError: the lock was not granted within ``DDL_LOCK_TIMEOUT_S``.
+        """
+        if self.name not in ("mysql", "mariadb"):
+            yield
+            return
+        import hashlib
+
+        where = f"{self.engine.url.database}.{t.fullname}"
+        name = "credits_ddl:" + hashlib.sha256(where.encode()).hexdigest()[:48]  # at most 64 characters
+        got = conn.execute(
+            sa.text("SELECT GET_LOCK(:name, :timeout)"), {"name": name, "timeout": DDL_LOCK_TIMEOUT_S}
+        )
+        if got.scalar() != 1:
+            raise CreditsStorageError(
+                f"creating or upgrading table {t.fullname} ({self.name}): another run held its lock "
+                f"for more than {DDL_LOCK_TIMEOUT_S:g} s"
+            )
+        try:
+            yield
+        finally:
+            with suppress(sa.exc.DBAPIError):  # a lost connection released the lock already
+                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
 
     @staticmethod
     def _check(inspector: sa.Inspector, t: sa.Table, exists: bool) -> None:
@@ -311,6 +350,18 @@ class Database:
         """
         return _BulkUpsert(self, conn, t).run(rows, chunk_size)
 
+    def lock_writers(self, conn: sa.Connection, t: sa.Table) -> None:
+        """Keep other writers of ``t`` out until the transaction ends (readers are not blocked).
+
+        The counts of :meth:`upsert_many` compare the table's size before and after the write: on
+        PostgreSQL (READ COMMITTED) the second count would include rows that another transaction
+        committed meanwhile, so the table is locked ``IN SHARE ROW EXCLUSIVE MODE``. SQLite's
+        exclusive transaction and MySQL's snapshot (REPEATABLE READ) already keep them out.
+        """
+        if self.name == "postgresql":
+            table = conn.dialect.identifier_preparer.format_table(t)
+            conn.exec_driver_sql(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+
     def count(self, conn: sa.Connection, t: sa.Table) -> int:
         return int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
 
@@ -381,6 +432,7 @@ class _BulkUpsert:
         get = itemgetter(*self.names)
         key = itemgetter(*(c.name for c in self.t.primary_key.columns))
         width, step = self.width, self.per_statement * self.width
+        self.db.lock_writers(self.conn, self.t)
         before = self.db.count(self.conn, self.t)
         affected = written = 0
         rows = iter(rows)

@@ -127,3 +127,43 @@ def test_a_new_table_is_created_with_the_new_key(target_db: Database, vendors):
 @pytest.fixture
 def target_db(database: Database) -> Database:
     return database
+
+
+def test_concurrent_runs_upgrade_an_old_table_once_and_all_succeed(old, vendors):
+    """MySQL/MariaDB commit each DDL statement: others must not see the table between
+    DROP PRIMARY KEY and ADD PRIMARY KEY (the gap is widened here to make the race certain)."""
+    import threading
+    import time
+
+    import sqlalchemy as sa
+
+    def slow_drop(conn, cursor, statement, *args):
+        if "DROP PRIMARY KEY" in statement.upper() or "DROP CONSTRAINT" in statement.upper():
+            time.sleep(1.0)
+
+    runs = 4
+    start = threading.Barrier(runs)
+    results: list[object] = []
+
+    def run(i: int) -> None:
+        ctx = context(JAN1 - DAY, JAN1)
+        ctx["run_id"] = f"run{i}"
+        start.wait()
+        try:
+            results.append(old.operator().execute(ctx)["counts"][old.balances])
+        except Exception as exc:  # reported by the assertion below
+            results.append(f"{type(exc).__name__}: {exc}")
+
+    sa.event.listen(sa.engine.Engine, "after_cursor_execute", slow_drop)
+    try:
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(runs)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        sa.event.remove(sa.engine.Engine, "after_cursor_execute", slow_drop)
+
+    assert results == [{"inserted": 2, "updated": 0, "unchanged": 0}] * runs
+    assert primary_key(old.db, old.balances) == {"connection_id", "pool", "fetched_at"}
+    assert old.db.count(old.balances) == 2 + 2 * runs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from types import SimpleNamespace
@@ -497,6 +498,66 @@ def test_an_empty_window_is_a_config_error():
     )
     with pytest.raises(CreditsConfigError, match="empty usage window"):
         op.window(context(JAN1, JAN1 + DAY))
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "bad"),
+    [
+        ("garbage", None, "start"),
+        ("2026-13-01", None, "start"),
+        ("2026-01-01T00:00:00+99:00", None, "start"),
+        ("0001-01-01T00:00:00+05:00", None, "start"),
+        (None, "not a date", "end"),
+    ],
+)
+def test_an_unreadable_window_bound_is_a_config_error_naming_it(start, end, bad):
+    op = UsageToSqlOperator(task_id="t", credits_conn_id="c", sql_conn_id="d", start=start, end=end)
+    value = start if bad == "start" else end
+    with pytest.raises(CreditsConfigError, match=rf"^{bad} .*{re.escape(repr(value))}"):
+        op.window(context(JAN1, JAN1 + DAY))
+
+
+def test_counts_are_exact_with_a_concurrent_writer(target, vendors, monkeypatch):
+    """Run A pauses inside its write (after its first usage statement) while run B writes other rows."""
+    import threading
+
+    import airflow_provider_credits.storage.database as storage
+
+    target.run(JAN1 - 10 * DAY, JAN1 - 9 * DAY)  # the tables exist
+    a_paused, b_done = threading.Event(), threading.Event()
+    real_send = storage.send
+
+    def send(conn: Any, sql: str, params: Any) -> int:
+        n = real_send(conn, sql, params)
+        if threading.current_thread().name == "A" and target.usage in sql:
+            a_paused.set()
+            b_done.wait(3)  # B commits meanwhile, or waits for A (as it should)
+        return n
+
+    monkeypatch.setattr(storage, "send", send)
+    counts: dict[str, Any] = {}
+
+    def run(name: str, start: datetime, days: int) -> None:
+        try:
+            counts[name] = target.run(start, start + days * DAY)["counts"][target.usage]
+        except Exception as exc:  # reported by the assertion below
+            counts[name] = exc
+        finally:
+            if name == "B":
+                b_done.set()
+
+    a = threading.Thread(target=run, name="A", args=("A", JAN1, 3))
+    a.start()
+    assert a_paused.wait(30)
+    b = threading.Thread(target=run, name="B", args=("B", JAN1 + 10 * DAY, 5))
+    b.start()
+    a.join(60)
+    b.join(60)
+
+    assert counts == {
+        "A": {"inserted": 6, "updated": 0, "unchanged": 0},
+        "B": {"inserted": 10, "updated": 0, "unchanged": 0},
+    }
 
 
 def test_a_long_window_in_small_chunks(target, vendors):
