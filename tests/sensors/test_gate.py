@@ -131,7 +131,7 @@ def test_credits_conn_id_may_come_from_default_args() -> None:
 
 
 def test_a_dag_file_without_credits_conn_id_is_an_import_error(tmp_path: Any) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.plugins.airflow_env import dag_bag
 
     (tmp_path / "no_connection.py").write_text(
         "from airflow.sdk import DAG\n"
@@ -139,7 +139,7 @@ def test_a_dag_file_without_credits_conn_id_is_an_import_error(tmp_path: Any) ->
         "with DAG('no_connection', schedule=None):\n"
         "    CreditThresholdSensor(task_id='gate', min_remaining=500)\n"
     )
-    bag = DagBag(dag_folder=str(tmp_path))
+    bag = dag_bag(str(tmp_path))
     assert "no_connection" not in bag.dag_ids
     (error,) = bag.import_errors.values()
     assert "missing keyword argument 'credits_conn_id'" in error

@@ -264,9 +264,8 @@ async def test_a_row_from_before_max_unreachable_checks_still_runs(vendor: FakeV
 
 def test_the_sensor_hands_the_trigger_the_previous_versions_shape(vendor: FakeVendor) -> None:
     """New rows keep the old keys and shapes: an old triggerer reads them too (rolling upgrade)."""
-    from airflow.sdk.exceptions import TaskDeferred
-
     from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
+    from airflow_provider_credits.version_compat import TaskDeferred
     from tests.sensors.modes import FakeTaskInstance
 
     vendor.script(credits(100))
