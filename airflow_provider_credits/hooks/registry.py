@@ -135,7 +135,7 @@ class RegistryHook(CreditsHook):
 
     async def aadopt_connection(self, conn: Any) -> None:
         await super().aadopt_connection(conn)
-        from airflow.sdk.log import amask_secret
+        from airflow_provider_credits.version_compat import amask_secret
 
         for form in self._secrets():
             await amask_secret(form)
