@@ -96,7 +96,10 @@ async def test_a_trigger_cancelled_during_its_first_get_closes_the_session(
     next trigger of the same loop succeeded and closed its own hook."""
     sandbox.add_fault("theirstack", "slow", count=1, delay=2.0)
     task = asyncio.ensure_future(first_event(trigger()))
-    await asyncio.sleep(0.6)
+    for _ in range(100):  # until the GET is in flight (the sandbox holds it for 2 s)
+        if sessions.created and sandbox.request_count("theirstack") == 1:
+            break
+        await asyncio.sleep(0.05)
     assert sessions.created and sandbox.request_count("theirstack") == 1  # the GET is in flight
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
