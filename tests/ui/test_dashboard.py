@@ -87,12 +87,12 @@ def log_in(page: Page, base_url: str) -> None:
     page.locator("input[name='username']").fill(USER)
     page.locator("input[name='password']").fill(PASSWORD)
     page.keyboard.press("Enter")
-    page.get_by_role("link", name="Credits").wait_for()  # the navigation is drawn
+    page.get_by_role("link", name="Credits", exact=True).wait_for()  # the navigation is drawn
 
 
 def open_credits(page: Page) -> FrameLocator:
     """Click Credits in the navigation; return the page's frame once its data is drawn."""
-    page.get_by_role("link", name="Credits").click()
+    page.get_by_role("link", name="Credits", exact=True).click()
     page.locator("iframe[src$='/credits/']").wait_for()  # the UI shows the plugin's page in an iframe
     assert "/plugin/credits" in page.url
     frame = page.frame_locator("iframe[src$='/credits/']")
