@@ -40,7 +40,8 @@ DIST = "airflow-provider-credits"
 PACKAGE = "airflow_provider_credits"
 EXAMPLE_DAG = ROOT / "example_dags" / "credit_usage_collection.py"
 DAG_ID = "credit_usage_collection"
-VENDORS = {"clay", "clodura", "theirstack", "trendtrack"}
+#: the vendors the example DAG collects (every registry vendor; ``credits_http`` has no default account)
+VENDORS = set(re.findall(r'"(\w+)_default"', EXAMPLE_DAG.read_text()))
 # Never in a wheel or an sdist, whatever the manifest says.
 FORBIDDEN = re.compile(
     r"(^|/)(__pycache__|\.venv[^/]*|\.mypy_cache|\.ruff_cache|\.pytest_cache|\.hypothesis|\.site|dist|build)(/|$)|\.py[co]$"
