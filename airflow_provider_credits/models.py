@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, overload
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
@@ -36,13 +36,21 @@ Credits = Annotated[
 """An exact credit amount below 10^14 in size; accepts ints, floats and numeric strings."""
 
 
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
 def as_utc(value: datetime | None) -> datetime | None:
-    """Make a datetime timezone-aware in UTC (naive values are taken as UTC); None stays None."""
+    """A plain (not pendulum) aware datetime in UTC; naive values are taken as UTC; None stays None.
+
+    The one UTC normalization of the package (models, storage, operators, the Credits page).
+    """
     if value is None:
         return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    if type(value) is datetime and value.tzinfo is timezone.utc:
+        return value  # already one (datetimes are immutable)
+    v = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return datetime(v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond, tzinfo=timezone.utc)
 
 
 def utcnow() -> datetime:

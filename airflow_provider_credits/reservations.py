@@ -40,8 +40,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from airflow_provider_credits.exceptions import CreditsConfigError
-from airflow_provider_credits.models import Credits, _number_to_json, utcnow
-from airflow_provider_credits.sql import as_utc
+from airflow_provider_credits.models import Credits, _number_to_json, as_utc, utcnow
 from airflow_provider_credits.storage.names import TableName
 
 if TYPE_CHECKING:

@@ -48,7 +48,7 @@ class _Fetched(NamedTuple):
 def _when(value: datetime | str, name: str) -> datetime:
     from airflow.sdk import timezone
 
-    from airflow_provider_credits.sql import as_utc
+    from airflow_provider_credits.models import as_utc
 
     expected = f"{name} must be a datetime or an ISO-8601 string, got {value!r}"
     try:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from airflow_provider_credits.forecast import DEFAULT_WINDOW_DAYS, forecast
-from airflow_provider_credits.sql import as_utc
+from airflow_provider_credits.models import as_utc
 from airflow_provider_credits.storage.names import TableName
 from airflow_provider_credits.storage.tables import BALANCES, LEDGER, RESERVATIONS, USAGE, table
 

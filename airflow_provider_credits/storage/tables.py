@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from airflow_provider_credits.sql import as_utc
+from airflow_provider_credits.models import as_utc
 from airflow_provider_credits.storage.names import TableName
 
 __all__ = [
