@@ -2,7 +2,8 @@
 
 Airflow reads its configuration at import, so the throwaway AIRFLOW_HOME is chosen here,
 before any test module imports Airflow. One migrated metadata database is shared by the
-whole session (see ``tests/plugins/airflow_env.py``).
+whole session (see ``tests/support/airflow_env.py``). The fixtures that several suites use
+are defined in ``tests/support/`` and registered here as plugins.
 """
 
 from __future__ import annotations
@@ -24,8 +25,13 @@ os.environ.update(
 )
 
 pytest_plugins = [
-    "tests.plugins.services",
-    "tests.plugins.airflow_env",
-    "tests.plugins.sandbox",
-    "tests.plugins.databases",
+    "tests.support.services",
+    "tests.support.airflow_env",
+    "tests.support.sandbox",
+    "tests.support.databases",
+    "tests.support.fake_vendor",  # vendor
+    "tests.support.notifiers",  # notifier
+    "tests.support.reservations",  # store
+    "tests.support.sessions",  # sessions, no_collection_guard
+    "tests.support.usage_fakes",  # vendors
 ]

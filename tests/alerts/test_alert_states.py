@@ -14,8 +14,8 @@ import pytest
 from airflow_provider_credits.operators.credit_alerts import CreditAlertOperator
 from airflow_provider_credits.storage.alert_states import StateChange, database_for, read_states, transition
 from airflow_provider_credits.storage.tables import ALERT_STATES
-from tests.alerts.helpers import RecordingNotifier
-from tests.sensors.vendor import CONN_ID, credits, http
+from tests.support.fake_vendor import CONN_ID, credits, http
+from tests.support.notifiers import RecordingNotifier
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=timezone.utc)
 

@@ -10,8 +10,8 @@ import pytest
 
 from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.operators.credit_alerts import CreditAlertOperator, PoolCheck, assess
-from tests.alerts.helpers import RecordingNotifier
-from tests.sensors.vendor import CONN_ID, SECRET, credits, http
+from tests.support.fake_vendor import CONN_ID, SECRET, credits, http
+from tests.support.notifiers import RecordingNotifier
 
 
 def run(op: CreditAlertOperator) -> dict[str, Any]:

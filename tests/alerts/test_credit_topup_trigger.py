@@ -15,7 +15,7 @@ import pytest
 from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.models import CreditBalance, CreditPool
 from airflow_provider_credits.triggers.credit_topup import ABOVE, BELOW, CreditTopupTrigger, next_side
-from tests.sensors.vendor import CONN_ID, credits, http
+from tests.support.fake_vendor import CONN_ID, credits, http
 
 
 def balance(remaining: float, limit: float = 5000) -> CreditBalance:
@@ -182,7 +182,7 @@ def test_example_dag_reads_the_event_airflow_stores(airflow_db: Any) -> None:
     from pathlib import Path
     from types import SimpleNamespace
 
-    from tests.plugins.airflow_env import load_dag
+    from tests.support.airflow_env import load_dag
 
     example = Path(__file__).resolve().parents[2] / "example_dags" / "credit_topup_enrichment.py"
     dag = load_dag(example, "credit_topup_enrichment")

@@ -13,9 +13,9 @@ from airflow.sdk import timezone
 from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
 from airflow_provider_credits.version_compat import AirflowRescheduleException
-from tests.alerts.helpers import RecordingNotifier
-from tests.sensors.modes import MODES, FakeTaskInstance, run_sensor
-from tests.sensors.vendor import CONN_ID, credits, http
+from tests.support.fake_vendor import CONN_ID, credits, http
+from tests.support.notifiers import RecordingNotifier
+from tests.support.sensor_modes import MODES, FakeTaskInstance, run_sensor
 
 
 def notifier(sent: list[dict[str, Any]]) -> RecordingNotifier:
@@ -125,7 +125,7 @@ def test_reservations_of_others_are_the_reason(vendor: Any, sqlite_db: Any, mode
     from datetime import timedelta
 
     from airflow_provider_credits.reservations import ReservationStore
-    from tests.reservations.helpers import hold
+    from tests.support.reservations import hold
 
     hold(ReservationStore(sqlite_db.conn_id), 500, "other", ttl=timedelta(seconds=1), connection_id=CONN_ID)
     vendor.script(credits(1000))
@@ -151,7 +151,7 @@ def test_a_budget_refusal_is_the_reason(vendor: Any, sqlite_db: Any) -> None:
 
     from airflow_provider_credits.ledger import Budget
     from airflow_provider_credits.reservations import ReservationStore
-    from tests.reservations.helpers import balance, gate, holder
+    from tests.support.reservations import balance, gate, holder
 
     team = Budget(Decimal(500), "month", "team", "wait")
     other = ReservationStore(sqlite_db.conn_id).reserve(

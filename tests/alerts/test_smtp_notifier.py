@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_credits.operators.credit_alerts import CreditAlertOperator
-from tests.sensors.modes import run_sensor
-from tests.sensors.vendor import CONN_ID, SECRET, credits
+from tests.support.fake_vendor import CONN_ID, SECRET, credits
+from tests.support.sensor_modes import run_sensor
 
 smtp_notifications = pytest.importorskip("airflow.providers.smtp.notifications.smtp")
 controller_module = pytest.importorskip("aiosmtpd.controller")
@@ -34,7 +34,7 @@ class Inbox:
 
 @pytest.fixture
 def inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
-    from tests.production.stack import free_port
+    from tests.support.services import free_port
 
     handler = Inbox()
     port = free_port()
@@ -126,7 +126,7 @@ def test_example_credit_watchdog_mails_each_change_once(
     import os
     from pathlib import Path
 
-    from tests.plugins.airflow_env import run_dag
+    from tests.support.airflow_env import run_dag
 
     example = Path(__file__).resolve().parents[2] / "example_dags" / "credit_watchdog.py"
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", os.environ["AIRFLOW_CONN_SMTP_TEST"])

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.dashboard.seed import NOW, seed
-from tests.plugins import databases
+from tests.support import databases
+from tests.support.dashboard import NOW, seed, token
 
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
@@ -26,13 +26,6 @@ def auth_manager(airflow_db: Any) -> Iterator[Any]:
         yield create_auth_manager()
     finally:
         mp.undo()
-
-
-def token(auth_manager: Any, role: str | None = "viewer") -> str:
-    """A valid JWT for a user with this role of the simple auth manager (None: no role)."""
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-
-    return str(auth_manager.generate_jwt(SimpleAuthManagerUser(username="alice", role=role)))
 
 
 @pytest.fixture

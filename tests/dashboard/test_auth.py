@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.dashboard.conftest import token
-from tests.plugins import databases
+from tests.support import databases
+from tests.support.dashboard import token
 
 ROUTES = [
     "/api/status",

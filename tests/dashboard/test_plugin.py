@@ -72,7 +72,7 @@ def anonymous_app(auth_manager: Any) -> Any:
     from airflow_provider_credits.plugins.app import DataSource, create_app
 
     def client(source: DataSource) -> Any:
-        from tests.dashboard.conftest import token
+        from tests.support.dashboard import token
 
         return TestClient(create_app(source), headers={"Authorization": f"Bearer {token(auth_manager)}"})
 

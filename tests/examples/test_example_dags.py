@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_credits.sandbox.server import SandboxServer
-from tests.plugins.airflow_env import dag_bag, run_dag
+from tests.support.airflow_env import dag_bag, run_dag
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "example_dags"

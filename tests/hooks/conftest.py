@@ -12,7 +12,7 @@ import respx
 
 from airflow_provider_credits.hooks import base
 from airflow_provider_credits.hooks.base import CreditsHook
-from tests.hooks.helpers import BASE_URL, MODES, VENDOR_BY_TYPE, conn_json, mock_async_transport
+from tests.support.vendor_api import BASE_URL, MODES, VENDOR_BY_TYPE, conn_json, mock_async_transport
 
 
 @pytest.fixture(params=MODES)

@@ -16,51 +16,22 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
 import pytest
 
 from airflow_provider_credits.exceptions import CreditsAuthError, CreditsTransportError
 from airflow_provider_credits.hooks import get_credits_hook
 from airflow_provider_credits.hooks.base import CreditsHook
-from airflow_provider_credits.hooks.transport import SharedSession
 from airflow_provider_credits.sandbox.server import SandboxServer
 from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger
 from airflow_provider_credits.version_compat import AIRFLOW_V_3_3_PLUS
+from tests.support.sessions import Sessions
 
 pytestmark = pytest.mark.integration
 
 CONN_ID = "theirstack_default"
-
-
-class Sessions:
-    """Every aiohttp session created while the fixture is active."""
-
-    def __init__(self) -> None:
-        self.created: list[aiohttp.ClientSession] = []
-
-    def open(self) -> list[aiohttp.ClientSession]:
-        """The sessions (or their connectors) not closed yet."""
-        return [
-            s for s in self.created if not s.closed or (s.connector is not None and not s.connector.closed)
-        ]
-
-
-@pytest.fixture
-def sessions(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sessions]:
-    seen = Sessions()
-    real_init = aiohttp.ClientSession.__init__
-
-    def recording_init(self: aiohttp.ClientSession, *args: Any, **kwargs: Any) -> None:
-        real_init(self, *args, **kwargs)
-        seen.created.append(self)
-
-    monkeypatch.setattr(aiohttp.ClientSession, "__init__", recording_init)
-    yield seen
-    for session in seen.open():  # never let one warn in a later test
-        session._connector = None
 
 
 def trigger(**kwargs: Any) -> CreditThresholdTrigger:
@@ -80,12 +51,6 @@ async def first_event(t: CreditThresholdTrigger) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ the trigger
-
-
-@pytest.fixture
-def no_collection_guard(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The trigger must close its hook itself, not leave it to the garbage collector's guard."""
-    monkeypatch.setattr(SharedSession, "forget", lambda self: None)
 
 
 @pytest.mark.usefixtures("no_collection_guard")

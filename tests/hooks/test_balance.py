@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_credits.exceptions import CreditsResponseError
 from airflow_provider_credits.models import CreditBalance
-from tests.hooks.helpers import VENDOR_BY_TYPE, WORKSPACE, invoke, load
+from tests.support.vendor_api import VENDOR_BY_TYPE, WORKSPACE, invoke, load
 
 JUNE = (datetime(2024, 6, 1, tzinfo=timezone.utc), datetime(2024, 6, 30, 23, 59, 59, tzinfo=timezone.utc))
 NO_PERIOD = (None, None)

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from airflow_provider_credits.exceptions import CreditsAuthError, CreditsConfigError
-from tests.hooks.helpers import ACCOUNT_PASSWORD, COOKIE, WORKSPACE, invoke, load
+from tests.support.vendor_api import ACCOUNT_PASSWORD, COOKIE, WORKSPACE, invoke, load
 
 CREDITS = f"/v3/workspaces/{WORKSPACE}/credits"
 LOGIN = "/v3/auth/login"

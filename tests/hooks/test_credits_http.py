@@ -13,7 +13,7 @@ import pytest
 from airflow_provider_credits.exceptions import CreditsAuthError, CreditsConfigError, CreditsResponseError
 from airflow_provider_credits.hooks import get_credits_hook
 from airflow_provider_credits.hooks.registry import CreditsHttpHook
-from tests.hooks.helpers import BASE_URL, CREDITS_HTTP_EXTRA, SECRET, invoke, load
+from tests.support.vendor_api import BASE_URL, CREDITS_HTTP_EXTRA, SECRET, invoke, load
 
 LUSHA_POOLS = json.loads(CREDITS_HTTP_EXTRA["pools"])
 

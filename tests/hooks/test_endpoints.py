@@ -11,7 +11,7 @@ import pytest
 import respx
 
 from airflow_provider_credits.hooks.base import USER_AGENT
-from tests.hooks.helpers import VENDOR_BY_TYPE, WORKSPACE, invoke, load
+from tests.support.vendor_api import VENDOR_BY_TYPE, WORKSPACE, invoke, load
 
 # The window of Clay's documented curl example.
 START = datetime(2025, 6, 30, 19, 0, tzinfo=timezone.utc)

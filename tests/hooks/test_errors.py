@@ -15,7 +15,7 @@ from airflow_provider_credits.exceptions import (
     CreditsServerError,
     CreditsTransportError,
 )
-from tests.hooks.helpers import VENDOR_BY_TYPE, invoke, load
+from tests.support.vendor_api import VENDOR_BY_TYPE, invoke, load
 
 MAX_RETRIES = 2
 THEIRSTACK_NO_CREDITS = {

@@ -20,7 +20,7 @@ from airflow_provider_credits.get_provider_info import get_provider_info
 from airflow_provider_credits.hooks import HOOK_CLASS_PATHS, aget_credits_hook, get_credits_hook
 from airflow_provider_credits.hooks.base import CreditsHook
 from airflow_provider_credits.vendors import VENDORS as REGISTRY
-from tests.hooks.helpers import VENDORS, load
+from tests.support.vendor_api import VENDORS, load
 
 INFO = get_provider_info()
 CONNECTION_TYPES = {entry["connection-type"]: entry for entry in INFO["connection-types"]}

@@ -29,7 +29,7 @@ from airflow_provider_credits.hooks import get_credits_hook, hook_class_for
 from airflow_provider_credits.hooks.registry import RegistryHook
 from airflow_provider_credits.models import CreditBalance
 from airflow_provider_credits.vendors import VENDORS
-from tests.hooks.helpers import BASE_URL, SECRET, invoke, load
+from tests.support.vendor_api import BASE_URL, SECRET, invoke, load
 
 UTC = timezone.utc
 #: a secret that URL encoding changes: it must not leak in either form

@@ -16,7 +16,7 @@ from airflow_provider_credits.exceptions import (
     CreditsServerError,
 )
 from airflow_provider_credits.hooks.base import parse_retry_after
-from tests.hooks.helpers import VENDORS, invoke, load
+from tests.support.vendor_api import VENDORS, invoke, load
 
 PATH = "/api/v1/credits"
 

@@ -16,7 +16,7 @@ from airflow_provider_credits.exceptions import (
     CreditsTransportError,
 )
 from airflow_provider_credits.version_compat import AIRFLOW_V_3_3_PLUS
-from tests.hooks.helpers import ACCOUNT_PASSWORD, COOKIE, SECRET, VENDORS, invoke
+from tests.support.vendor_api import ACCOUNT_PASSWORD, COOKIE, SECRET, VENDORS, invoke
 
 SECRETS = (SECRET, COOKIE, ACCOUNT_PASSWORD)
 

@@ -17,7 +17,7 @@ import respx
 from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.get_provider_info import get_provider_info
 from airflow_provider_credits.hooks.settings import connection_form, is_masked_placeholder
-from tests.hooks.helpers import BASE_URL, MODES, VENDOR_BY_TYPE, invoke, mock_async_transport
+from tests.support.vendor_api import BASE_URL, MODES, VENDOR_BY_TYPE, invoke, mock_async_transport
 
 CONNECTION_TYPES = {e["connection-type"]: e for e in get_provider_info()["connection-types"]}
 STANDARD_LABELS = {"password": "Password", "login": "Login"}

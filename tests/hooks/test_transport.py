@@ -23,7 +23,7 @@ import pytest
 from airflow_provider_credits.exceptions import CreditsTransportError
 from airflow_provider_credits.hooks.base import CreditsHook, shared_ssl_context
 from airflow_provider_credits.hooks.transport import AiohttpTransport, SharedSession, connect_failure
-from tests.hooks.helpers import SECRET, VENDOR_BY_TYPE
+from tests.support.vendor_api import SECRET, VENDOR_BY_TYPE
 
 Reply = Callable[[bytes, bytes], bytes | None]
 

@@ -13,7 +13,7 @@ from airflow_provider_credits.exceptions import (
     CreditsResponseError,
     UsageNotSupportedError,
 )
-from tests.hooks.helpers import WORKSPACE, invoke, load
+from tests.support.vendor_api import WORKSPACE, invoke, load
 
 UTC = timezone.utc
 MADRID = ZoneInfo("Europe/Madrid")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.plugins.airflow_env import run_dag
-from tests.plugins.databases import Database, as_decimal
+from tests.support.airflow_env import run_dag
+from tests.support.databases import Database, as_decimal
 
 DAG_FILE = Path(__file__).parent / "dags" / "credits_usage_to_sql.py"
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.operators.test_usage_to_sql import DAY, JAN1, Target, context
-from tests.plugins.databases import Database, as_decimal, as_utc
+from tests.support.databases import Database, as_decimal, as_utc
+from tests.support.usage_fakes import DAY, JAN1, Target, context
 
 #: the DDL of 0.2 (``SqlDialect.create_table_sql``), per database
 TYPES = {

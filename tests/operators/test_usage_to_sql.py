@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,80 +13,8 @@ from airflow.sdk import Asset
 from airflow_provider_credits.exceptions import CreditsConfigError, CreditsServerError, TableSchemaError
 from airflow_provider_credits.models import UsageRecord
 from airflow_provider_credits.operators.usage_to_sql import UsageToSqlOperator
-from tests.operators.fakes import FakeVendor, daily_amount
-from tests.plugins.databases import Database, as_decimal, as_utc
-
-DAY = timedelta(days=1)
-JAN1 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-
-def context(start: datetime | None, end: datetime | None, logical: datetime | None = None) -> dict[str, Any]:
-    """The parts of a task context the operator reads."""
-    logical = logical or end
-    return {
-        "data_interval_start": start,
-        "data_interval_end": end,
-        "logical_date": logical,
-        "dag_run": SimpleNamespace(run_after=logical),
-        "outlet_events": OutletEvents(),
-    }
-
-
-class OutletEvents(dict):
-    """``context["outlet_events"]``: like Airflow's accessor, keyed by the asset's name and URI
-    (an ``Asset`` is not hashable on Airflow 3.1)."""
-
-    def __getitem__(self, asset: Any) -> Any:
-        return self.setdefault((asset.name, asset.uri), SimpleNamespace())
-
-
-class Target:
-    """The two tables of one test on one database, and the operator writing them."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self.balances, self.usage = db.table("bal"), db.table("use")
-
-    def operator(self, credits: str | list[str] = "theirstack_default", **kwargs: Any) -> UsageToSqlOperator:
-        kwargs.setdefault("balances_table", self.balances)
-        kwargs.setdefault("usage_table", self.usage)
-        return UsageToSqlOperator(
-            task_id="store", credits_conn_id=credits, sql_conn_id=self.db.conn_id, **kwargs
-        )
-
-    def run(
-        self, start: datetime, end: datetime, credits: str | list[str] = "theirstack_default", **kwargs: Any
-    ):
-        return self.operator(credits, **kwargs).execute(context(start, end))
-
-    def usage_rows(self) -> dict[tuple[str, str, str, datetime | None], Decimal | None]:
-        rows = self.db.query(
-            f"SELECT vendor, pool, dimension, period_start, period_end, amount FROM {self.usage}"
-        )
-        return {
-            (v, p, d, as_utc(s)): as_decimal(a) for v, p, d, s, e, a in rows if as_utc(e) - as_utc(s) == DAY
-        }
-
-    def balance_rows(self) -> dict[tuple[str, str, datetime | None], tuple[Any, ...]]:
-        """The latest snapshot per connection, pool and logical date."""
-        rows = self.db.query(
-            f"SELECT connection_id, pool, logical_date, vendor, account, unit, remaining, credit_limit, used "
-            f"FROM {self.balances} ORDER BY fetched_at"
-        )
-        return {
-            (c, p, as_utc(ld)): (v, a, u, as_decimal(r), as_decimal(lim), as_decimal(used))
-            for c, p, ld, v, a, u, r, lim, used in rows
-        }
-
-    def snapshots(self) -> list[tuple[Any, ...]]:
-        """Every balance snapshot, oldest first: (pool, fetched_at, logical_date, run_id, remaining)."""
-        rows = self.db.query(
-            f"SELECT pool, fetched_at, logical_date, run_id, remaining FROM {self.balances} ORDER BY fetched_at, pool"
-        )
-        return [(p, as_utc(f), as_utc(ld), r, as_decimal(rem)) for p, f, ld, r, rem in rows]
-
-    def counts(self) -> tuple[int, int]:
-        return self.db.count(self.balances), self.db.count(self.usage)
+from tests.support.databases import Database, as_decimal, as_utc
+from tests.support.usage_fakes import DAY, JAN1, FakeVendor, Target, context, daily_amount
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_credits.sandbox.server import SandboxServer
-from tests.plugins.services import IN_CI, require_service
 from tests.production.stack import (
     PG_HOST,
     PG_PORT,
@@ -23,6 +22,7 @@ from tests.production.stack import (
     TEST_DAGS,
     Stack,
 )
+from tests.support.services import IN_CI, require_service
 
 #: the example DAGs under test, copied unchanged into the stack's DAGs folder
 EXAMPLE_DAGS = ("credit_gated_enrichment.py", "credit_usage_collection.py")

@@ -41,7 +41,7 @@ from airflow_provider_credits.sandbox import keys
 from airflow_provider_credits.sandbox.server import SandboxClient
 from airflow_provider_credits.vendors import VENDORS as REGISTRY
 from airflow_provider_credits.version_compat import AirflowSensorTimeout
-from tests.sensors.modes import run_sensor
+from tests.support.sensor_modes import run_sensor
 
 VENDORS: tuple[str, ...] = keys.VENDORS
 HOOK_SURFACES = ("sync", "async")

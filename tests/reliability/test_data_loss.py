@@ -23,8 +23,8 @@ from airflow_provider_credits.operators import usage_to_sql
 from airflow_provider_credits.storage import database as storage
 from airflow_provider_credits.storage.names import TableName
 from airflow_provider_credits.storage.tables import BALANCES, USAGE, UtcDateTime, table
-from tests.plugins.databases import Database, as_decimal, as_utc
 from tests.reliability.writer import DIMENSIONS, POOLS, WriteSpec, command, run
+from tests.support.databases import Database, as_decimal, as_utc
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,7 @@ from airflow_provider_credits.operators.usage_to_sql import UsageToSqlOperator
 from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
 from airflow_provider_credits.sql import TableSchemaError
 from tests.reliability.matrix import count_attempts
-from tests.sensors.modes import run_sensor
+from tests.support.sensor_modes import run_sensor
 
 NOWHERE = "http://127.0.0.1:9"  # discard port: a request would fail, and none may be made
 JAN1 = datetime(2026, 1, 1, tzinfo=timezone.utc)

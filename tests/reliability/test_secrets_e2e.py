@@ -17,7 +17,7 @@ import pytest
 
 from airflow_provider_credits.sandbox import keys
 from airflow_provider_credits.sandbox.server import SandboxServer
-from tests.plugins.airflow_env import AIRFLOW_HOME, run_dag
+from tests.support.airflow_env import AIRFLOW_HOME, run_dag
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

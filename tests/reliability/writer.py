@@ -21,7 +21,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from airflow_provider_credits.models import UsageRecord
-from tests.operators.fakes import FakeHook, FakeVendor
+from tests.support.usage_fakes import FakeHook, FakeVendor
 
 JAN1 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 POOLS = ("api_credits", "ui_credits")

@@ -9,9 +9,8 @@ import sys
 import pytest
 
 from airflow_provider_credits.reservations import Holder, ReservationStore, main
-from tests.plugins.databases import Database
-from tests.reservations.conftest import new_store
-from tests.reservations.helpers import hold
+from tests.support.databases import Database
+from tests.support.reservations import hold, new_store
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import pytest
 
 from airflow_provider_credits.reservations import Holder, ReservationStore
 from airflow_provider_credits.sandbox.server import SandboxServer
-from tests.plugins.airflow_env import run_dag
-from tests.reservations.helpers import hold
+from tests.support.airflow_env import run_dag
+from tests.support.reservations import hold
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
 

@@ -14,8 +14,8 @@ from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.ledger import Budget, outstanding, period_bounds, spend_by_dag
 from airflow_provider_credits.models import CreditBalance
 from airflow_provider_credits.reservations import Attempt, Holder, ReservationStore, RunwayNeed
-from tests.plugins.databases import Database
-from tests.reservations.helpers import CONNECTION, POOL, balance, gate, holder
+from tests.support.databases import Database
+from tests.support.reservations import CONNECTION, POOL, balance, gate, holder
 
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
 

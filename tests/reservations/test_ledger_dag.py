@@ -13,8 +13,8 @@ import pytest
 from airflow_provider_credits import ledger
 from airflow_provider_credits.reservations import Holder, Reservation, ReservationStore
 from airflow_provider_credits.sandbox.server import SandboxServer
-from tests.plugins.airflow_env import DagRunResult, run_dag
-from tests.reservations.helpers import hold
+from tests.support.airflow_env import DagRunResult, run_dag
+from tests.support.reservations import hold
 
 _SECOND = timedelta(seconds=1)
 

@@ -19,9 +19,9 @@ import pytest
 
 from airflow_provider_credits.reservations import ReservationStore
 from airflow_provider_credits.sandbox.server import SandboxServer
-from tests.plugins.databases import Database
-from tests.reservations.conftest import new_store
 from tests.reservations.race_worker import PRELOAD, contend, report
+from tests.support.databases import Database
+from tests.support.reservations import new_store
 
 pytestmark = pytest.mark.integration
 

@@ -8,10 +8,9 @@ import pytest
 
 from airflow_provider_credits.operators.release_credits import ReleaseCreditsOperator, release_credits
 from airflow_provider_credits.reservations import ReservationStore
-from tests.plugins.databases import Database
-from tests.reservations.conftest import new_store
-from tests.reservations.helpers import CONNECTION, POOL, hold
-from tests.sensors.modes import FakeTaskInstance
+from tests.support.databases import Database
+from tests.support.reservations import CONNECTION, POOL, hold, new_store
+from tests.support.sensor_modes import FakeTaskInstance
 
 
 def context(task_id: str = "release", map_index: int = -1, run_id: str = "run_1") -> Any:

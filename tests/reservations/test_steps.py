@@ -11,7 +11,7 @@ import pytest
 from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.reservation_steps import GateReservations, ReservationTicket, check_minus_others
 from airflow_provider_credits.reservations import ReservationStore
-from tests.reservations.helpers import CONNECTION, POOL, balance, gate, hold, holder
+from tests.support.reservations import CONNECTION, POOL, balance, gate, hold, holder
 
 
 def context(task_id: str) -> dict[str, Any]:

@@ -10,9 +10,8 @@ import sqlalchemy as sa
 
 from airflow_provider_credits.exceptions import CreditsStorageError
 from airflow_provider_credits.storage import database as storage
-from tests.plugins.databases import Database
-from tests.reservations.conftest import new_store
-from tests.reservations.helpers import CONNECTION, POOL, balance, gate, hold, holder
+from tests.support.databases import Database
+from tests.support.reservations import CONNECTION, POOL, balance, gate, hold, holder, new_store
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 

@@ -11,8 +11,8 @@ from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.gate import Gate, Thresholds
 from airflow_provider_credits.reservations import Attempt, Holder, ReservationStore
 from airflow_provider_credits.sql import TableSchemaError
-from tests.plugins.databases import Database
-from tests.reservations.helpers import CONNECTION, POOL, balance, gate, hold, holder
+from tests.support.databases import Database
+from tests.support.reservations import CONNECTION, POOL, balance, gate, hold, holder
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,6 +15,7 @@ from airflow_provider_credits.hooks.clodura import CloduraHook
 from airflow_provider_credits.hooks.theirstack import TheirStackHook
 from airflow_provider_credits.hooks.trendtrack import TrendtrackHook
 from airflow_provider_credits.sandbox import keys
+from tests.support.sandbox import MakeHook
 
 HOOKS: dict[str, type[CreditsHook]] = {
     "clay": ClayHook,
@@ -24,8 +25,6 @@ HOOKS: dict[str, type[CreditsHook]] = {
     # the registry vendors the sandbox serves
     **{vendor: hook_class_for(vendor) for vendor in keys.REGISTRY_API_KEYS},
 }
-
-MakeHook = Callable[..., CreditsHook]
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from airflow_provider_credits.exceptions import (
 from airflow_provider_credits.sandbox import CLODURA_API_KEY, THEIRSTACK_API_KEY, TRENDTRACK_API_KEY
 from airflow_provider_credits.sandbox.faults import SCENARIOS
 from airflow_provider_credits.sandbox.server import SandboxClientError, SandboxServer
-from tests.sandbox.conftest import MakeHook
+from tests.support.sandbox import MakeHook
 
 #: (vendor, scenario, count, params): the hook retries through them and reads the real balance.
 RECOVERED = [

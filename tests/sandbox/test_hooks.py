@@ -11,12 +11,11 @@ from typing import Any
 import pytest
 
 from airflow_provider_credits.exceptions import CreditsAuthError
-from airflow_provider_credits.hooks.base import CreditsHook
 from airflow_provider_credits.hooks.clay import ClayHook
-from airflow_provider_credits.models import CreditBalance, UsageRecord
+from airflow_provider_credits.models import UsageRecord
 from airflow_provider_credits.sandbox import CLAY_WORKSPACE_ID
 from airflow_provider_credits.sandbox.server import SandboxClientError, SandboxServer
-from tests.sandbox.conftest import MakeHook
+from tests.support.sandbox import MakeHook, read_balance
 
 #: (vendor, Clodura plan, primary pool the hook reports)
 ACCOUNTS = [
@@ -26,19 +25,6 @@ ACCOUNTS = [
     ("theirstack", None, "api_credits"),
     ("trendtrack", None, "credits"),
 ]
-
-
-def read_balance(hook: CreditsHook, mode: str) -> CreditBalance:
-    if mode == "sync":
-        return hook.get_balance()
-
-    async def read() -> CreditBalance:
-        try:
-            return await hook.aget_balance()
-        finally:
-            await hook.aclose()
-
-    return asyncio.run(read())
 
 
 def expected_remaining(sandbox: SandboxServer, vendor: str) -> dict[str, Any]:

@@ -15,8 +15,7 @@ from airflow_provider_credits.hooks import get_credits_hook
 from airflow_provider_credits.sandbox import keys
 from airflow_provider_credits.sandbox.server import SandboxServer
 from airflow_provider_credits.vendors import VENDORS
-from tests.sandbox.conftest import MakeHook
-from tests.sandbox.test_hooks import read_balance
+from tests.support.sandbox import MakeHook, read_balance
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from airflow_provider_credits.exceptions import CreditsAuthError
 from airflow_provider_credits.sandbox import keys
 from airflow_provider_credits.sandbox.server import SandboxClient, SandboxServer
 from airflow_provider_credits.sandbox.state import SandboxState
-from tests.sandbox.conftest import MakeHook
+from tests.support.sandbox import MakeHook
 
 #: vendor -> (balance path, auth header for a given key)
 VENDOR_CALLS: dict[str, tuple[str, Any]] = {

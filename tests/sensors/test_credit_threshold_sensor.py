@@ -31,12 +31,12 @@ from airflow_provider_credits.version_compat import (
     AirflowSkipException,
     TaskDeferred,
 )
-from tests.hooks.helpers import load, mock_async_transport
-from tests.plugins.databases import Database
-from tests.reservations.helpers import balance, hold
-from tests.sensors.modes import FakeTaskInstance, collect
-from tests.sensors.vendor import BASE_URL, CONN_ID, SECRET, FakeVendor, connection_env, credits, http
-from tests.sensors.vendor import refused as refused_step
+from tests.support.databases import Database
+from tests.support.fake_vendor import BASE_URL, CONN_ID, SECRET, FakeVendor, connection_env, credits, http
+from tests.support.fake_vendor import refused as refused_step
+from tests.support.reservations import balance, hold
+from tests.support.sensor_modes import FakeTaskInstance, collect
+from tests.support.vendor_api import load, mock_async_transport
 
 
 def sensor(**kwargs: Any) -> CreditThresholdSensor:

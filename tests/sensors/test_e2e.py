@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_credits.sandbox.server import SandboxServer
-from tests.plugins.airflow_env import run_dag
+from tests.support.airflow_env import run_dag
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
 

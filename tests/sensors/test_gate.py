@@ -14,7 +14,7 @@ from airflow_provider_credits import gate as gate_module
 from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.gate import GATE_ARGUMENTS, Gate, Thresholds
 from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
-from tests.sensors.vendor import CONN_ID, FakeVendor, credits
+from tests.support.fake_vendor import CONN_ID, FakeVendor, credits
 
 GATES = [
     Gate(Thresholds(Decimal(500), None)),
@@ -104,7 +104,7 @@ def test_the_trigger_validates_its_gate_once_per_run(vendor: FakeVendor, parses:
     import time
 
     from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger, _gate_of
-    from tests.sensors.modes import collect
+    from tests.support.sensor_modes import collect
 
     _gate_of.cache_clear()  # equal gate arguments are parsed once per process (gate_of)
     vendor.script(credits(100), credits(100), credits(900))
@@ -131,7 +131,7 @@ def test_credits_conn_id_may_come_from_default_args() -> None:
 
 
 def test_a_dag_file_without_credits_conn_id_is_an_import_error(tmp_path: Any) -> None:
-    from tests.plugins.airflow_env import dag_bag
+    from tests.support.airflow_env import dag_bag
 
     (tmp_path / "no_connection.py").write_text(
         "from airflow.sdk import DAG\n"

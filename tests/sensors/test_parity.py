@@ -12,10 +12,8 @@ import pytest
 from airflow_provider_credits import exceptions as exc
 from airflow_provider_credits.reservations import Holder, Reservation, ReservationStore
 from airflow_provider_credits.version_compat import AirflowSensorTimeout, AirflowSkipException
-from tests.plugins.databases import Database
-from tests.reservations.helpers import hold
-from tests.sensors.modes import MODES, Outcome, run_sensor
-from tests.sensors.vendor import (
+from tests.support.databases import Database
+from tests.support.fake_vendor import (
     CONN_ID,
     FakeVendor,
     Step,
@@ -25,6 +23,8 @@ from tests.sensors.vendor import (
     read_timeout,
     refused,
 )
+from tests.support.reservations import hold
+from tests.support.sensor_modes import MODES, Outcome, run_sensor
 
 
 @dataclass
@@ -455,7 +455,7 @@ def test_budgets_and_runway_end_the_same_in_every_mode(
     vendor: FakeVendor, sqlite_db: Database, name: str, mode: str
 ) -> None:
     from airflow_provider_credits.ledger import Budget
-    from tests.reservations.helpers import balance, gate
+    from tests.support.reservations import balance, gate
 
     scenario = LEDGER_SCENARIOS[name]
     store = ReservationStore(sqlite_db.conn_id)

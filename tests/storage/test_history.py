@@ -11,7 +11,7 @@ from airflow_provider_credits.storage.database import Database
 from airflow_provider_credits.storage.history import pool_history, runway
 from airflow_provider_credits.storage.names import TableName
 from airflow_provider_credits.storage.tables import BALANCES, USAGE, table
-from tests.plugins import databases
+from tests.support import databases
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=timezone.utc)
 

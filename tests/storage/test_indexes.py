@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from airflow_provider_credits.storage.database import Database
 from airflow_provider_credits.storage.names import TableName
 from airflow_provider_credits.storage.tables import BALANCES, LEDGER, RESERVATIONS, USAGE, table
-from tests.plugins import databases
+from tests.support import databases
 
 
 def _index_names(db: Database, t: sa.Table) -> set[str]:

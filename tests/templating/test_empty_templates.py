@@ -20,7 +20,7 @@ from airflow_provider_credits.operators.release_credits import ReleaseCreditsOpe
 from airflow_provider_credits.operators.usage_to_sql import UsageToSqlOperator
 from airflow_provider_credits.sandbox.server import SandboxServer
 from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
-from tests.plugins.airflow_env import run_dag
+from tests.support.airflow_env import run_dag
 
 DAGS = Path(__file__).parent / "dags"
 EMPTY = "{{ params.get('value', '') }}"

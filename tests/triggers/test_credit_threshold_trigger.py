@@ -16,10 +16,10 @@ from airflow_provider_credits.gate import error_from_payload
 from airflow_provider_credits.reservations import Holder, ReservationStore
 from airflow_provider_credits.triggers import credit_threshold as module
 from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger
-from tests.plugins.databases import Database
-from tests.reservations.helpers import hold
-from tests.sensors.modes import collect, rebuild
-from tests.sensors.vendor import CONN_ID, SECRET, FakeVendor, credits, http, read_timeout
+from tests.support.databases import Database
+from tests.support.fake_vendor import CONN_ID, SECRET, FakeVendor, credits, http, read_timeout
+from tests.support.reservations import hold
+from tests.support.sensor_modes import collect, rebuild
 
 
 def trigger(**kwargs: Any) -> CreditThresholdTrigger:
@@ -266,7 +266,7 @@ def test_the_sensor_hands_the_trigger_the_previous_versions_shape(vendor: FakeVe
     """New rows keep the old keys and shapes: an old triggerer reads them too (rolling upgrade)."""
     from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
     from airflow_provider_credits.version_compat import TaskDeferred
-    from tests.sensors.modes import FakeTaskInstance
+    from tests.support.sensor_modes import FakeTaskInstance
 
     vendor.script(credits(100))
     sensor = CreditThresholdSensor(

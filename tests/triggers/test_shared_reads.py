@@ -23,7 +23,7 @@ from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTr
 from airflow_provider_credits.triggers.shared_reads import AccountReader, rate_spacing
 from airflow_provider_credits.vendors import VENDORS
 from tests.hooks.test_async_lifecycle import Sessions
-from tests.sensors.vendor import CONN_ID, FakeVendor, Step, credits, http, read_timeout
+from tests.support.fake_vendor import CONN_ID, FakeVendor, Step, credits, http, read_timeout
 
 #: seconds between checks in these tests: long enough for a busy machine to wake every
 #: trigger of a batch before the next interval, short enough for quick tests

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.plugins.services import IN_CI
+from tests.support.services import IN_CI
 from tests.ui.pages import VIEWPORT
 from tests.ui.server import CHROMIUM_ARGS, AirflowApiServer, find_chromium, missing_browser_requirements
 

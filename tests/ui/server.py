@@ -12,7 +12,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+
+from tests.support.services import free_port
 
 #: flags for Debian's Chromium in containers and CI (Playwright adds its own automation flags).
 CHROMIUM_ARGS = (
@@ -78,13 +79,6 @@ def _terminate_with_parent() -> None:
 
         pr_set_pdeathsig = 1
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def standalone_airflow_env(home: Path) -> dict[str, str]:

@@ -36,7 +36,7 @@ def seed_credits_db(path: Path) -> str:
 
     from airflow_provider_credits.plugins.data import Tables
     from airflow_provider_credits.storage.database import Database
-    from tests.dashboard.seed import seed
+    from tests.support.dashboard import seed
 
     conn = json.dumps({"conn_type": "sqlite", "host": str(path)})
     os.environ["AIRFLOW_CONN_CREDITS_UI_SEED"] = conn

@@ -4,15 +4,23 @@
 ``sandbox`` (function): the same server, reset (seeded balances and history, no faults, empty
 request log), with ``AIRFLOW_CONN_CLAY_DEFAULT`` ... set so the hooks' default connections
 point at it.
+
+``read_balance(hook, mode)`` reads a balance through the sync or the async API; ``MakeHook`` is the
+type of the sandbox suites' ``make_hook`` fixture.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from airflow_provider_credits.hooks.base import CreditsHook
+from airflow_provider_credits.models import CreditBalance
 from airflow_provider_credits.sandbox.server import SandboxServer
+
+MakeHook = Callable[..., CreditsHook]
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +38,17 @@ def sandbox(sandbox_server: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> S
     for name, value in sandbox_server.airflow_conn_env().items():
         monkeypatch.setenv(name, value)
     return sandbox_server
+
+
+def read_balance(hook: CreditsHook, mode: str) -> CreditBalance:
+    """``hook.get_balance()`` (``mode="sync"``) or ``hook.aget_balance()`` in a fresh event loop."""
+    if mode == "sync":
+        return hook.get_balance()
+
+    async def read() -> CreditBalance:
+        try:
+            return await hook.aget_balance()
+        finally:
+            await hook.aclose()
+
+    return asyncio.run(read())

@@ -1,13 +1,20 @@
-"""Build balances, gates and reservations for the reservation tests."""
+"""Balances, gates and reservations for the reservation tests, and the ``store`` fixture.
+
+``store``: a :class:`ReservationStore` on fresh tables of SQLite, PostgreSQL and MariaDB in turn
+(the ``database`` fixture of ``tests/support/databases.py``); ``new_store(db)`` builds one on ``db``.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
 from airflow_provider_credits.gate import Gate, Thresholds
 from airflow_provider_credits.models import CreditBalance, CreditPool
 from airflow_provider_credits.reservations import Attempt, Holder, ReservationStore
+from tests.support.databases import Database
 
 CONNECTION = "credits_test"
 POOL = "api_credits"
@@ -56,3 +63,17 @@ def hold(
     )
     assert attempt.granted, attempt.decision.message
     return attempt
+
+
+def new_store(db: Database) -> ReservationStore:
+    """A store on unique tables of ``db`` (both dropped when the test ends)."""
+    name = db.table("res")
+    db._tables.append(f"{name}_locks")  # the lock table, dropped too
+    db._tables.append(f"{name}_ledger")  # and the ledger
+    return ReservationStore(db.conn_id, name)
+
+
+@pytest.fixture
+def store(database: Database) -> ReservationStore:
+    """A reservation store on SQLite, PostgreSQL and MariaDB in turn."""
+    return new_store(database)

@@ -15,6 +15,8 @@ Pools (``NOW`` = 2026-11-30 12:00 UTC):
 * Ledger, November 2026: ``credit_gated_enrichment`` reported 120 and a release measured 30
   more (spent 150, outstanding 150 in ``r-active``, two runs); ``lead_scoring`` reported 40 and
   a release with unknown spend (unknown 1). An October report of 999 is outside the month.
+
+``token(auth_manager, role)`` signs a JWT for a user of Airflow's simple auth manager.
 """
 
 from __future__ import annotations
@@ -172,3 +174,10 @@ def seed(
             ]
         ),
     )
+
+
+def token(auth_manager: Any, role: str | None = "viewer") -> str:
+    """A valid JWT for a user with this role of the simple auth manager (None: no role)."""
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    return str(auth_manager.generate_jwt(SimpleAuthManagerUser(username="alice", role=role)))

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import respx
 
-from tests.hooks.helpers import mock_async_transport
+from tests.support.vendor_api import mock_async_transport
 
 CONN_ID = "credits_test"
 BASE_URL = "http://vendor.test"

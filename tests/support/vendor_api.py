@@ -1,4 +1,8 @@
-"""Test data and small helpers shared by the hook tests (fixtures live in ``conftest.py``)."""
+"""The vendors' APIs as respx sees them: each vendor hook's paths, example bodies and auth, and helpers.
+
+Used by the hook unit tests (their fixtures are in ``tests/unit/hooks/conftest.py``) and by the
+sensor tests that read example bodies. ``load(vendor, name)`` reads ``tests/fixtures/vendor/<vendor>/<name>.json``.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Real services (PostgreSQL, MariaDB, Redis): skip without them locally, fail in CI."""
+"""Real services (PostgreSQL, MariaDB, Redis): skip without them locally, fail in CI; free loopback ports."""
 
 from __future__ import annotations
 
@@ -31,3 +31,10 @@ def require_service(name: str, host: str, port: int) -> None:
     if IN_CI:
         pytest.fail(f"{message}, and CI=true requires it", pytrace=False)
     pytest.skip(f"{message} (start it to run this test; CI requires it)")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

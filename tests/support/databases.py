@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.plugins.services import require_service
+from tests.support.services import require_service
 
 POSTGRES = ("127.0.0.1", 5432, "postgres://postgres@127.0.0.1:5432/test")
 MYSQL = ("127.0.0.1", 3306, "mysql://root@127.0.0.1:3306/test")
