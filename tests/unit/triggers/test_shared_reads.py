@@ -1,0 +1,462 @@
+"""Triggers on one connection share its balance reads (issue 17).
+
+Against the fake vendor (respx, scripted answers, exact request counts) and against the
+sandbox (a real HTTP server that counts the requests it receives, real aiohttp sessions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_provider_credits.exceptions import CreditsAuthError, CreditsTransportError
+from airflow_provider_credits.sandbox.server import SandboxServer
+from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger
+from airflow_provider_credits.triggers.shared_reads import AccountReader, rate_spacing
+from airflow_provider_credits.vendors import VENDORS
+from tests.support.fake_vendor import CONN_ID, FakeVendor, Step, credits, http, read_timeout
+from tests.support.sessions import Sessions
+
+#: seconds between checks in these tests: long enough for a busy machine to wake every
+#: trigger of a batch before the next interval, short enough for quick tests
+INTERVAL = 0.2
+
+
+def trigger(**kwargs: Any) -> CreditThresholdTrigger:
+    defaults: dict[str, Any] = {
+        "credits_conn_id": CONN_ID,
+        "min_remaining": "500",
+        "poke_interval": INTERVAL,
+        "deadline": time.time() + 30,
+    }
+    return CreditThresholdTrigger(**{**defaults, **kwargs})
+
+
+async def first_event(t: CreditThresholdTrigger) -> dict[str, Any]:
+    async for event in t.run():
+        payload = json.loads(json.dumps(event.payload))
+        assert payload == event.payload
+        return payload
+    raise AssertionError("no event")
+
+
+async def events_of(*triggers: CreditThresholdTrigger) -> list[dict[str, Any]]:
+    return await asyncio.gather(*(first_event(t) for t in triggers))
+
+
+class Timed:
+    """A script step that also records when each request arrived (monotonic seconds)."""
+
+    def __init__(self, *steps: Step) -> None:
+        self.steps = steps
+        self.at: list[float] = []
+
+    def __call__(self) -> Step:
+        def step() -> httpx.Response:
+            self.at.append(time.monotonic())
+            return self.steps[min(len(self.at), len(self.steps)) - 1]()
+
+        return step
+
+
+def too_many(retry_after: str | None) -> Step:
+    headers = {} if retry_after is None else {"Retry-After": retry_after}
+    return lambda: httpx.Response(429, headers=headers, json={"error": {"message": "slow down"}})
+
+
+@pytest.fixture(autouse=True)
+def no_reader_left() -> Iterator[None]:
+    yield
+    assert not any(AccountReader._open.values()), "a reader outlived its triggers"
+
+
+# ------------------------------------------------------------------------ the fake vendor
+
+
+async def test_n_triggers_on_one_account_share_each_read(vendor: FakeVendor) -> None:
+    script = vendor.script(credits(100), credits(200), credits(900))
+    events = await events_of(*(trigger() for _ in range(20)))
+    assert [e["status"] for e in events] == ["success"] * 20
+    assert {e["balance"]["pools"][0]["remaining"] for e in events} == {900}
+    assert script.calls == 3  # one read per interval, not one per trigger (60)
+
+
+async def test_without_sharing_each_trigger_reads_for_itself(
+    vendor: FakeVendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The behaviour before issue 17, kept behind a flag for the benchmark's comparison."""
+    monkeypatch.setattr(CreditThresholdTrigger, "share_reads", False)
+    script = vendor.script(credits(900))
+    await events_of(*(trigger() for _ in range(5)))
+    assert script.calls == 5
+
+
+async def test_each_trigger_judges_the_shared_balance_by_its_own_gate(vendor: FakeVendor) -> None:
+    script = vendor.script(credits(300), credits(600), credits(700))
+    low, mid, pct, pool, late = await events_of(
+        trigger(min_remaining="250"),
+        trigger(min_remaining="550"),
+        trigger(min_remaining=None, min_remaining_pct="65"),
+        trigger(credit_pool="ui_credits", min_remaining="40"),
+        trigger(min_remaining="5000", deadline=time.time() + 3 * INTERVAL),
+    )
+    assert (low["status"], low["decision"]["remaining"]) == ("success", 300)
+    assert (mid["status"], mid["decision"]["remaining"]) == ("success", 600)
+    assert (pct["status"], pct["decision"]["remaining"]) == ("success", 700)
+    assert (pool["status"], pool["decision"]["pool"], pool["decision"]["remaining"]) == (
+        "success",
+        "ui_credits",
+        50,
+    )
+    assert late["status"] == "timeout"  # its own deadline
+    assert script.calls <= 4
+
+
+async def test_mixed_intervals_read_at_the_shortest_and_slow_down_when_it_leaves(vendor: FakeVendor) -> None:
+    timed = Timed(credits(100))
+    vendor.script(timed())
+    start = time.monotonic()
+    fast = trigger(poke_interval=0.1, deadline=time.time() + 1.0)
+    slow = [trigger(poke_interval=0.5, deadline=time.time() + 3.0) for _ in range(5)]
+    events = await events_of(fast, *slow)
+    assert [e["status"] for e in events] == ["timeout"] * 6
+    first_second = [t for t in timed.at if t - start <= 1.05]
+    after = [t for t in timed.at if t - start > 1.15]
+    # the fast trigger sets the pace while it waits: at most one read per 0.1 s, not 1 + 5 * 0.2
+    assert 4 <= len(first_second) <= 11
+    # then the slow ones alone: one read per 0.5 s for all five (not five)
+    assert 2 <= len(after) <= 5
+    gaps = [round(b - a, 3) for a, b in zip(timed.at, timed.at[1:], strict=False)]
+    # 0.1 s apart or more, but for the fast trigger's last check, at its deadline (as alone)
+    assert len([gap for gap in gaps if gap < 0.09]) <= 1, ([round(t - start, 3) for t in timed.at], gaps)
+
+
+@pytest.mark.parametrize(
+    ("step", "error_type"),
+    [(http(401), CreditsAuthError.__name__), (http(403), CreditsAuthError.__name__)],
+    ids=["401", "403"],
+)
+async def test_an_auth_error_fails_every_trigger_that_waited_on_the_read(
+    vendor: FakeVendor, step: Step, error_type: str
+) -> None:
+    script = vendor.script(step)
+    events = await events_of(*(trigger() for _ in range(5)))
+    assert [(e["status"], e["error_type"]) for e in events] == [("error", error_type)] * 5
+    assert script.calls == 1
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [http(402), http(500), http(503), read_timeout(), too_many(None)],
+    ids=["402", "500", "503", "timeout", "429-without-retry-after"],
+)
+async def test_a_402_or_a_transient_error_keeps_every_trigger_waiting(
+    vendor: FakeVendor, failure: Step
+) -> None:
+    script = vendor.script(failure, credits(900))
+    events = await events_of(*(trigger() for _ in range(5)))
+    assert [e["status"] for e in events] == ["success"] * 5
+    assert script.calls == 2
+
+
+async def test_a_429s_retry_after_pauses_the_read_for_every_trigger(vendor: FakeVendor) -> None:
+    timed = Timed(too_many("0.8"), credits(900))
+    vendor.script(timed())
+    events = await events_of(*(trigger(poke_interval=0.05) for _ in range(5)))
+    assert [e["status"] for e in events] == ["success"] * 5
+    assert len(timed.at) == 2  # not one per 0.05 s while the vendor asked to wait
+    assert timed.at[1] - timed.at[0] >= 0.75
+
+
+async def test_a_deadline_during_a_pause_ends_with_a_timeout_without_a_read(vendor: FakeVendor) -> None:
+    script = vendor.script(too_many("30"), credits(900))
+    started = time.monotonic()
+    events = await events_of(*(trigger(poke_interval=0.05, deadline=time.time() + 0.6) for _ in range(3)))
+    assert time.monotonic() - started < 5
+    assert [e["status"] for e in events] == ["timeout"] * 3
+    assert all("last check: theirstack primary pool: balance unavailable" in e["message"] for e in events)
+    assert "rate limited: slow down" in events[0]["message"]
+    assert script.calls == 1
+
+
+async def test_reads_keep_the_vendors_documented_spacing(
+    vendor: FakeVendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(VENDORS, "theirstack", replace(VENDORS["theirstack"], balance_rate_limit=(2, 1.0)))
+    timed = Timed(credits(100), credits(100), credits(900))
+    vendor.script(timed())
+    events = await events_of(*(trigger(poke_interval=0.05) for _ in range(3)))
+    assert [e["status"] for e in events] == ["success"] * 3
+    assert len(timed.at) == 3
+    assert all(b - a >= 0.49 for a, b in zip(timed.at, timed.at[1:], strict=False))  # 2 per second
+
+
+def test_the_spacing_comes_from_the_vendor_registry() -> None:
+    from airflow_provider_credits.hooks import hook_class_for
+
+    assert rate_spacing(hook_class_for("lusha")(conn_id="x")) == 12.0  # 5 per 60 s
+    assert rate_spacing(hook_class_for("theirstack")(conn_id="x")) == 0.0
+
+
+async def test_unreachable_checks_count_per_trigger(vendor: FakeVendor) -> None:
+    """A shared read that got no response counts once for each trigger that judged it, from its own count."""
+    script = vendor.script(read_timeout())
+    worker_counted_one, fresh = await events_of(
+        trigger(max_unreachable_checks=3, unreachable_checks=2), trigger(max_unreachable_checks=3)
+    )
+    assert (worker_counted_one["status"], worker_counted_one["error_type"]) == (
+        "error",
+        CreditsTransportError.__name__,
+    )
+    assert "none of 3 checks since the task started" in worker_counted_one["message"]
+    assert (fresh["status"], fresh["error_type"]) == ("error", CreditsTransportError.__name__)
+    assert script.calls == 3
+
+
+async def test_a_trigger_that_joins_later_waits_for_a_read_of_its_own_sleep(vendor: FakeVendor) -> None:
+    """A read made before a trigger went to sleep is not its check: it never judges an old answer."""
+    script = vendor.script(credits(900))
+    first = asyncio.ensure_future(first_event(trigger()))
+    await asyncio.sleep(INTERVAL * 1.5)  # the first trigger has read 900 and ended
+    assert (await first)["status"] == "success"
+    assert (await first_event(trigger()))["status"] == "success"
+    assert script.calls == 2
+
+
+async def test_a_connection_that_does_not_exist_fails_every_trigger(vendor: FakeVendor) -> None:
+    results = await asyncio.gather(
+        *(first_event(trigger(credits_conn_id="missing")) for _ in range(3)), return_exceptions=True
+    )
+    # airflow.sdk.exceptions' on Airflow 3.2+, airflow.exceptions' on 3.1
+    assert [type(r).__name__ for r in results] == ["AirflowNotFoundException"] * 3
+
+
+# ------------------------------------------------------------------------------- the sandbox
+
+
+def on_the_sandbox(test: Callable[..., Any]) -> Callable[..., Any]:
+    """An integration test whose triggers must close their sessions themselves."""
+    return pytest.mark.integration(pytest.mark.usefixtures("no_collection_guard")(test))
+
+
+async def three_during_a_slow_read(sandbox: SandboxServer, delay: float) -> list[asyncio.Future[Any]]:
+    """Three triggers waiting on one GET that the sandbox answers after ``delay`` seconds."""
+    sandbox.add_fault("theirstack", "slow", count=1, delay=delay)
+    tasks = [asyncio.ensure_future(first_event(sandbox_trigger(min_remaining=1))) for _ in range(3)]
+    await asyncio.sleep(INTERVAL + 0.4)
+    assert sandbox.request_count("theirstack") == 1  # the shared GET is in flight
+    return tasks
+
+
+SANDBOX_CONN = "theirstack_default"
+VENDOR_CONNS = {"theirstack": "theirstack_default", "trendtrack": "trendtrack_default"}
+
+
+def sandbox_trigger(conn_id: str = SANDBOX_CONN, **kwargs: Any) -> CreditThresholdTrigger:
+    return trigger(**{"credits_conn_id": conn_id, "min_remaining": 10**12, **kwargs})
+
+
+@on_the_sandbox
+async def test_n_triggers_on_several_accounts_send_one_read_per_account_and_interval(
+    sandbox: SandboxServer, sessions: Sessions
+) -> None:
+    duration = 1.0
+    triggers = [
+        sandbox_trigger(conn_id, deadline=time.time() + duration)
+        for conn_id in VENDOR_CONNS.values()
+        for _ in range(50)
+    ]
+    events = await events_of(*triggers)
+    assert [e["status"] for e in events] == ["timeout"] * 100
+    for vendor in VENDOR_CONNS:
+        count = sandbox.request_count(vendor)
+        # 50 triggers polling every 0.2 s for 1 s: 5 reads (one per interval), not 250
+        assert 3 <= count <= 7, (vendor, count)
+    assert sessions.created and sessions.open() == []
+
+
+@on_the_sandbox
+async def test_a_trigger_cancelled_during_a_shared_read_leaves_it_to_the_others(
+    sandbox: SandboxServer, sessions: Sessions
+) -> None:
+    tasks = await three_during_a_slow_read(sandbox, 1.0)
+    tasks[0].cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[0]
+    assert [(await t)["status"] for t in tasks[1:]] == ["success", "success"]
+    assert sandbox.request_count("theirstack") == 1  # the others got the cancelled one's read
+    assert sessions.open() == []
+
+
+@on_the_sandbox
+async def test_the_last_trigger_cancelled_during_a_read_cancels_it_and_closes_the_session(
+    sandbox: SandboxServer, sessions: Sessions
+) -> None:
+    tasks = await three_during_a_slow_read(sandbox, 2.0)
+    reader = AccountReader.active(SANDBOX_CONN)
+    assert reader is not None and reader.users == 3 and reader._task is not None
+    read = reader._task
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert read.cancelled()
+    assert AccountReader.active(SANDBOX_CONN) is None
+    assert sessions.created and sessions.open() == []
+    # a trigger of the same loop afterwards starts afresh
+    assert (await first_event(sandbox_trigger(min_remaining=1)))["status"] == "success"
+    assert sessions.open() == []
+
+
+@on_the_sandbox
+async def test_the_hook_stays_open_until_the_last_trigger_is_done(
+    sandbox: SandboxServer, sessions: Sessions
+) -> None:
+    early = asyncio.ensure_future(first_event(sandbox_trigger(min_remaining=1)))
+    late = asyncio.ensure_future(first_event(sandbox_trigger(deadline=time.time() + 4 * INTERVAL)))
+    assert (await early)["status"] == "success"
+    reader = AccountReader.active(SANDBOX_CONN)
+    assert reader is not None and reader.users == 1 and reader._hook is not None
+    assert sessions.open(), "the remaining trigger still reads through the session"
+    assert (await late)["status"] == "timeout"
+    assert AccountReader.active(SANDBOX_CONN) is None
+    assert sessions.open() == []
+
+
+@on_the_sandbox
+async def test_a_sandbox_429_with_retry_after_pauses_every_trigger(
+    sandbox: SandboxServer, sessions: Sessions
+) -> None:
+    sandbox.add_fault("theirstack", "rate_limit", count=1, retry_after=1)
+    started = time.monotonic()
+    events = await events_of(*(sandbox_trigger(min_remaining=1, poke_interval=0.05) for _ in range(10)))
+    assert [e["status"] for e in events] == ["success"] * 10
+    assert time.monotonic() - started >= 1.0
+    assert sandbox.request_count("theirstack") == 2
+    assert sessions.open() == []
+
+
+def test_a_read_judges_each_distinct_gate_once() -> None:
+    from airflow_provider_credits.exceptions import UnknownCreditPoolError
+    from airflow_provider_credits.gate import Gate
+    from airflow_provider_credits.models import CreditBalance, CreditPool
+    from airflow_provider_credits.triggers.shared_reads import Reading
+
+    balance = CreditBalance(
+        vendor="theirstack",
+        account="acct",
+        pools=(CreditPool(name="api_credits", remaining=300, limit=1000),),
+    )
+    reading = Reading(0.0, balance, None, None)
+    five_hundred, again = Gate.build(min_remaining="500"), Gate.build(min_remaining=500)
+    assert reading.judge(five_hundred) is reading.judge(again)  # equal gates: one decision
+    assert not reading.judge(five_hundred).met
+    assert reading.judge(Gate.build(min_remaining="250")).met
+    with pytest.raises(UnknownCreditPoolError):
+        reading.judge(Gate.build(min_remaining="1", credit_pool="nope"))
+    with pytest.raises(ValueError, match="no balance"):
+        Reading(0.0, None, CreditsAuthError("no"), None).judge(five_hundred)
+
+
+def test_equal_gate_arguments_are_parsed_once() -> None:
+    from airflow_provider_credits.exceptions import CreditsConfigError
+    from airflow_provider_credits.triggers.credit_threshold import gate_of
+
+    first, second = trigger(min_remaining="500"), trigger(min_remaining="500")
+    assert gate_of(first.gate_arguments) is gate_of(second.gate_arguments)
+    assert gate_of(trigger(min_remaining=1).gate_arguments).thresholds.min_remaining == 1
+    with pytest.raises(CreditsConfigError):  # True is not the number 1, cached or not
+        gate_of(trigger(min_remaining=True).gate_arguments)
+    with pytest.raises(CreditsConfigError):  # an error is raised again, not kept
+        gate_of(trigger(min_remaining=True).gate_arguments)
+    with pytest.raises(CreditsConfigError):  # a value that cannot be a key is parsed without the cache
+        gate_of({**first.gate_arguments, "min_remaining": ["500"]})
+
+
+@on_the_sandbox
+async def test_triggers_that_wait_on_one_read_keep_their_own_rhythm(
+    sandbox: SandboxServer, sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started spread over an interval, the triggers stay spread: those that waited on another
+    trigger's read count their interval from their own wake-up, not from the read's answer (else
+    each read would gather the triggers waking during it, until all check in one burst)."""
+    sandbox.add_fault("theirstack", "slow", delay=0.05)  # every read takes 50 ms
+    checks: list[float] = []
+    real_check = CreditThresholdTrigger._check
+
+    def timed_check(self: CreditThresholdTrigger, *args: Any) -> Any:
+        checks.append(asyncio.get_running_loop().time())
+        return real_check(self, *args)
+
+    monkeypatch.setattr(CreditThresholdTrigger, "_check", timed_check)
+
+    async def started_after(delay: float) -> dict[str, Any]:
+        await asyncio.sleep(delay)
+        return await first_event(sandbox_trigger(poke_interval=0.5, deadline=time.time() + 3.0))
+
+    start = asyncio.get_running_loop().time()
+    events = await asyncio.gather(*(started_after(n * 0.06) for n in range(8)))
+    assert [e["status"] for e in events] == ["timeout"] * 8
+    last_round = sorted(t - start for t in checks if 2.0 <= t - start < 2.5)
+    bursts = [round(b, 3) for a, b in itertools.pairwise([0.0, *last_round]) if b - a > 0.02]
+    assert len(bursts) >= 3, (last_round, bursts)  # not one or two bursts of all eight
+    assert sessions.open() == []
+
+
+async def test_a_last_check_takes_the_newest_read_while_others_read_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each trigger's last check, at its own deadline, takes a read made within the shortest
+    interval when other triggers read too: the deadlines of many triggers add no reads. A
+    trigger alone reads for its last check, as before sharing."""
+    from airflow_provider_credits.triggers.shared_reads import Reading
+
+    reads: list[float] = []
+
+    async def counted_read(self: AccountReader) -> Reading:
+        reads.append(asyncio.get_running_loop().time())
+        self._last = Reading(reads[-1], None, None, None)
+        self._task = None
+        return self._last
+
+    monkeypatch.setattr(AccountReader, "_read", counted_read)
+    loop = asyncio.get_running_loop()
+
+    async def no_hook() -> Any:
+        raise AssertionError("not called")
+
+    reader = AccountReader.join("c", 1.0, no_hook)
+    AccountReader.join("c", 5.0, no_hook)
+    newest = await reader.read(loop.time())
+    assert len(reads) == 1
+    since = loop.time()  # a trigger that judged `newest`, asleep since
+    assert await reader.read(since, last=True) is newest  # made within 1 s (the shortest interval)
+    assert len(reads) == 1
+    assert await reader.read(since) is not newest  # a regular check needs a read of its own sleep
+    assert len(reads) == 2
+    await reader.leave(5.0)
+    assert await reader.read(loop.time(), last=True) is not None  # alone: a read of its own
+    assert len(reads) == 3
+    await reader.leave(1.0)
+
+
+async def test_a_read_judged_twice_counts_once_toward_max_unreachable_checks(vendor: FakeVendor) -> None:
+    from airflow_provider_credits.exceptions import CreditsTransportError as Unreachable
+    from airflow_provider_credits.gate import Gate
+    from airflow_provider_credits.triggers.shared_reads import Reading
+
+    t = trigger(max_unreachable_checks=3)
+    reading = Reading(0.0, None, Unreachable("request timed out: ReadTimeout", vendor="theirstack"), None)
+    gate = Gate.from_dict(t.gate_arguments)
+    assert await t._check(gate, reading) is None
+    assert await t._check(gate, reading) is None  # a last check may judge the newest read again
+    assert t._reach.unreachable == 1
+    assert await t._check(gate, replace(reading)) is None  # another read counts
+    assert t._reach.unreachable == 2

@@ -1,0 +1,149 @@
+"""The vendor registry is valid (checked here, at test time, never at import) and is the one source."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from airflow_provider_credits.get_provider_info import get_provider_info
+from airflow_provider_credits.hooks import HOOK_CLASS_PATHS
+from airflow_provider_credits.vendors import VENDORS, VendorSpec, declarative_vendors, docs_table
+from airflow_provider_credits.vendors.mapping import compile_expression
+from tests.support import ROOT
+
+DECLARATIVE = declarative_vendors()
+
+
+def test_names_are_unique() -> None:
+    for attribute in ("conn_type", "hook_name", "hook_class_path", "name"):
+        values = [getattr(spec, attribute) for spec in VENDORS.values()]
+        assert len(values) == len(set(values)), attribute
+
+
+@pytest.mark.parametrize("spec", DECLARATIVE, ids=lambda s: s.conn_type)
+def test_every_expression_compiles(spec: VendorSpec) -> None:
+    for where, expression in spec.expressions().items():
+        assert compile_expression(expression) is not None, where
+
+
+@pytest.mark.parametrize("spec", DECLARATIVE, ids=lambda s: s.conn_type)
+def test_every_pool_has_a_way_to_a_remaining_amount(spec: VendorSpec) -> None:
+    assert spec.pools, "a vendor needs at least one pool"
+    names = [p.name for p in spec.pools]
+    assert len(names) == len(set(names))
+    for pool in spec.pools:
+        assert pool.remaining or (pool.limit and pool.used), pool.name
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", pool.name), pool.name
+
+
+@pytest.mark.parametrize("spec", DECLARATIVE, ids=lambda s: s.conn_type)
+def test_the_request_and_auth_are_well_formed(spec: VendorSpec) -> None:
+    assert spec.balance is not None and spec.auth is not None
+    assert spec.balance.method in ("GET", "POST") and spec.balance.path.startswith("/")
+    assert spec.balance.body is None or spec.balance.method == "POST"
+    assert spec.auth.style in ("header", "query", "basic")
+    assert spec.default_base_url.startswith("https://") and not spec.default_base_url.endswith("/")
+    assert all(e.kind in ("auth", "request", "exhausted") for e in spec.errors)
+    if spec.balance_rate_limit is not None:
+        count, seconds = spec.balance_rate_limit
+        assert count > 0 and seconds > 0
+    assert (ROOT / "docs" / spec.docs).is_file(), spec.docs
+
+
+PRIMARY = {
+    "hunter": "credits",
+    "lusha": "credits",
+    "zerobounce": "credits",
+    "prospeo": "credits",
+    "serpapi": "searches",
+    "apify": "usage_usd",
+    "firecrawl": "credits",
+    "tavily": "plan",
+}
+
+
+def test_primary_pools_are_the_contracts() -> None:
+    """more-vendors.md: pool names and the primary pool (listed first) are public."""
+    assert {s.conn_type: s.pools[0].name for s in DECLARATIVE} == PRIMARY
+    assert [p.name for p in VENDORS["tavily"].pools] == ["plan", "key", "paygo"]
+    assert [p.name for p in VENDORS["hunter"].pools] == ["credits", "searches", "verifications"]
+    assert [p.name for p in VENDORS["serpapi"].pools] == ["searches", "extra_credits"]
+    assert VENDORS["lusha"].balance_rate_limit == (5, 60.0)
+
+
+def test_provider_info_and_hook_lookup_come_from_the_registry() -> None:
+    info = {e["connection-type"]: e for e in get_provider_info()["connection-types"]}
+    assert list(info) == list(VENDORS) == list(HOOK_CLASS_PATHS)
+    for conn_type, spec in VENDORS.items():
+        assert info[conn_type]["hook-name"] == spec.hook_name
+        assert info[conn_type]["hook-class-name"] == HOOK_CLASS_PATHS[conn_type] == spec.hook_class_path
+        if spec.conn_type != "credits_http":
+            assert info[conn_type]["ui-field-behaviour"]["placeholders"]["host"] == spec.default_base_url
+
+
+def test_code_hooks_take_their_names_from_the_registry() -> None:
+    from airflow_provider_credits.hooks import hook_class_for
+
+    for conn_type, spec in VENDORS.items():
+        hook = hook_class_for(conn_type)
+        assert (hook.conn_type, hook.hook_name, hook.default_conn_name) == (
+            conn_type,
+            spec.hook_name,
+            spec.default_conn_name,
+        )
+        assert hook.default_base_url == spec.default_base_url
+
+
+def test_readme_vendor_table_is_the_registrys() -> None:
+    """The README's table of vendors is generated from the registry (``vendors.docs_table()``)."""
+    table = docs_table()
+    assert table in (ROOT / "README.md").read_text(), f"paste this table into README.md:\n{table}"
+    for spec in VENDORS.values():
+        assert f"| `{spec.conn_type}` |" in table and f"(docs/{spec.docs})" in table
+
+
+def test_mkdocs_nav_has_every_vendor_page() -> None:
+    nav = (ROOT / "mkdocs.yml").read_text()
+    for spec in VENDORS.values():
+        assert spec.docs in nav, spec.docs
+
+
+def test_inferred_points_are_on_the_vendor_pages() -> None:
+    for spec in DECLARATIVE:
+        page = (ROOT / "docs" / spec.docs).read_text()
+        for point in spec.inferred:
+            assert point in page, (spec.conn_type, point)
+
+
+def test_importing_the_registry_is_cheap() -> None:
+    """The registry is plain data: no jmespath, no hooks, no httpx at import (DAG parse)."""
+    code = (
+        "import sys, airflow_provider_credits.vendors, airflow_provider_credits.hooks\n"
+        "bad = {'jmespath', 'httpx', 'airflow_provider_credits.hooks.registry', 'airflow_provider_credits.vendors.mapping'}\n"
+        "assert not bad & set(sys.modules), bad & set(sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_ui_form_tests_cover_every_connection_type() -> None:
+    """``tests/ui`` (browser and hook_meta tests) enumerate ``FORMS``: it must list every type."""
+    from tests.ui.expected import FORMS
+
+    assert list(FORMS) == list(VENDORS)
+    info = {e["connection-type"]: e for e in get_provider_info()["connection-types"]}
+    for conn_type, form in FORMS.items():
+        entry = info[conn_type]
+        assert (form.hook_name, form.hook_class_name) == (entry["hook-name"], entry["hook-class-name"])
+        behaviour = entry["ui-field-behaviour"]
+        assert set(form.hidden) - {"description"} == set(behaviour["hidden-fields"])
+        for name, field in form.standard.items():
+            if name != "description":
+                assert field.label == behaviour.get("relabeling", {}).get(name, name.capitalize()), name
+                assert field.placeholder == behaviour.get("placeholders", {}).get(name, ""), name
+        assert [f.name for f in form.extra] == list(entry["conn-fields"])
+        for field in form.extra:
+            assert field.label == entry["conn-fields"][field.name]["label"]
