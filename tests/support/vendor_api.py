@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +19,14 @@ import httpx
 import pytest
 import respx
 
+from airflow_provider_credits.exceptions import CreditsResponseError
 from airflow_provider_credits.hooks import hook_class_for
-from airflow_provider_credits.hooks.base import CreditsHook
+from airflow_provider_credits.hooks.base import USER_AGENT, CreditsHook
 from airflow_provider_credits.hooks.clay import ClayHook
 from airflow_provider_credits.hooks.clodura import CloduraHook
 from airflow_provider_credits.hooks.theirstack import TheirStackHook
 from airflow_provider_credits.hooks.trendtrack import TrendtrackHook
+from airflow_provider_credits.models import CreditBalance
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vendor"
 
@@ -33,6 +38,11 @@ BASE_URL = "http://vendor.test"
 WORKSPACE = "ws-777"
 
 MODES = ("sync", "async")
+#: a pool without a billing period: ``(period_start, period_end)``
+NO_PERIOD = (None, None)
+#: the window of Clay's documented curl example (also used for TheirStack's windowed endpoints)
+START = datetime(2025, 6, 30, 19, 0, tzinfo=timezone.utc)
+END = datetime(2025, 7, 28, 8, 4, 58, 779000, tzinfo=timezone.utc)
 
 
 def load(vendor: str, name: str) -> Any:
@@ -169,3 +179,79 @@ def invoke(mode: str, hook: CreditsHook, method: str, *args: Any, **kwargs: Any)
             await hook.aclose()
 
     return asyncio.run(run())
+
+
+def assert_balance(
+    mode: str,
+    api: respx.MockRouter,
+    hook: CreditsHook,
+    body: Any,
+    headers: dict[str, str],
+    account: str,
+    pools: list[tuple[Any, ...]],
+) -> None:
+    """The balance ``hook`` reads from ``body`` (and ``headers``) has ``account`` and exactly ``pools``.
+
+    :param pools: ``(name, remaining, limit, used, (period_start, period_end))``, primary first.
+    """
+    api.get(VENDOR_BY_TYPE[hook.conn_type].balance_path).respond(json=body, headers=headers)
+
+    balance = invoke(mode, hook, "get_balance")
+
+    assert isinstance(balance, CreditBalance)
+    assert (balance.vendor, balance.account) == (hook.conn_type, account)
+    assert [
+        (p.name, p.remaining, p.limit, p.used, (p.period_start, p.period_end)) for p in balance.pools
+    ] == pools
+    assert balance.primary.name == pools[0][0]
+    assert all(
+        isinstance(v, Decimal) for p in balance.pools for v in (p.remaining, p.limit, p.used) if v is not None
+    )
+
+
+def assert_unusable_balance(
+    mode: str, api: respx.MockRouter, hook: CreditsHook, body: Any, headers: dict[str, str], words: list[str]
+) -> None:
+    """Reading ``body`` as a balance is a CreditsResponseError naming the request and every one of ``words``."""
+    path = VENDOR_BY_TYPE[hook.conn_type].balance_path
+    api.get(path).respond(json=body, headers=headers)
+
+    with pytest.raises(CreditsResponseError) as info:
+        invoke(mode, hook, "get_balance")
+
+    message = str(info.value)
+    assert f"[{hook.conn_type}, GET {path}" in message
+    for word in words:
+        assert word in message
+
+
+def assert_endpoint(
+    mode: str,
+    api: respx.MockRouter,
+    hook: CreditsHook,
+    call: tuple[str, tuple[Any, ...]],
+    request: tuple[str, str, dict[str, str]],
+    fixture: str,
+    probe: Callable[[Any], Any],
+    expected: Any,
+) -> None:
+    """``hook.<method>(*args)`` sends one request and reads the vendor's example answer ``fixture``.
+
+    :param call: the hook method's name and its arguments.
+    :param request: the HTTP method, path and query parameters expected on the wire.
+    :param probe: what to compare with ``expected`` in the method's result.
+    """
+    method, args = call
+    http_method, path, query = request
+    route = api.route(method=http_method, path=path).respond(json=load(hook.conn_type, fixture))
+
+    result = invoke(mode, hook, method, *args)
+
+    assert probe(result) == expected
+    assert route.call_count == 1
+    sent = route.calls.last.request
+    assert dict(sent.url.params) == query
+    header, value = VENDOR_BY_TYPE[hook.conn_type].auth_header
+    assert sent.headers[header] == value
+    assert sent.headers["User-Agent"] == USER_AGENT
+    assert sent.headers["Accept"] == "application/json"

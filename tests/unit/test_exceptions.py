@@ -67,12 +67,6 @@ def test_transient_flag_is_exactly_the_transient_subtree() -> None:
         assert cls.transient is issubclass(cls, CreditsTransientError), cls
 
 
-def test_the_sql_module_still_exports_table_schema_error() -> None:
-    from airflow_provider_credits import sql
-
-    assert sql.TableSchemaError is TableSchemaError
-
-
 def _samples() -> list[CreditsError]:
     context = dict(vendor="theirstack", method="GET", path="/v0/x", status=503, code="E1", request_id="r-1")
     return [

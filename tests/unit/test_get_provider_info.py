@@ -1,4 +1,4 @@
-"""The provider as Airflow sees it: entry point, CLI listing, connection types."""
+"""get_provider_info: what Airflow reads of the provider (entry point, schema, connection types and their forms, the CLI's listing)."""
 
 from __future__ import annotations
 
@@ -6,23 +6,17 @@ import json
 import os
 import subprocess
 import sys
+from importlib import import_module
+from importlib.resources import files
 from pathlib import Path
 
+import jsonschema
 import pytest
 
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
-
-
-def _airflow(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [AIRFLOW, *args], capture_output=True, text=True, timeout=180, env=os.environ.copy()
-    )
-
-
-def _json_rows(stdout: str) -> list[dict]:
-    """The JSON array the CLI printed, skipping any log lines before it."""
-    line = next(line for line in stdout.splitlines() if line.startswith("[{"))
-    return json.loads(line)
+from airflow_provider_credits.get_provider_info import get_provider_info
+from airflow_provider_credits.hooks import HOOK_CLASS_PATHS
+from airflow_provider_credits.vendors import VENDORS as REGISTRY
+from tests.support.vendor_api import VENDORS
 
 
 def test_entry_point_points_at_get_provider_info() -> None:
@@ -45,35 +39,58 @@ def test_entry_point_points_at_get_provider_info() -> None:
     }
 
 
-@pytest.mark.integration
-def test_airflow_cli_lists_provider_and_accepts_connection_types(airflow_db: Path) -> None:
-    listed = _airflow("providers", "list", "--output", "json")
-    assert listed.returncode == 0, listed.stderr[-2000:]
-    packages = {p["package_name"]: p for p in _json_rows(listed.stdout)}
-    assert "airflow-provider-credits" in packages
+INFO = get_provider_info()
 
-    added = _airflow(
-        "connections",
-        "add",
-        "clodura_cli_check",
-        "--conn-type",
-        "clodura",
-        "--conn-password",
-        "cli-key-0123456789",
+
+CONNECTION_TYPES = {entry["connection-type"]: entry for entry in INFO["connection-types"]}
+
+
+def test_provider_info_validates_against_airflow_schema():
+    schema = json.loads(files("airflow").joinpath("provider_info.schema.json").read_text())
+
+    jsonschema.validate(INFO, schema)
+    assert INFO["package-name"] == "airflow-provider-credits"
+
+
+@pytest.mark.parametrize("vendor", VENDORS, ids=str)
+def test_connection_type_entry_matches_hook_class(vendor):
+    entry = CONNECTION_TYPES[vendor.conn_type]
+    module_name, class_name = entry["hook-class-name"].rsplit(".", 1)
+    hook_class = getattr(import_module(module_name), class_name)
+
+    assert hook_class is vendor.hook
+    assert hook_class.conn_type == vendor.conn_type
+    assert hook_class.hook_name == entry["hook-name"]
+    assert hook_class.default_conn_name == f"{vendor.conn_type}_default"
+    assert module_name in INFO["hooks"][0]["python-modules"]
+    # the form's defaults are the hook's defaults
+    fields = entry["conn-fields"]
+    assert fields["timeout"]["schema"]["default"] == hook_class.default_timeout
+    assert fields["max_retries"]["schema"]["default"] == hook_class.default_max_retries
+    assert fields["retry_max_seconds"]["schema"]["default"] == hook_class.default_retry_max_seconds
+    for field in fields.values():
+        jsonschema.Draft7Validator.check_schema(field["schema"])
+
+
+def test_every_hook_class_path_is_a_connection_type():
+    assert set(CONNECTION_TYPES) == set(HOOK_CLASS_PATHS) == set(REGISTRY)
+    assert {v.conn_type for v in VENDORS} <= set(REGISTRY)
+
+
+def test_clay_account_password_is_masked_in_the_form():
+    assert CONNECTION_TYPES["clay"]["conn-fields"]["account_password"]["schema"]["format"] == "password"
+
+
+def test_airflow_lists_the_provider():
+    airflow = Path(sys.executable).parent / "airflow"
+    result = subprocess.run(
+        [str(airflow), "providers", "list", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
+        check=True,
     )
-    assert added.returncode == 0, added.stderr[-2000:]
-    shown = _airflow("connections", "get", "clodura_cli_check", "--output", "json")
-    assert shown.returncode == 0, shown.stderr[-2000:]
-    (conn,) = _json_rows(shown.stdout)
-    assert conn["conn_type"] == "clodura"
 
-    hooks = _airflow("providers", "hooks", "--output", "json")
-    assert hooks.returncode == 0, hooks.stderr[-2000:]
-    by_type = {h["connection_type"]: h for h in _json_rows(hooks.stdout)}
-    for conn_type, class_name in {
-        "clay": "ClayHook",
-        "clodura": "CloduraHook",
-        "theirstack": "TheirStackHook",
-        "trendtrack": "TrendtrackHook",
-    }.items():
-        assert by_type[conn_type]["class"].endswith(class_name)
+    packages = {p["package_name"]: p for p in json.loads(result.stdout)}
+    assert packages["airflow-provider-credits"]["version"] == INFO["versions"][0]

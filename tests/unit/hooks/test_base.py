@@ -1,22 +1,28 @@
-"""The API key or cookie never shows in an error, a repr or a log line, even when the vendor echoes it."""
+"""CreditsHook: no secret in an error, repr or log line (even echoed by the vendor), test_connection,
+construction without I/O, and the usage window's checks."""
 
 from __future__ import annotations
 
 import logging
+import os
 import pickle
+from datetime import date, datetime, timezone
 
 import httpx
 import pytest
+from airflow.sdk import BaseHook
 
 from airflow_provider_credits.exceptions import (
     CreditsApiError,
     CreditsAuthError,
+    CreditsConfigError,
     CreditsRateLimitError,
     CreditsResponseError,
     CreditsTransportError,
+    UsageNotSupportedError,
 )
 from airflow_provider_credits.version_compat import AIRFLOW_V_3_3_PLUS
-from tests.support.vendor_api import ACCOUNT_PASSWORD, COOKIE, SECRET, VENDORS, invoke
+from tests.support.vendor_api import ACCOUNT_PASSWORD, COOKIE, SECRET, VENDORS, invoke, load
 
 SECRETS = (SECRET, COOKIE, ACCOUNT_PASSWORD)
 
@@ -199,3 +205,79 @@ def test_a_secret_cut_off_by_the_length_limit_leaves_no_fragment(
     text = str(info.value)
     fragments = [SECRET[:n] for n in range(6, len(SECRET) + 1)]
     assert not [f for f in fragments if f in text], text
+
+
+# vendor, balance body, expected success message
+TEST_CONNECTION = {
+    "clay": ("workspace_credits", "Connected to clay account 'ws-777': credits=6500"),
+    "clodura": ("prospect", "Connected to clodura: contact_views=858, direct_dials=162"),
+    "theirstack": ("credit_balance", "Connected to theirstack: api_credits=0, ui_credits=0"),
+    "trendtrack": ("usage", "Connected to trendtrack account 'ws_123': credits=0, recurring=0, topup=0, included_quota=0"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("vendor", VENDORS, ids=str)
+def test_test_connection_succeeds(api, make_hook, vendor):
+    fixture, message = TEST_CONNECTION[vendor.conn_type]
+    api.get(vendor.balance_path).respond(json=load(vendor.conn_type, fixture))
+    hook = make_hook(vendor.conn_type)
+
+    assert hook.test_connection() == (True, message)
+    assert hook._client is None  # closed afterwards
+
+
+def test_test_connection_without_api_key(api, make_hook):
+    ok, message = make_hook("clodura", password="").test_connection()
+
+    assert ok is False
+    assert "has no API key" in message
+    assert not api.calls
+
+
+@pytest.mark.parametrize("vendor", VENDORS, ids=str)
+def test_constructing_a_hook_reads_nothing(monkeypatch, api, vendor):
+    def no_lookup(*args, **kwargs):
+        raise AssertionError("the connection was read in __init__")
+
+    monkeypatch.setattr(BaseHook, "get_connection", no_lookup)
+    monkeypatch.setattr(BaseHook, "aget_connection", no_lookup)
+    monkeypatch.setattr(os, "getenv", no_lookup)
+
+    hook = vendor.hook(conn_id="does_not_exist", timeout=5)
+
+    assert hook.conn_id == "does_not_exist"
+    assert (hook._settings, hook._client, hook._aclient, hook._atransport) == (None, None, None, None)
+    assert repr(hook) == f"{vendor.hook.__name__}(conn_id='does_not_exist')"
+    assert vendor.hook().conn_id == f"{vendor.conn_type}_default"
+    assert not api.calls
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("conn_type", ["clodura", "trendtrack"])
+def test_usage_not_supported(mode, api, make_hook, conn_type):
+    with pytest.raises(UsageNotSupportedError, match=f"{conn_type} has no usage-history API") as info:
+        invoke(mode, make_hook(conn_type), "get_usage", utc(2025, 7, 1), utc(2025, 7, 2))
+
+    assert isinstance(info.value, NotImplementedError)
+    assert not api.calls
+
+
+BAD_WINDOWS = {
+    "naive-start": (datetime(2025, 7, 1), utc(2025, 7, 2), "start=2025-07-01T00:00:00 is naive"),
+    "naive-end": (utc(2025, 7, 1), datetime(2025, 7, 2), "end=2025-07-02T00:00:00 is naive"),
+    "end-equals-start": (utc(2025, 7, 1), utc(2025, 7, 1), "usage window is empty"),
+    "end-before-start": (utc(2025, 7, 2), utc(2025, 7, 1), "usage window is empty"),
+    "date-not-datetime": (date(2025, 7, 1), utc(2025, 7, 2), "start must be a datetime, got date"),
+}
+
+
+@pytest.mark.parametrize("conn_type", ["theirstack", "clay"])
+@pytest.mark.parametrize(("start", "end", "message"), list(BAD_WINDOWS.values()), ids=list(BAD_WINDOWS))
+def test_bad_usage_window_is_a_config_error(mode, api, make_hook, conn_type, start, end, message):
+    with pytest.raises(CreditsConfigError, match=message):
+        invoke(mode, make_hook(conn_type), "get_usage", start, end)
+
+    assert not api.calls

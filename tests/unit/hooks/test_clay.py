@@ -1,14 +1,34 @@
-"""Clay's session cookie: pasted with or without ``claysession=``, or renewed once by signing in on a 401."""
+"""ClayHook: balances, every endpoint, usage from the credit report, and the session cookie (pasted
+with or without ``claysession=``, or renewed once by signing in on a 401)."""
 
 from __future__ import annotations
 
 import json
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
 
-from airflow_provider_credits.exceptions import CreditsAuthError, CreditsConfigError
-from tests.support.vendor_api import ACCOUNT_PASSWORD, COOKIE, WORKSPACE, invoke, load
+from airflow_provider_credits.exceptions import (
+    CreditsAuthError,
+    CreditsConfigError,
+    CreditsResponseError,
+)
+from tests.support.vendor_api import (
+    ACCOUNT_PASSWORD,
+    COOKIE,
+    END,
+    NO_PERIOD,
+    START,
+    WORKSPACE,
+    assert_balance,
+    assert_endpoint,
+    assert_unusable_balance,
+    invoke,
+    load,
+)
 
 CREDITS = f"/v3/workspaces/{WORKSPACE}/credits"
 LOGIN = "/v3/auth/login"
@@ -167,3 +187,124 @@ def test_rejected_explicit_login_is_sent_once(api, clay_hook, clock):
         clay_hook().login()
 
     assert login.call_count == 1
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+CLAY_REPORT = f"/v3/credit-reporting/{WORKSPACE}/creditReportType/workspace"
+
+
+# fixture, rows as (day, dimension, amount)
+CLAY_USAGE = {
+    "entries-with-breakdown": (
+        "workspace_credit_report_entries",
+        [(date(2025, 7, 1), "", Decimal("150.5")), (date(2025, 7, 2), "", 0),
+         (date(2025, 7, 2), "integration:clearbit", 3), (date(2025, 7, 2), "user:u_42", 7)],
+    ),
+    "documented-empty-report": ("workspace_credit_report", [(date(2025, 7, 1), "", 0), (date(2025, 7, 2), "", 0)]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("fixture", "rows"), list(CLAY_USAGE.values()), ids=list(CLAY_USAGE))
+def test_clay_usage(mode, api, make_hook, fixture, rows):
+    route = api.get(CLAY_REPORT).respond(json=load("clay", fixture))
+
+    records = invoke(mode, make_hook("clay"), "get_usage", utc(2025, 7, 1), utc(2025, 7, 3))
+
+    assert dict(route.calls.last.request.url.params) == {
+        "timeRange[startTime]": "2025-07-01T00:00:00.000Z",
+        "timeRange[endTime]": "2025-07-03T00:00:00.000Z",
+    }
+    assert [(r.period_start.date(), r.dimension, r.amount) for r in records] == rows
+    assert all(r.period_end - r.period_start == timedelta(days=1) for r in records)
+    assert {(r.vendor, r.account, r.pool) for r in records} == {("clay", WORKSPACE, "credits")}
+
+
+def test_clay_unknown_report_shape_is_refused_not_recorded_as_zero(mode, api, make_hook):
+    api.get(CLAY_REPORT).respond(json={"data": [{"day": "2025-07-01", "total": 5}], "total": 5})
+
+    with pytest.raises(CreditsResponseError, match=r"unknown credit report schema.*\['data', 'total'\]"):
+        invoke(mode, make_hook("clay"), "get_usage", utc(2025, 7, 1), utc(2025, 7, 3))
+
+
+JUNE = (datetime(2024, 6, 1, tzinfo=timezone.utc), datetime(2024, 6, 30, 23, 59, 59, tzinfo=timezone.utc))
+
+CLAY_WINDOW = {
+    "timeRange[startTime]": "2025-06-30T19:00:00.000Z",
+    "timeRange[endTime]": "2025-07-28T08:04:58.779Z",
+}
+
+
+def raw(result: Any) -> Any:
+    """Clay's undocumented endpoints return the decoded JSON as it came."""
+    return result
+
+
+# body, response headers, account, pools as (name, remaining, limit, used, (period_start, period_end))
+BALANCES = {
+    "documented": (
+        load("clay", "workspace_credits"), {}, WORKSPACE,
+        [("credits", 6500, 10000, 3500, JUNE)],
+    ),
+    "numbers-as-strings": (
+        {"totalCredits": "10000", "usedCredits": "3500.50", "remainingCredits": "6499.50"}, {}, WORKSPACE,
+        [("credits", Decimal("6499.5"), 10000, Decimal("3500.5"), NO_PERIOD)],
+    ),
+    "only-remaining": (
+        {"remainingCredits": 12, "totalCredits": None}, {}, WORKSPACE,
+        [("credits", 12, None, None, NO_PERIOD)],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "headers", "account", "pools"), list(BALANCES.values()), ids=list(BALANCES))
+def test_balance(mode, api, make_hook, body, headers, account, pools):
+    assert_balance(mode, api, make_hook("clay"), body, headers, account, pools)
+
+
+# body, response headers, words the error must contain
+BAD_BODIES = {
+    "missing-remaining": ({"totalCredits": 10, "balance": 3}, {}, ["remainingCredits", "'balance'"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "headers", "words"), list(BAD_BODIES.values()), ids=list(BAD_BODIES))
+def test_unusable_balance_body_is_a_response_error(mode, api, make_hook, body, headers, words):
+    assert_unusable_balance(mode, api, make_hook("clay"), body, headers, words)
+
+
+# hook method, args, HTTP method, path, fixture, expected query, probe(result), expected
+ENDPOINTS = [
+    ("get_workspace_credits", (), "GET", f"/v3/workspaces/{WORKSPACE}/credits", "workspace_credits", {},
+     lambda r: (r.remainingCredits, r.periodEnd), (Decimal(6500), datetime(2024, 6, 30, 23, 59, 59, tzinfo=timezone.utc))),
+    ("get_workspace_credit_report", (START, END), "GET",
+     f"/v3/credit-reporting/{WORKSPACE}/creditReportType/workspace", "workspace_credit_report_entries", CLAY_WINDOW,
+     lambda r: [(e.amount, e.dimension) for e in r.entries],
+     [(Decimal(120), ""), (Decimal("30.5"), ""), (Decimal(7), "user:u_42"), (Decimal(3), "integration:clearbit")]),
+    ("get_workspace_credit_report", (START, END), "GET",
+     f"/v3/credit-reporting/{WORKSPACE}/creditReportType/workspace", "workspace_credit_report", CLAY_WINDOW,
+     lambda r: r.entries, None),
+    ("get_owners", (), "GET", "/v3/owners", "owners", {}, raw, load("clay", "owners")),
+    ("get_user_credits", ("u_42",), "GET", "/v3/users/u_42/credits", "user_credits", {},
+     raw, load("clay", "user_credits")),
+    ("get_user_resources", ("u_42",), "POST", "/v3/users/u_42/resources", "user_resources", {},
+     raw, load("clay", "user_resources")),
+    ("list_integrations", (), "GET", "/v3/integrations", "integrations", {}, raw, load("clay", "integrations")),
+    ("get_integration", ("clearbit",), "GET", "/v3/integrations/clearbit", "integration", {},
+     raw, load("clay", "integration")),
+    ("get_integration_credits", ("clearbit",), "GET", "/v3/integrations/clearbit/credits",
+     "integration_credits", {}, raw, load("clay", "integration_credits")),
+    ("get_integration_credit_report", ("clearbit",), "GET", "/v3/integrations/clearbit/credits/report",
+     "integration_credit_report", {}, raw, load("clay", "integration_credit_report")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "http_method", "path", "fixture", "query", "probe", "expected"),
+    [pytest.param(*row, id=f"{row[0]}-{row[4]}") for row in ENDPOINTS],
+)
+def test_endpoint(mode, api, make_hook, method, args, http_method, path, fixture, query, probe, expected):
+    hook = make_hook("clay")
+    assert_endpoint(mode, api, hook, (method, args), (http_method, path, query), fixture, probe, expected)

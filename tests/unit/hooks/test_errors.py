@@ -1,6 +1,8 @@
-"""Each error class from a realistic vendor response, and what its message names."""
+"""Each error class from a realistic vendor response, what its message names, and Retry-After's parsing."""
 
 from __future__ import annotations
+
+import time
 
 import httpx
 import pytest
@@ -15,6 +17,7 @@ from airflow_provider_credits.exceptions import (
     CreditsServerError,
     CreditsTransportError,
 )
+from airflow_provider_credits.hooks.base import parse_retry_after
 from tests.support.vendor_api import VENDOR_BY_TYPE, invoke, load
 
 MAX_RETRIES = 2
@@ -146,26 +149,6 @@ def test_unusable_200_is_a_response_error_and_not_retried(mode, api, make_hook, 
     assert not clock.sleeps
 
 
-def chunks() -> list[bytes]:
-    return [b'{"remainingCredits": 1, "pad": "', b"x" * 600, b'"}']
-
-
-OVERSIZE = {
-    "declared-content-length": lambda request: httpx.Response(200, content=b"{" + b" " * 600 + b"}"),
-    "chunked-stream": lambda request: httpx.Response(200, stream=httpx.ByteStream(b"".join(chunks()))),
-}
-
-
-@pytest.mark.parametrize("respond", list(OVERSIZE.values()), ids=list(OVERSIZE))
-def test_oversize_body_is_a_response_error(mode, api, make_hook, clock, respond):
-    route = api.get("/api/v1/credits").mock(side_effect=respond)
-
-    with pytest.raises(CreditsResponseError, match=r"exceeds the 500 .*cap"):
-        invoke(mode, make_hook("clodura", max_response_bytes=500), "get_balance")
-
-    assert route.call_count == 1
-
-
 TRANSPORT_ERRORS = {
     "connect-timeout": (
         httpx.ConnectTimeout("timed out connecting"),
@@ -200,3 +183,25 @@ def test_transport_error_then_success(mode, api, make_hook, clock):
 
     assert balance.account == "ws_123"
     assert route.call_count == 2
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"Retry-After": "120"}, 120.0),
+        ({"Retry-After": " 0.25 "}, 0.25),
+        ({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # in the past: no wait
+        ({"Retry-After": "soon"}, None),
+        ({"RateLimit-Reset": "7"}, 7.0),
+        ({"RateLimit-Reset": "-1"}, None),
+        ({}, None),
+    ],
+)
+def test_parse_retry_after(headers, seconds):
+    assert parse_retry_after(httpx.Headers(headers), now=time.time()) == seconds
+
+
+def test_parse_retry_after_ignores_ratelimit_reset_unless_rate_limited():
+    headers = httpx.Headers({"RateLimit-Reset": "7", "Retry-After": ""})
+    assert parse_retry_after(headers, rate_limited=False) is None
+    assert parse_retry_after(headers, rate_limited=True) == 7.0

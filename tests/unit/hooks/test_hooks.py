@@ -1,65 +1,19 @@
-"""Provider registration, connections resolved from env vars, hook lookup, test_connection, lazy hooks."""
+"""The hooks package: a connection's hook by its type, one connection lookup per check, imports without I/O."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import subprocess
 import sys
-from importlib import import_module
-from importlib.resources import files
-from pathlib import Path
 
-import jsonschema
 import pytest
 from airflow.sdk import BaseHook, Connection
 
 from airflow_provider_credits.exceptions import CreditsConfigError
-from airflow_provider_credits.get_provider_info import get_provider_info
-from airflow_provider_credits.hooks import HOOK_CLASS_PATHS, aget_credits_hook, get_credits_hook
+from airflow_provider_credits.hooks import aget_credits_hook, get_credits_hook
 from airflow_provider_credits.hooks.base import CreditsHook
 from airflow_provider_credits.vendors import VENDORS as REGISTRY
-from tests.support.vendor_api import VENDORS, load
-
-INFO = get_provider_info()
-CONNECTION_TYPES = {entry["connection-type"]: entry for entry in INFO["connection-types"]}
-
-
-def test_provider_info_validates_against_airflow_schema():
-    schema = json.loads(files("airflow").joinpath("provider_info.schema.json").read_text())
-
-    jsonschema.validate(INFO, schema)
-    assert INFO["package-name"] == "airflow-provider-credits"
-
-
-@pytest.mark.parametrize("vendor", VENDORS, ids=str)
-def test_connection_type_entry_matches_hook_class(vendor):
-    entry = CONNECTION_TYPES[vendor.conn_type]
-    module_name, class_name = entry["hook-class-name"].rsplit(".", 1)
-    hook_class = getattr(import_module(module_name), class_name)
-
-    assert hook_class is vendor.hook
-    assert hook_class.conn_type == vendor.conn_type
-    assert hook_class.hook_name == entry["hook-name"]
-    assert hook_class.default_conn_name == f"{vendor.conn_type}_default"
-    assert module_name in INFO["hooks"][0]["python-modules"]
-    # the form's defaults are the hook's defaults
-    fields = entry["conn-fields"]
-    assert fields["timeout"]["schema"]["default"] == hook_class.default_timeout
-    assert fields["max_retries"]["schema"]["default"] == hook_class.default_max_retries
-    assert fields["retry_max_seconds"]["schema"]["default"] == hook_class.default_retry_max_seconds
-    for field in fields.values():
-        jsonschema.Draft7Validator.check_schema(field["schema"])
-
-
-def test_every_hook_class_path_is_a_connection_type():
-    assert set(CONNECTION_TYPES) == set(HOOK_CLASS_PATHS) == set(REGISTRY)
-    assert {v.conn_type for v in VENDORS} <= set(REGISTRY)
-
-
-def test_clay_account_password_is_masked_in_the_form():
-    assert CONNECTION_TYPES["clay"]["conn-fields"]["account_password"]["schema"]["format"] == "password"
+from tests.support.vendor_api import VENDORS
 
 
 def resolve_with_connection_get_hook(conn_id: str) -> CreditsHook:
@@ -107,66 +61,6 @@ def test_unknown_conn_type_lists_the_valid_ones(set_conn, get_hook):
     assert "clay, clodura, credits_http, firecrawl, hunter, lusha, prospeo, serpapi, tavily" in str(
         info.value
     )
-
-
-def test_airflow_lists_the_provider():
-    airflow = Path(sys.executable).parent / "airflow"
-    result = subprocess.run(
-        [str(airflow), "providers", "list", "-o", "json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=os.environ.copy(),
-        check=True,
-    )
-
-    packages = {p["package_name"]: p for p in json.loads(result.stdout)}
-    assert packages["airflow-provider-credits"]["version"] == INFO["versions"][0]
-
-
-# vendor, balance body, expected success message
-TEST_CONNECTION = {
-    "clay": ("workspace_credits", "Connected to clay account 'ws-777': credits=6500"),
-    "clodura": ("prospect", "Connected to clodura: contact_views=858, direct_dials=162"),
-    "theirstack": ("credit_balance", "Connected to theirstack: api_credits=0, ui_credits=0"),
-    "trendtrack": ("usage", "Connected to trendtrack account 'ws_123': credits=0, recurring=0, topup=0, included_quota=0"),
-}  # fmt: skip
-
-
-@pytest.mark.parametrize("vendor", VENDORS, ids=str)
-def test_test_connection_succeeds(api, make_hook, vendor):
-    fixture, message = TEST_CONNECTION[vendor.conn_type]
-    api.get(vendor.balance_path).respond(json=load(vendor.conn_type, fixture))
-    hook = make_hook(vendor.conn_type)
-
-    assert hook.test_connection() == (True, message)
-    assert hook._client is None  # closed afterwards
-
-
-def test_test_connection_without_api_key(api, make_hook):
-    ok, message = make_hook("clodura", password="").test_connection()
-
-    assert ok is False
-    assert "has no API key" in message
-    assert not api.calls
-
-
-@pytest.mark.parametrize("vendor", VENDORS, ids=str)
-def test_constructing_a_hook_reads_nothing(monkeypatch, api, vendor):
-    def no_lookup(*args, **kwargs):
-        raise AssertionError("the connection was read in __init__")
-
-    monkeypatch.setattr(BaseHook, "get_connection", no_lookup)
-    monkeypatch.setattr(BaseHook, "aget_connection", no_lookup)
-    monkeypatch.setattr(os, "getenv", no_lookup)
-
-    hook = vendor.hook(conn_id="does_not_exist", timeout=5)
-
-    assert hook.conn_id == "does_not_exist"
-    assert (hook._settings, hook._client, hook._aclient, hook._atransport) == (None, None, None, None)
-    assert repr(hook) == f"{vendor.hook.__name__}(conn_id='does_not_exist')"
-    assert vendor.hook().conn_id == f"{vendor.conn_type}_default"
-    assert not api.calls
 
 
 def test_importing_the_hooks_does_no_io():

@@ -1,4 +1,4 @@
-"""The retry policy on its own: no hook, no clock, no I/O (the hooks' use of it: test_retries.py)."""
+"""The retry policy on its own: no hook, no clock, no I/O (the hooks' use of it: test_retry_hooks.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Retries: what is retried, how often, how long the hooks wait, and the connection extras that bound it."""
+"""Retries through the hooks: what is retried, how often, how long they wait, the extras that bound it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from airflow_provider_credits.exceptions import (
     CreditsRateLimitError,
     CreditsServerError,
 )
-from airflow_provider_credits.hooks.base import parse_retry_after
 from tests.support.vendor_api import VENDORS, invoke, load
 
 PATH = "/api/v1/credits"
@@ -73,22 +72,6 @@ def test_retry_after_http_date(mode, api, make_hook, clock):
     assert route.call_count == 2
     [wait] = clock.sleeps
     assert 3.5 < wait <= 5.0
-
-
-@pytest.mark.parametrize(
-    ("headers", "seconds"),
-    [
-        ({"Retry-After": "120"}, 120.0),
-        ({"Retry-After": " 0.25 "}, 0.25),
-        ({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # in the past: no wait
-        ({"Retry-After": "soon"}, None),
-        ({"RateLimit-Reset": "7"}, 7.0),
-        ({"RateLimit-Reset": "-1"}, None),
-        ({}, None),
-    ],
-)
-def test_parse_retry_after(headers, seconds):
-    assert parse_retry_after(httpx.Headers(headers), now=time.time()) == seconds
 
 
 def test_exponential_backoff_with_jitter_without_hints(mode, api, make_hook, clock):
@@ -189,9 +172,3 @@ def test_ratelimit_reset_is_ignored_on_a_5xx(mode, api, make_hook, clock):
     assert route.call_count == 2
     [wait] = clock.sleeps
     assert wait <= 0.01
-
-
-def test_parse_retry_after_ignores_ratelimit_reset_unless_rate_limited():
-    headers = httpx.Headers({"RateLimit-Reset": "7", "Retry-After": ""})
-    assert parse_retry_after(headers, rate_limited=False) is None
-    assert parse_retry_after(headers, rate_limited=True) == 7.0

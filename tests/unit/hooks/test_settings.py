@@ -6,6 +6,7 @@ numeric field), so a connection type or field added later is covered without edi
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -17,7 +18,13 @@ import respx
 from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.get_provider_info import get_provider_info
 from airflow_provider_credits.hooks.settings import connection_form, is_masked_placeholder
-from tests.support.vendor_api import BASE_URL, MODES, VENDOR_BY_TYPE, invoke, mock_async_transport
+from tests.support.vendor_api import (
+    BASE_URL,
+    MODES,
+    VENDOR_BY_TYPE,
+    invoke,
+    mock_async_transport,
+)
 
 CONNECTION_TYPES = {e["connection-type"]: e for e in get_provider_info()["connection-types"]}
 STANDARD_LABELS = {"password": "Password", "login": "Login"}
@@ -320,3 +327,41 @@ def test_a_zero_timeout_argument_is_refused_not_replaced_by_the_default(make_hoo
     with pytest.raises(CreditsConfigError, match="'timeout' must be above 0"):
         _ = make_hook("theirstack", timeout=0).settings
     assert make_hook("theirstack", timeout=0.25).settings.timeout == 0.25
+
+
+DEFAULT_BASE_URLS = {
+    "clay": "https://api.clay.com",
+    "clodura": "https://api.clodura.ai",
+    "theirstack": "https://api.theirstack.com",
+    "trendtrack": "https://api.trendtrack.io",
+}
+
+
+@pytest.mark.parametrize(("conn_type", "base_url"), list(DEFAULT_BASE_URLS.items()))
+@pytest.mark.parametrize("host", ["", "{base}", "{bare}/"], ids=["empty-host", "full-url", "no-scheme"])
+def test_base_url_from_connection_host(make_hook, conn_type, base_url, host):
+    """An empty host means the vendor's real API; a host without a scheme gets https."""
+    vendor = VENDOR_BY_TYPE[conn_type]
+    host = host.format(base=base_url, bare=base_url.removeprefix("https://"))
+    with respx.mock(base_url=base_url) as router:
+        route = router.get(vendor.balance_path).respond(json=vendor.balance_body)
+        make_hook(conn_type, host=host).get_balance()
+
+    assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "expected"),
+    [
+        ("http://127.0.0.1", 8900, "http://127.0.0.1:8900"),
+        ("http://proxy.internal/clodura", 8443, "http://proxy.internal:8443/clodura"),
+        ("http://127.0.0.1:8900", 1234, "http://127.0.0.1:8900"),
+    ],
+    ids=["port-added", "port-before-path", "port-in-host-wins"],
+)
+def test_connection_port_goes_into_the_base_url(monkeypatch, host, port, expected):
+    from airflow_provider_credits.hooks.clodura import CloduraHook
+
+    conn = {"conn_type": "clodura", "host": host, "port": port, "password": "port-test-key-123"}
+    monkeypatch.setenv("AIRFLOW_CONN_CLODURA_PORT", json.dumps(conn))
+    assert CloduraHook(conn_id="clodura_port").settings.base_url == expected

@@ -1,8 +1,8 @@
-"""get_usage() / aget_usage(): TheirStack's daily consumption and Clay's credit report as UsageRecords."""
+"""TheirStackHook: balances, endpoints (windows in the connection's time zone), daily usage as UsageRecords."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -10,15 +10,21 @@ import pytest
 
 from airflow_provider_credits.exceptions import (
     CreditsConfigError,
-    CreditsResponseError,
-    UsageNotSupportedError,
 )
-from tests.support.vendor_api import WORKSPACE, invoke, load
+from tests.support.vendor_api import (
+    END,
+    NO_PERIOD,
+    START,
+    assert_balance,
+    assert_endpoint,
+    assert_unusable_balance,
+    invoke,
+    load,
+)
 
 UTC = timezone.utc
 MADRID = ZoneInfo("Europe/Madrid")
 CONSUMPTION = "/v0/teams/credits_consumption"
-CLAY_REPORT = f"/v3/credit-reporting/{WORKSPACE}/creditReportType/workspace"
 
 
 def utc(*args: int) -> datetime:
@@ -85,66 +91,6 @@ def test_theirstack_usage(mode, api, make_hook, extra, start, end, body, query, 
     }
 
 
-# fixture, rows as (day, dimension, amount)
-CLAY_USAGE = {
-    "entries-with-breakdown": (
-        "workspace_credit_report_entries",
-        [(date(2025, 7, 1), "", Decimal("150.5")), (date(2025, 7, 2), "", 0),
-         (date(2025, 7, 2), "integration:clearbit", 3), (date(2025, 7, 2), "user:u_42", 7)],
-    ),
-    "documented-empty-report": ("workspace_credit_report", [(date(2025, 7, 1), "", 0), (date(2025, 7, 2), "", 0)]),
-}  # fmt: skip
-
-
-@pytest.mark.parametrize(("fixture", "rows"), list(CLAY_USAGE.values()), ids=list(CLAY_USAGE))
-def test_clay_usage(mode, api, make_hook, fixture, rows):
-    route = api.get(CLAY_REPORT).respond(json=load("clay", fixture))
-
-    records = invoke(mode, make_hook("clay"), "get_usage", utc(2025, 7, 1), utc(2025, 7, 3))
-
-    assert dict(route.calls.last.request.url.params) == {
-        "timeRange[startTime]": "2025-07-01T00:00:00.000Z",
-        "timeRange[endTime]": "2025-07-03T00:00:00.000Z",
-    }
-    assert [(r.period_start.date(), r.dimension, r.amount) for r in records] == rows
-    assert all(r.period_end - r.period_start == timedelta(days=1) for r in records)
-    assert {(r.vendor, r.account, r.pool) for r in records} == {("clay", WORKSPACE, "credits")}
-
-
-def test_clay_unknown_report_shape_is_refused_not_recorded_as_zero(mode, api, make_hook):
-    api.get(CLAY_REPORT).respond(json={"data": [{"day": "2025-07-01", "total": 5}], "total": 5})
-
-    with pytest.raises(CreditsResponseError, match=r"unknown credit report schema.*\['data', 'total'\]"):
-        invoke(mode, make_hook("clay"), "get_usage", utc(2025, 7, 1), utc(2025, 7, 3))
-
-
-@pytest.mark.parametrize("conn_type", ["clodura", "trendtrack"])
-def test_usage_not_supported(mode, api, make_hook, conn_type):
-    with pytest.raises(UsageNotSupportedError, match=f"{conn_type} has no usage-history API") as info:
-        invoke(mode, make_hook(conn_type), "get_usage", utc(2025, 7, 1), utc(2025, 7, 2))
-
-    assert isinstance(info.value, NotImplementedError)
-    assert not api.calls
-
-
-BAD_WINDOWS = {
-    "naive-start": (datetime(2025, 7, 1), utc(2025, 7, 2), "start=2025-07-01T00:00:00 is naive"),
-    "naive-end": (utc(2025, 7, 1), datetime(2025, 7, 2), "end=2025-07-02T00:00:00 is naive"),
-    "end-equals-start": (utc(2025, 7, 1), utc(2025, 7, 1), "usage window is empty"),
-    "end-before-start": (utc(2025, 7, 2), utc(2025, 7, 1), "usage window is empty"),
-    "date-not-datetime": (date(2025, 7, 1), utc(2025, 7, 2), "start must be a datetime, got date"),
-}
-
-
-@pytest.mark.parametrize("conn_type", ["theirstack", "clay"])
-@pytest.mark.parametrize(("start", "end", "message"), list(BAD_WINDOWS.values()), ids=list(BAD_WINDOWS))
-def test_bad_usage_window_is_a_config_error(mode, api, make_hook, conn_type, start, end, message):
-    with pytest.raises(CreditsConfigError, match=message):
-        invoke(mode, make_hook(conn_type), "get_usage", start, end)
-
-    assert not api.calls
-
-
 def test_theirstack_invalid_time_zone_is_a_config_error(mode, api, make_hook):
     hook = make_hook("theirstack", extra={"timezone": "Mars/Olympus"})
 
@@ -152,3 +98,92 @@ def test_theirstack_invalid_time_zone_is_a_config_error(mode, api, make_hook):
         invoke(mode, hook, "get_usage", utc(2025, 7, 1), utc(2025, 7, 2))
 
     assert not api.calls
+
+
+THEIRSTACK_WINDOW = {
+    "start_datetime": "2025-06-30T19:00:00",
+    "end_datetime": "2025-07-28T08:04:58",
+    "timezone": "UTC",
+}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "extra_query"),
+    [
+        ({"api_key_id": "key_1"}, {"api_key_id": "key_1"}),
+        ({"is_origin_app": False}, {"is_origin_app": "false"}),
+    ],
+)
+def test_theirstack_request_count_filters(mode, api, make_hook, kwargs, extra_query):
+    route = api.get("/v0/requests/count").respond(json=load("theirstack", "request_counts"))
+
+    invoke(mode, make_hook("theirstack"), "get_request_counts", START, END, **kwargs)
+
+    assert dict(route.calls.last.request.url.params) == {**THEIRSTACK_WINDOW, **extra_query}
+
+
+def test_theirstack_window_is_sent_in_the_connection_time_zone(mode, api, make_hook):
+    """TheirStack reads start/end as local times of ``timezone``: send them converted, not in UTC."""
+    route = api.get("/v0/teams/credits_consumption").respond(json=[])
+    hook = make_hook("theirstack", extra={"timezone": "Europe/Madrid"})
+
+    invoke(mode, hook, "get_credits_consumption", START, END)
+
+    assert dict(route.calls.last.request.url.params) == {
+        "start_datetime": "2025-06-30T21:00:00",
+        "end_datetime": "2025-07-28T10:04:58",
+        "timezone": "Europe/Madrid",
+    }
+
+
+# body, response headers, account, pools as (name, remaining, limit, used, (period_start, period_end))
+BALANCES = {
+    "documented": (
+        load("theirstack", "credit_balance"), {}, "theirstack_test",
+        [("api_credits", 0, 0, 0, NO_PERIOD), ("ui_credits", 0, 0, 0, NO_PERIOD)],
+    ),
+    "numbers-as-strings": (
+        {"ui_credits": "500", "used_ui_credits": 20, "api_credits": "25000.00", "used_api_credits": "1250"},
+        {}, "theirstack_test",
+        [("api_credits", 23750, 25000, 1250, NO_PERIOD), ("ui_credits", 480, 500, 20, NO_PERIOD)],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "headers", "account", "pools"), list(BALANCES.values()), ids=list(BALANCES))
+def test_balance(mode, api, make_hook, body, headers, account, pools):
+    assert_balance(mode, api, make_hook("theirstack"), body, headers, account, pools)
+
+
+# body, response headers, words the error must contain
+BAD_BODIES = {
+    "null-grant": ({**load("theirstack", "credit_balance"), "api_credits": None}, {}, ["api_credits"]),
+    "renamed-field": ({"credits": 1}, {}, ["used_api_credits", "fields seen: ['credits']"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "headers", "words"), list(BAD_BODIES.values()), ids=list(BAD_BODIES))
+def test_unusable_balance_body_is_a_response_error(mode, api, make_hook, body, headers, words):
+    assert_unusable_balance(mode, api, make_hook("theirstack"), body, headers, words)
+
+
+# hook method, args, HTTP method, path, fixture, expected query, probe(result), expected
+ENDPOINTS = [
+    ("get_credit_balance", (), "GET", "/v0/billing/credit-balance", "credit_balance", {},
+     lambda r: (r.api_credits, r.used_api_credits, r.ui_credits, r.used_ui_credits), (0, 0, 0, 0)),
+    ("get_credits_consumption", (START, END), "GET", "/v0/teams/credits_consumption",
+     "credits_consumption", THEIRSTACK_WINDOW,
+     lambda r: [(i.period_start, i.api_credits_consumed) for i in r.root],
+     [(datetime(2019, 8, 24, 14, 15, 22, tzinfo=timezone.utc), 0)]),
+    ("get_request_counts", (START, END), "GET", "/v0/requests/count", "request_counts",
+     THEIRSTACK_WINDOW, lambda r: [i.number_of_requests for i in r.root], [0]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "http_method", "path", "fixture", "query", "probe", "expected"),
+    [pytest.param(*row, id=f"{row[0]}-{row[4]}") for row in ENDPOINTS],
+)
+def test_endpoint(mode, api, make_hook, method, args, http_method, path, fixture, query, probe, expected):
+    hook = make_hook("theirstack")
+    assert_endpoint(mode, api, hook, (method, args), (http_method, path, query), fixture, probe, expected)
