@@ -34,4 +34,6 @@ pytest_plugins = [
     "tests.support.reservations",  # store
     "tests.support.sessions",  # sessions, no_collection_guard
     "tests.support.usage_fakes",  # vendors
+    "tests.support.gates",  # parses
+    "tests.support.shared_reads",  # no_reader_left
 ]

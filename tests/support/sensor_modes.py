@@ -7,6 +7,10 @@ Deferrable: ``execute()``, then the deferred trigger rebuilt from ``serialize()`
 triggerer restart) and run with asyncio, its single event fed to ``resume_execution``; again
 while the sensor defers anew (a reserving sensor does when others reserved first).
 Every mode gets a context whose ``ti`` names a DAG, run, task and map index (for reservations).
+
+Triggers: ``collect`` runs one to its events, ``only_event`` to its single (JSON) event, ``rebuild``
+and ``from_row`` rebuild one as the triggerer does; ``PREVIOUS_ROW`` is a row the previous version
+stored. ``success_event`` is a success event as the trigger sends it.
 """
 
 from __future__ import annotations
@@ -23,8 +27,15 @@ from typing import Any
 from airflow.sdk import timezone
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_credits.gate import decide
 from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
-from airflow_provider_credits.version_compat import AirflowRescheduleException, TaskDeferred
+from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger
+from airflow_provider_credits.version_compat import (
+    AirflowRescheduleException,
+    TaskDeferred,
+)
+from tests.support.fake_vendor import CONN_ID
+from tests.support.reservations import balance
 
 MODES = ("poke", "reschedule", "deferrable")
 
@@ -136,3 +147,51 @@ def run_sensor(mode: str, **kwargs: Any) -> Outcome:
         return Outcome(value=DRIVERS[mode](sensor, ti), xcoms=ti.xcoms)
     except Exception as error:
         return Outcome(error=error, xcoms=ti.xcoms)
+
+
+def success_event(deadline: float, needed: int = 600) -> dict[str, Any]:
+    """A success event as the trigger sends it: a real balance and its (met) decision."""
+    read = balance(1000).model_copy(update={"account": CONN_ID})
+    return {
+        "status": "success",
+        "balance": read.model_dump(mode="json"),
+        "decision": decide(read, min_remaining=needed).model_dump(mode="json"),
+        "deadline": deadline,
+    }
+
+
+async def only_event(t: CreditThresholdTrigger) -> dict[str, Any]:
+    events = await collect(t)
+    assert len(events) == 1
+    payload = json.loads(json.dumps(events[0].payload))  # events must be JSON
+    assert payload == events[0].payload
+    return payload
+
+
+#: a trigger row as the previous version's ``serialize()`` wrote it (the triggerer may restart
+#: with such rows in its table after an upgrade)
+PREVIOUS_ROW: dict[str, Any] = {
+    "credits_conn_id": CONN_ID,
+    "min_remaining": "500",
+    "min_remaining_pct": None,
+    "credit_pool": None,
+    "poke_interval": 0.01,
+    "deadline": 2e9,
+    "fail_on_transient_errors": False,
+    "max_unreachable_checks": 5,
+    "reached": True,
+    "unreachable_checks": 0,
+}
+
+
+CLASSPATH = "airflow_provider_credits.triggers.credit_threshold.CreditThresholdTrigger"
+
+
+def from_row(classpath: str, kwargs: dict[str, Any]) -> CreditThresholdTrigger:
+    """Rebuild a trigger from a stored row, as the triggerer does."""
+    from importlib import import_module
+
+    module_name, name = classpath.rsplit(".", 1)
+    built = getattr(import_module(module_name), name)(**json.loads(json.dumps(kwargs)))
+    assert isinstance(built, CreditThresholdTrigger)
+    return built

@@ -1,14 +1,18 @@
-"""The pure decision module: threshold parsing, decide(), the error policy and error payloads."""
+"""The gate: threshold parsing, decide(), the error policy, error payloads, and its JSON form (to_dict, from_dict,
+at_parse) that travels to the trigger."""
 
 from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from airflow_provider_credits import exceptions as exc
+from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.gate import (
+    GATE_ARGUMENTS,
     ErrorAction,
     Gate,
     Reach,
@@ -309,3 +313,59 @@ def test_max_unreachable_checks_must_be_a_positive_int(value: object) -> None:
 )
 def test_display_host_drops_credentials_and_path(base_url: str, shown: str) -> None:
     assert display_host(base_url) == shown
+
+
+GATES = [
+    Gate(Thresholds(Decimal(500), None)),
+    Gate(Thresholds(Decimal("250.5"), Decimal("12.5")), "direct_dials", fail_on_transient_errors=True),
+    Gate(Thresholds(None, Decimal(10)), reserve=True, max_unreachable_checks=None),
+    Gate(Thresholds(Decimal(600), None), reserve=Decimal("600.25"), max_unreachable_checks=1),
+]
+
+
+@pytest.mark.parametrize("gate", GATES)
+def test_to_dict_is_json_and_from_dict_rebuilds_the_same_gate(gate: Gate) -> None:
+    data = gate.to_dict()
+    assert set(data) == set(GATE_ARGUMENTS)
+    assert json.loads(json.dumps(data)) == data
+    assert Gate.from_dict(json.loads(json.dumps(data))) == gate
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ({"min_remaining": "lots"}, "min_remaining must be a number, got 'lots'"),
+        ({"min_remaining": "5", "reserve": "-1"}, "reserve must not be negative"),
+        ({"min_remaining": "5", "max_unreachable_checks": 0}, "max_unreachable_checks must be a positive"),
+        ({}, "give min_remaining, min_remaining_pct or both"),
+        ({"min_remaining": "5", "pool": "x"}, "not gate arguments: pool"),
+    ],
+)
+def test_from_dict_validates_what_it_reads(data: dict[str, Any], match: str) -> None:
+    with pytest.raises(CreditsConfigError, match=match):
+        Gate.from_dict(data)
+
+
+def test_at_parse_builds_literal_gates_and_waits_for_templates() -> None:
+    assert Gate.at_parse(min_remaining=500, credit_pool=None) == GATES[0]
+    assert Gate.at_parse(min_remaining="{{ params.need }}") is None
+    assert Gate.at_parse(min_remaining=500, credit_pool="api_credits") is None  # strings render
+    # a templated threshold counts as given; literal arguments beside it are checked now
+    assert Gate.at_parse(min_remaining_pct="{{ params.pct }}") is None
+    with pytest.raises(CreditsConfigError, match="min_remaining must not be negative"):
+        Gate.at_parse(min_remaining=-5, credit_pool="{{ params.pool }}")
+    with pytest.raises(CreditsConfigError, match="max_unreachable_checks"):
+        Gate.at_parse(min_remaining="{{ x }}", max_unreachable_checks=0)
+
+
+@pytest.mark.parametrize("amount", [10**14, "1e20", "1e999999999", Decimal("100000000000000.5")])
+@pytest.mark.parametrize("argument", ["min_remaining", "reserve"])
+def test_amounts_of_ten_to_the_fourteen_or_more_are_refused_at_parse_time(
+    argument: str, amount: object
+) -> None:
+    """Credit amounts are capped below 10^14 everywhere: a larger threshold could never be compared."""
+    from airflow_provider_credits.gate import Gate
+
+    kwargs = {"min_remaining": 1, argument: amount}
+    with pytest.raises(CreditsConfigError, match="below 10\\^14"):
+        Gate.build(**kwargs)

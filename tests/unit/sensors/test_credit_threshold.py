@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import math
 import time
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,8 +23,7 @@ from airflow_provider_credits.exceptions import (
     CreditsError,
     UnknownCreditPoolError,
 )
-from airflow_provider_credits.gate import decide, error_payload
-from airflow_provider_credits.reservations import Holder, ReservationStore
+from airflow_provider_credits.gate import error_payload
 from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
 from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger
 from airflow_provider_credits.version_compat import (
@@ -31,11 +32,9 @@ from airflow_provider_credits.version_compat import (
     AirflowSkipException,
     TaskDeferred,
 )
-from tests.support.databases import Database
 from tests.support.fake_vendor import BASE_URL, CONN_ID, SECRET, FakeVendor, connection_env, credits, http
 from tests.support.fake_vendor import refused as refused_step
-from tests.support.reservations import balance, hold
-from tests.support.sensor_modes import FakeTaskInstance, collect
+from tests.support.sensor_modes import FakeTaskInstance, collect, success_event
 from tests.support.vendor_api import load, mock_async_transport
 
 
@@ -85,7 +84,6 @@ def test_literal_thresholds_are_checked_at_parse_time(kwargs: dict, match: str) 
 
 
 def test_deferrable_defaults_to_airflow_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib
 
     import airflow_provider_credits.sensors.credit_threshold as module
 
@@ -247,20 +245,9 @@ def test_deferrable_sensor_returns_at_once_when_enough(vendor: FakeVendor) -> No
     assert script.calls == 1
 
 
-def _success_event(deadline: float, needed: int = 600) -> dict[str, Any]:
-    """A success event as the trigger sends it: a real balance and its (met) decision."""
-    read = balance(1000).model_copy(update={"account": CONN_ID})
-    return {
-        "status": "success",
-        "balance": read.model_dump(mode="json"),
-        "decision": decide(read, min_remaining=needed).model_dump(mode="json"),
-        "deadline": deadline,
-    }
-
-
 def test_execute_complete_uses_the_event_without_fetching(vendor: FakeVendor) -> None:
     script = vendor.script(credits(0))
-    event = _success_event(time.time() + 60)
+    event = success_event(time.time() + 60)
     assert sensor().execute_complete({}, event) == {**event["balance"], "decision": event["decision"]}
     assert script.calls == 0
 
@@ -282,7 +269,7 @@ def test_execute_complete_reraises_the_vendor_error() -> None:
     assert str(raised.value) == str(error)
 
 
-GOOD = _success_event(2e9)
+GOOD = success_event(2e9)
 
 MALFORMED_EVENTS = {
     "none": (None, "not an event of CreditThresholdTrigger"),
@@ -424,10 +411,6 @@ def test_reschedule_timeout_clock_restarts_at_each_try(vendor: FakeVendor) -> No
 # --------------------------------------------------------------------------- reservations
 
 
-def reserving(db_conn_id: str, **kwargs: Any) -> CreditThresholdSensor:
-    return sensor(reservation_conn_id=db_conn_id, min_remaining=600, **kwargs)
-
-
 def test_reservation_arguments() -> None:
     assert sensor(reservation_conn_id="db").reserve is True  # a connection alone reserves what is needed
     alone = CreditThresholdSensor(task_id="g", credits_conn_id="c", reserve=600, reservation_conn_id="db")
@@ -439,97 +422,6 @@ def test_reservation_arguments() -> None:
         sensor(reserve=-1, reservation_conn_id="db")
     with pytest.raises(CreditsConfigError, match="reservation_ttl must be positive"):
         sensor(reservation_conn_id="db", reservation_ttl=0)
-
-
-def test_trigger_waits_while_others_hold_the_credits(vendor: FakeVendor, sqlite_db: Database) -> None:
-    hold(ReservationStore(sqlite_db.conn_id), 500, "other", connection_id=CONN_ID)
-    vendor.script(credits(1000))
-    trigger = CreditThresholdTrigger(
-        credits_conn_id=CONN_ID,
-        min_remaining="600",
-        poke_interval=0.05,
-        deadline=time.time() + 0.3,
-        reservation={
-            "conn_id": sqlite_db.conn_id,
-            "table": "credit_reservations",
-            "reserve": True,
-            "reservation_id": "me",
-        },
-    )
-    assert trigger.serialize()[1]["reservation"]["conn_id"] == sqlite_db.conn_id
-
-    events = asyncio.run(collect(trigger))
-
-    assert [e.payload["status"] for e in events] == ["timeout"]
-    assert "500 reserved" in events[0].payload["message"]
-
-
-def test_trigger_does_not_count_its_own_reservation(vendor: FakeVendor, sqlite_db: Database) -> None:
-    mine = hold(ReservationStore(sqlite_db.conn_id), 900, "gate", connection_id=CONN_ID)
-    assert mine.reservation is not None
-    vendor.script(credits(1000))
-    deadline = time.time() + 30
-    trigger = CreditThresholdTrigger(
-        credits_conn_id=CONN_ID,
-        min_remaining="600",
-        poke_interval=0.01,
-        deadline=deadline,
-        reservation={
-            "conn_id": sqlite_db.conn_id,
-            "table": "credit_reservations",
-            "reserve": True,
-            "reservation_id": mine.reservation.reservation_id,
-        },
-    )
-
-    (event,) = asyncio.run(collect(trigger))
-
-    assert event.payload["status"] == "success"
-    assert (event.payload["decision"]["reserved"], event.payload["deadline"]) == (0, deadline)
-
-
-def test_refused_at_resume_defers_again_until_the_same_deadline(
-    vendor: FakeVendor, sqlite_db: Database
-) -> None:
-    script = vendor.script(credits(1000))
-    hold(ReservationStore(sqlite_db.conn_id), 500, "got_there_first", connection_id=CONN_ID)
-    gate = reserving(sqlite_db.conn_id, deferrable=True)
-    deadline = time.time() + 60
-    context: Any = {"ti": FakeTaskInstance("gate")}
-
-    with pytest.raises(TaskDeferred) as deferred:
-        gate.execute_complete(context, _success_event(deadline))
-
-    kwargs = deferred.value.trigger.serialize()[1]
-    assert kwargs["deadline"] == deadline
-    assert kwargs["reservation"]["reservation_id"] == Holder("parity_dag", "run_1", "gate").reservation_id
-    assert deferred.value.timeout is not None and deferred.value.timeout <= timedelta(seconds=60)
-    assert script.calls == 0  # the worker reserves with the trigger's balance, it does not read it again
-
-
-def test_granted_at_resume_returns_the_reservation(vendor: FakeVendor, sqlite_db: Database) -> None:
-    script = vendor.script(credits(1000))
-    hold(ReservationStore(sqlite_db.conn_id), 300, "other", connection_id=CONN_ID)
-    context: Any = {"ti": FakeTaskInstance("gate")}
-
-    value = reserving(sqlite_db.conn_id, deferrable=True).execute_complete(
-        context, _success_event(time.time() + 60)
-    )
-
-    assert (value["decision"]["reserved"], value["reservation"]["amount"]) == (300, 600)
-    assert script.calls == 0
-
-
-@pytest.mark.parametrize(
-    ("soft_fail", "error"), [(False, AirflowSensorTimeout), (True, AirflowSkipException)]
-)
-def test_refused_at_resume_after_the_deadline_times_out(
-    vendor: FakeVendor, sqlite_db: Database, soft_fail: bool, error: type[Exception]
-) -> None:
-    hold(ReservationStore(sqlite_db.conn_id), 500, "other", connection_id=CONN_ID)
-    gate = reserving(sqlite_db.conn_id, deferrable=True, soft_fail=soft_fail)
-    with pytest.raises(error, match="other tasks hold the credits"):
-        gate.execute_complete({"ti": FakeTaskInstance("gate")}, _success_event(time.time() - 1))  # type: ignore[typeddict-item]
 
 
 def test_reschedule_without_a_state_store_never_fails_a_gate_that_may_have_reached_the_vendor(
@@ -568,3 +460,58 @@ def test_bad_budget_and_runway_arguments_fail_at_parse(kwargs: dict[str, Any], m
 def test_templated_budget_is_checked_once_rendered() -> None:
     gate = sensor(budget="{{ params.budget }}", budget_period="week", reservation_conn_id="db")
     assert gate.reserve is True and gate.budget == "{{ params.budget }}"
+
+
+def test_a_literal_gate_is_validated_once_at_construction(vendor: FakeVendor, parses: list) -> None:
+    vendor.script(credits(100), credits(100), credits(900))
+    sensor = CreditThresholdSensor(task_id="gate", credits_conn_id=CONN_ID, min_remaining=500)
+    assert parses == [(500, None)]
+    assert [bool(sensor.poke({})) for _ in range(3)] == [False, False, True]  # type: ignore[arg-type]
+    assert parses == [(500, None)]
+
+
+def test_a_templated_gate_is_validated_once_rendered_and_again_only_when_it_changes(
+    vendor: FakeVendor, parses: list
+) -> None:
+    vendor.script(credits(700), credits(700), credits(700))
+    sensor = CreditThresholdSensor(
+        task_id="gate", credits_conn_id=CONN_ID, min_remaining="{{ need }}", min_remaining_pct=10
+    )
+    assert parses == [("0", 10)]  # the literal percentage is checked at parse time
+    sensor.render_template_fields({"need": 600})  # type: ignore[typeddict-unknown-key]
+    assert sensor.poke({}).is_done  # type: ignore[arg-type]
+    assert sensor.poke({}).is_done  # type: ignore[arg-type]
+    assert parses == [("0", 10), ("600", 10)]
+    sensor.min_remaining = "800"  # rendered again with other values: a new gate
+    assert not sensor.poke({}).is_done  # type: ignore[arg-type]
+    assert parses[-1] == ("800", 10)
+    assert sensor.gate.thresholds.min_remaining == Decimal(800)
+
+
+def test_credits_conn_id_is_required() -> None:
+    """No default vendor: a sensor without a connection fails when the DAG file is parsed."""
+    with pytest.raises(TypeError, match="missing keyword argument 'credits_conn_id'"):
+        CreditThresholdSensor(task_id="gate", min_remaining=500)  # type: ignore[call-arg]
+
+
+def test_credits_conn_id_may_come_from_default_args() -> None:
+    from airflow.sdk import DAG
+
+    with DAG("gated", schedule=None, default_args={"credits_conn_id": "theirstack_default"}):
+        sensor = CreditThresholdSensor(task_id="gate", min_remaining=500)  # type: ignore[call-arg]
+    assert sensor.credits_conn_id == "theirstack_default"
+
+
+def test_a_dag_file_without_credits_conn_id_is_an_import_error(tmp_path: Any) -> None:
+    from tests.support.airflow_env import dag_bag
+
+    (tmp_path / "no_connection.py").write_text(
+        "from airflow.sdk import DAG\n"
+        "from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor\n"
+        "with DAG('no_connection', schedule=None):\n"
+        "    CreditThresholdSensor(task_id='gate', min_remaining=500)\n"
+    )
+    bag = dag_bag(str(tmp_path))
+    assert "no_connection" not in bag.dag_ids
+    (error,) = bag.import_errors.values()
+    assert "missing keyword argument 'credits_conn_id'" in error

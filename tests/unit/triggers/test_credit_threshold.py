@@ -11,15 +11,18 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from airflow_provider_credits.exceptions import CreditsAuthError, CreditsServerError
+from airflow_provider_credits.exceptions import (
+    CreditsAuthError,
+    CreditsConfigError,
+    CreditsServerError,
+)
 from airflow_provider_credits.gate import error_from_payload
-from airflow_provider_credits.reservations import Holder, ReservationStore
+from airflow_provider_credits.reservations import Holder
+from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
 from airflow_provider_credits.triggers import credit_threshold as module
 from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger
-from tests.support.databases import Database
 from tests.support.fake_vendor import CONN_ID, SECRET, FakeVendor, credits, http, read_timeout
-from tests.support.reservations import hold
-from tests.support.sensor_modes import collect, rebuild
+from tests.support.sensor_modes import CLASSPATH, PREVIOUS_ROW, collect, from_row, only_event, rebuild
 
 
 def trigger(**kwargs: Any) -> CreditThresholdTrigger:
@@ -30,14 +33,6 @@ def trigger(**kwargs: Any) -> CreditThresholdTrigger:
         "deadline": time.time() + 30,
     }
     return CreditThresholdTrigger(**{**defaults, **kwargs})
-
-
-async def only_event(t: CreditThresholdTrigger) -> dict[str, Any]:
-    events = await collect(t)
-    assert len(events) == 1
-    payload = json.loads(json.dumps(events[0].payload))  # events must be JSON
-    assert payload == events[0].payload
-    return payload
 
 
 def test_serialize_round_trips() -> None:
@@ -217,32 +212,6 @@ async def test_logs_a_changed_check_at_once_and_an_unchanged_one_once_a_minute(
 
 # --------------------------------------------------------------------------- rows of earlier versions
 
-#: a trigger row as the previous version's ``serialize()`` wrote it (the triggerer may restart
-#: with such rows in its table after an upgrade)
-PREVIOUS_ROW: dict[str, Any] = {
-    "credits_conn_id": CONN_ID,
-    "min_remaining": "500",
-    "min_remaining_pct": None,
-    "credit_pool": None,
-    "poke_interval": 0.01,
-    "deadline": 2e9,
-    "fail_on_transient_errors": False,
-    "max_unreachable_checks": 5,
-    "reached": True,
-    "unreachable_checks": 0,
-}
-CLASSPATH = "airflow_provider_credits.triggers.credit_threshold.CreditThresholdTrigger"
-
-
-def from_row(classpath: str, kwargs: dict[str, Any]) -> CreditThresholdTrigger:
-    """Rebuild a trigger from a stored row, as the triggerer does."""
-    from importlib import import_module
-
-    module_name, name = classpath.rsplit(".", 1)
-    built = getattr(import_module(module_name), name)(**json.loads(json.dumps(kwargs)))
-    assert isinstance(built, CreditThresholdTrigger)
-    return built
-
 
 async def test_a_row_of_the_previous_version_runs_and_serializes_unchanged(vendor: FakeVendor) -> None:
     vendor.script(credits(100), credits(600))
@@ -264,7 +233,6 @@ async def test_a_row_from_before_max_unreachable_checks_still_runs(vendor: FakeV
 
 def test_the_sensor_hands_the_trigger_the_previous_versions_shape(vendor: FakeVendor) -> None:
     """New rows keep the old keys and shapes: an old triggerer reads them too (rolling upgrade)."""
-    from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
     from airflow_provider_credits.version_compat import TaskDeferred
     from tests.support.sensor_modes import FakeTaskInstance
 
@@ -292,33 +260,38 @@ def test_the_sensor_hands_the_trigger_the_previous_versions_shape(vendor: FakeVe
     assert from_row(CLASSPATH, kwargs).serialize()[1] == kwargs  # stable through a restart
 
 
-@pytest.mark.parametrize("reserve", [True, "600"])
-async def test_a_reserving_row_of_the_previous_version_subtracts_the_others(
-    vendor: FakeVendor, sqlite_db: Database, reserve: Any
-) -> None:
-    hold(ReservationStore(sqlite_db.conn_id), 500, "other", connection_id=CONN_ID)
-    vendor.script(credits(1000))
-    row = {
-        **PREVIOUS_ROW,
-        "min_remaining": "600",
-        "deadline": time.time() + 0.2,
-        "reservation": {
-            "conn_id": sqlite_db.conn_id,
-            "table": "credit_reservations",
-            "reserve": reserve,
-            "reservation_id": "mine",
-        },
-    }
-    old = from_row(CLASSPATH, row)
-    assert old.serialize()[1] == row
-    event = await only_event(old)
-    assert event["status"] == "timeout"
-    assert "500 reserved, needed 600" in event["message"]
-    assert "(1 active reservation)" in event["message"]
-
-
 def test_a_reservation_without_its_keys_is_refused_naming_them() -> None:
-    from airflow_provider_credits.exceptions import CreditsConfigError
 
     with pytest.raises(CreditsConfigError, match=r"unusable reservation ticket \(conn_id, reservation_id\)"):
         trigger(reservation={"table": "t", "reserve": True})
+
+
+def test_the_trigger_validates_its_gate_once_per_run(vendor: FakeVendor, parses: list) -> None:
+    import asyncio
+    import time
+
+    from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger, _gate_of
+
+    _gate_of.cache_clear()  # equal gate arguments are parsed once per process (gate_of)
+    vendor.script(credits(100), credits(100), credits(900))
+    trigger = CreditThresholdTrigger(
+        credits_conn_id=CONN_ID, min_remaining="500", poke_interval=0.01, deadline=time.time() + 30
+    )
+    (event,) = asyncio.run(collect(trigger))
+    assert event.payload["status"] == "success"
+    assert parses == [("500", None)]  # three checks
+
+
+def test_equal_gate_arguments_are_parsed_once() -> None:
+    from airflow_provider_credits.exceptions import CreditsConfigError
+    from airflow_provider_credits.triggers.credit_threshold import gate_of
+
+    first, second = trigger(min_remaining="500"), trigger(min_remaining="500")
+    assert gate_of(first.gate_arguments) is gate_of(second.gate_arguments)
+    assert gate_of(trigger(min_remaining=1).gate_arguments).thresholds.min_remaining == 1
+    with pytest.raises(CreditsConfigError):  # True is not the number 1, cached or not
+        gate_of(trigger(min_remaining=True).gate_arguments)
+    with pytest.raises(CreditsConfigError):  # an error is raised again, not kept
+        gate_of(trigger(min_remaining=True).gate_arguments)
+    with pytest.raises(CreditsConfigError):  # a value that cannot be a key is parsed without the cache
+        gate_of({**first.gate_arguments, "min_remaining": ["500"]})
