@@ -36,4 +36,5 @@ pytest_plugins = [
     "tests.support.usage_fakes",  # vendors
     "tests.support.gates",  # parses
     "tests.support.shared_reads",  # no_reader_left
+    "tests.support.smtp",  # inbox
 ]

@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_credits import ledger
 from airflow_provider_credits.exceptions import CreditsConfigError
-from airflow_provider_credits.ledger import Budget, outstanding, period_bounds, spend_by_dag
+from airflow_provider_credits.ledger import Budget, outstanding, spend_by_dag
 from airflow_provider_credits.models import CreditBalance
 from airflow_provider_credits.reservations import Attempt, Holder, ReservationStore, RunwayNeed
 from tests.support.databases import Database
@@ -221,33 +221,6 @@ def test_runway_gate_keeps_days_of_burn_for_everyone_else(store: ReservationStor
     assert not refused.granted and refused.refusal is not None and refused.refusal.by == "runway"
     assert refused.refusal.action == "wait"
     assert reserve(store, 100, "c", runway=RunwayNeed(Decimal(7), None)).granted  # unknown burn: passes
-
-
-@pytest.mark.parametrize(
-    ("period", "start", "end"),
-    [
-        ("day", datetime(2026, 3, 10), datetime(2026, 3, 11)),
-        ("week", datetime(2026, 3, 9), datetime(2026, 3, 16)),
-        ("month", datetime(2026, 3, 1), datetime(2026, 4, 1)),
-    ],
-)
-def test_periods_are_utc_calendar_periods(period: str, start: datetime, end: datetime) -> None:
-    assert period_bounds(period, T0) == (start.replace(tzinfo=timezone.utc), end.replace(tzinfo=timezone.utc))
-    assert period_bounds("month", datetime(2026, 12, 31, 23, tzinfo=timezone.utc))[1].year == 2027
-
-
-@pytest.mark.parametrize(
-    "arguments",
-    [
-        {"budget": -1},
-        {"budget": "lots"},
-        {"budget": 10, "budget_period": "quarter"},
-        {"budget": 10, "budget_refusal": "panic"},
-    ],
-)
-def test_bad_budget_arguments_are_config_errors(arguments: dict[str, object]) -> None:
-    with pytest.raises(CreditsConfigError):
-        Budget.build(**arguments)  # type: ignore[arg-type]
 
 
 def test_outstanding_is_never_negative_and_zero_once_released(store: ReservationStore) -> None:

@@ -6,9 +6,6 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
-
-from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.reservation_steps import GateReservations, ReservationTicket, check_minus_others
 from airflow_provider_credits.reservations import ReservationStore
 from tests.support.reservations import CONNECTION, POOL, balance, gate, hold, holder
@@ -55,8 +52,3 @@ def test_ticket_round_trips_and_excludes_its_own_reservation(store: ReservationS
     check = check_minus_others(gate(600), balance(1000), POOL, credits_conn_id=CONNECTION, ticket=ticket)
     assert check.met and check.decision is not None and check.decision.reserved == 300
     assert check.message.endswith("(1 active reservation)")
-
-
-def test_a_ticket_needs_a_task_instance() -> None:
-    with pytest.raises(CreditsConfigError, match="needs the task instance"):
-        GateReservations(ReservationStore("db"), CONNECTION).ticket({})

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 
-from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.gate import Gate, Thresholds
 from airflow_provider_credits.reservations import Attempt, Holder, ReservationStore
 from airflow_provider_credits.sql import TableSchemaError
@@ -164,28 +163,6 @@ def test_table_with_missing_columns_is_refused(database: Database) -> None:
     database.run(f"CREATE TABLE {name} (reservation_id VARCHAR(36) PRIMARY KEY)")
     with pytest.raises(TableSchemaError, match="lacks the required columns"):
         ReservationStore(database.conn_id, name).active(CONNECTION, POOL)
-
-
-@pytest.mark.parametrize("name", ["credit reservations", "x; DROP TABLE y", "a.b.c", "t" * 60])
-def test_unsafe_or_too_long_table_names_are_refused(name: str) -> None:
-    with pytest.raises(TableSchemaError, match="invalid table name"):
-        ReservationStore("any", name).table_name  # noqa: B018
-        ReservationStore("any", name).lock_table_name  # noqa: B018
-
-
-def test_holder_needs_a_task_instance() -> None:
-    with pytest.raises(CreditsConfigError, match="task instance"):
-        Holder.of({})
-
-
-def test_reservation_ids_are_deterministic_per_task_instance() -> None:
-    assert holder("a").reservation_id == holder("a").reservation_id
-    ids = {
-        holder("a").reservation_id,
-        holder("a", map_index=0).reservation_id,
-        holder("a", run_id="r2").reservation_id,
-    }
-    assert len(ids) == 3
 
 
 def test_a_reservation_released_after_the_balance_was_read_still_counts(store: ReservationStore) -> None:

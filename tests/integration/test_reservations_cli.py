@@ -71,22 +71,6 @@ def test_release_by_id_then_by_run_then_by_dag(held, capsys):
     )
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["release", "--conn-id", "c"],  # which reservations?
-        ["release", "--conn-id", "c", "--id", "x", "--dag-id", "d"],
-        ["release", "--conn-id", "c", "--run-id", "r"],
-        ["list"],
-        ["drop", "--conn-id", "c"],
-    ],
-)
-def test_wrong_usage_exits_2(args, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main(args)
-    assert exit_.value.code == 2
-
-
 def test_errors_exit_1_with_a_message(sqlite_db, capsys):
     code, _, err = cli(capsys, "list", "--conn-id", "no_such_connection")
     assert code == 1 and "no_such_connection" in err

@@ -1,4 +1,7 @@
-"""A notifier that records what it was asked to send (its templates rendered)."""
+"""A notifier that records what it was asked to send (its templates rendered).
+
+``notifier`` (fixture): one rendering alerts; ``gate_notifier(sent)``: one rendering a gate's events.
+"""
 
 from __future__ import annotations
 
@@ -44,4 +47,13 @@ def notifier() -> RecordingNotifier:
         text="{% for a in alerts %}{{ a.state }} {{ a.vendor }} {{ a.pool }} {{ a.remaining }}/{{ a.limit }} "
         "[{{ a.threshold }}]\n{% endfor %}",
         sent=[],
+    )
+
+
+def gate_notifier(sent: list[dict[str, Any]]) -> RecordingNotifier:
+    """A notifier of a gate's events (``credit_gate``), appending to ``sent``."""
+    return RecordingNotifier(
+        subject="{{ credit_gate.event }}: {{ credit_gate.reason }}",
+        text="{{ credit_gate.pool }} {{ credit_gate.remaining }}/{{ credit_gate.needed }} {{ ti.task_id }}",
+        sent=sent,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -9,12 +10,14 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from airflow_provider_credits.sandbox.server import SandboxServer
 from tests.support import ROOT
 from tests.support.airflow_env import dag_bag, run_dag
+from tests.support.smtp import Inbox, body
 
 EXAMPLES = ROOT / "example_dags"
 
@@ -96,3 +99,51 @@ def test_make_demo_pauses_tops_up_finishes_and_reports() -> None:
     usage = out.split("Usage history")[1].split("This run:")[0]
     assert f"{today - timedelta(days=1)} to {today}" in usage  # inclusive days, not an exclusive end
     assert str(today + timedelta(days=1)) not in usage  # (the runway's "runs out" date may be tomorrow)
+
+
+def test_example_dag_reads_the_event_airflow_stores(airflow_db: Any) -> None:
+    """example_dags/credit_topup_enrichment.py: scheduled on the watched asset, and its task reads
+    the trigger's event where Airflow puts it (``extra["payload"]``)."""
+    from types import SimpleNamespace
+
+    from tests.support.airflow_env import load_dag
+
+    example = ROOT / "example_dags" / "credit_topup_enrichment.py"
+    dag = load_dag(example, "credit_topup_enrichment")
+    payload = {"crossing": "up", "remaining": 6000, "pool": "api_credits"}
+    event = SimpleNamespace(extra={"from_trigger": True, "payload": payload})
+    task = dag.get_task("enrich_backlog")
+    assert task.python_callable(triggering_asset_events={"asset": [event]}) == payload
+    assert task.python_callable(triggering_asset_events={}) == {}
+
+
+@pytest.mark.e2e
+@pytest.mark.integration
+def test_example_credit_watchdog_mails_each_change_once(
+    airflow_db: Any, sandbox: Any, inbox: Inbox, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """example_dags/credit_watchdog.py with dag.test() on the sandbox: TheirStack runs low (one
+    mail), stays low (no mail), is topped up (one "recovered" mail)."""
+    pytest.importorskip("airflow.providers.smtp.notifications.smtp")
+    import os
+
+    from tests.support.airflow_env import run_dag
+
+    example = ROOT / "example_dags" / "credit_watchdog.py"
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", os.environ["AIRFLOW_CONN_SMTP_TEST"])
+    db_file = tmp_path / "usage.db"
+    monkeypatch.setenv("AIRFLOW_CONN_USAGE_DB", json.dumps({"conn_type": "sqlite", "host": str(db_file)}))
+    sandbox.set_balance("theirstack", "api_credits", 500)
+    subjects = []
+    for step in ("low", "still low", "topped up"):
+        if step == "topped up":
+            sandbox.topup("theirstack", 10_000, "api_credits")
+        result = run_dag(example, "credit_watchdog")
+        assert result.state == "success", result.task_states
+        subjects.append([m["Subject"] for m in inbox.messages])
+    assert subjects[-1] == [
+        "[credits] 1 change(s): theirstack api_credits is low",
+        "[credits] 1 change(s): theirstack api_credits is recovered",
+    ]
+    assert len(subjects[1]) == 1, "no mail while the pool stays low"
+    assert "500 of 25000 credits remaining; low: 500 remaining < 2000 needed" in body(inbox.messages[0])

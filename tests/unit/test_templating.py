@@ -8,7 +8,6 @@ primary pool and succeeded).
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pendulum
@@ -18,11 +17,8 @@ from airflow.sdk import DAG
 from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.operators.release_credits import ReleaseCreditsOperator
 from airflow_provider_credits.operators.usage_to_sql import UsageToSqlOperator
-from airflow_provider_credits.sandbox.server import SandboxServer
 from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
-from tests.support.airflow_env import run_dag
 
-DAGS = Path(__file__).parent / "dags"
 EMPTY = "{{ params.get('value', '') }}"
 GIVEN = "{{ params.get('value', 'from_params') }}"
 
@@ -120,19 +116,3 @@ def test_a_native_template_that_renders_to_none_is_refused() -> None:
 )
 def test_arguments_left_empty_literally_keep_their_defaults(task: Callable[[], Any]) -> None:
     render(in_dag(task))
-
-
-@pytest.mark.e2e
-@pytest.mark.integration
-@pytest.mark.usefixtures("airflow_db")
-def test_a_gate_on_an_empty_pool_template_fails_instead_of_gating_the_primary_pool(
-    sandbox: SandboxServer,
-) -> None:
-    result = run_dag(DAGS / "empty_template_gate.py", "empty_template_gate")
-    assert result.task_states == {
-        "gate": "failed",
-        "mapped_gate[0]": "failed",
-        "mapped_gate[1]": "failed",
-    }
-    assert result.state == "failed"
-    assert sandbox.request_count("theirstack") == 0  # failed before any vendor call

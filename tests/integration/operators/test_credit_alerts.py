@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from airflow_provider_credits.exceptions import CreditsConfigError
-from airflow_provider_credits.operators.credit_alerts import CreditAlertOperator, PoolCheck, assess
+from airflow_provider_credits.operators.credit_alerts import CreditAlertOperator
 from tests.support.fake_vendor import CONN_ID, SECRET, credits, http
 from tests.support.notifiers import RecordingNotifier
 
@@ -127,16 +126,6 @@ def test_configuration_errors_at_parse_time(sqlite_db: Any, notifier: RecordingN
         CreditAlertOperator(
             task_id="e", notifiers=notifier, state_conn_id="x", credits_conn_id="c", min_remaining_pct=150
         )
-
-
-def test_runway_threshold_uses_the_forecast() -> None:
-    from airflow_provider_credits.models import CreditBalance, CreditPool
-
-    balance = CreditBalance(vendor="v", account="a", pools=(CreditPool(name="p", remaining=700, limit=1000),))
-    check = PoolCheck.parse({"credits_conn_id": "c", "min_runway_days": 7})
-    assert assess(check, balance, runway_days=Decimal(3)).breached == "runway 3.0 days < 7"
-    assert assess(check, balance, runway_days=Decimal(9)).state == "ok"
-    assert assess(check, balance, runway_days=None).state == "ok", "unknown runway: no alert"
 
 
 def test_runway_from_the_stored_history(vendor: Any, sqlite_db: Any, notifier: RecordingNotifier) -> None:

@@ -87,19 +87,3 @@ def test_callback_releases_whatever_the_outcome_and_twice_is_harmless(
     callback(context("enrich"))  # and again, e.g. as on_failure_callback of a retry
 
     assert active(held) == {("run_1", "batch.gate", 0), ("run_1", "batch.gate", 1), ("run_2", "gate_a", -1)}
-
-
-def test_callback_never_raises(caplog: pytest.LogCaptureFixture) -> None:
-    callback = release_credits("no_such_connection")
-
-    callback(context("enrich"))  # the reservation then expires with its TTL
-
-    assert "could not release credit reservations" in caplog.text
-
-
-@pytest.mark.parametrize("conn_id", ["", None])
-def test_operator_needs_a_reservation_connection(conn_id: Any) -> None:
-    from airflow_provider_credits.exceptions import CreditsConfigError
-
-    with pytest.raises(CreditsConfigError, match="reservation_conn_id"):
-        ReleaseCreditsOperator(task_id="release", reservation_conn_id=conn_id)

@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +13,6 @@ import pytest
 from airflow_provider_credits.exceptions import CreditsAuthError
 from airflow_provider_credits.sandbox import keys
 from airflow_provider_credits.sandbox.server import SandboxClient, SandboxServer
-from airflow_provider_credits.sandbox.state import SandboxState
 from tests.support.sandbox import MakeHook
 
 #: vendor -> (balance path, auth header for a given key)
@@ -249,26 +245,6 @@ def test_reset_restores_the_seeded_state(sandbox: SandboxServer) -> None:
     assert sandbox.state() == seeded
 
 
-def test_seed_makes_history_deterministic(tmp_path: Path) -> None:
-    one, same, other = SandboxState(seed=7), SandboxState(seed=7), SandboxState(seed=8)
-    assert one.to_json()["history"] == same.to_json()["history"] != other.to_json()["history"]
-    seed_file = tmp_path / "seed.json"
-    seed_file.write_text(
-        json.dumps({"seed": 8, "pools": {"clay": {"credits": {"remaining": 5}}}, "clodura_plan": "prospect"})
-    )
-    loaded = SandboxState.from_file(seed_file)
-    assert loaded.pool("clay").remaining == 5
-    assert loaded.clodura_plan == "prospect"
-
-    def not_clodura(state: SandboxState) -> dict[Any, float]:
-        return {key: amount for key, amount in state.history.items() if key[0] != "clodura"}
-
-    assert not_clodura(loaded) == not_clodura(other)  # the file's seed; the plan changes only Clodura
-    assert SandboxState.from_file(seed_file, clodura_plan="unified").clodura_plan == "unified"  # options win
-    seed_file.write_text(json.dumps(one.to_json()))  # a saved state reloads as it was
-    assert SandboxState.from_file(seed_file, seed=99).to_json()["pools"] == one.to_json()["pools"]
-
-
 def test_secrets_never_reach_the_sandbox_logs(
     http: httpx.Client, sandbox: SandboxServer, make_hook: MakeHook, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -302,13 +278,3 @@ def test_server_lifecycle_and_remote_client() -> None:
     assert not SandboxClient(url, timeout=1).health()
     with pytest.raises(RuntimeError, match="not started"):
         _ = SandboxServer().url
-
-
-def test_importing_the_package_starts_nothing() -> None:
-    code = (
-        "import sys, threading, airflow_provider_credits.sandbox as s\n"
-        "assert not {'uvicorn', 'starlette'} & set(sys.modules), sorted(sys.modules)\n"
-        "assert threading.active_count() == 1\n"
-        "assert s.SandboxServer.__name__ == 'SandboxServer'\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)

@@ -6,16 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from decimal import Decimal
 from importlib import import_module
 from typing import Any
 
 import pytest
 
-from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.models import CreditBalance, CreditPool
-from airflow_provider_credits.triggers.credit_topup import ABOVE, BELOW, CreditTopupTrigger, next_side
-from tests.support import ROOT
+from airflow_provider_credits.triggers.credit_topup import BELOW, CreditTopupTrigger
 from tests.support.fake_vendor import CONN_ID, credits, http
 
 
@@ -138,23 +135,6 @@ def test_serialize_is_stable_and_normalized(sqlite_db: Any) -> None:
     assert a.serialize()[0] == "airflow_provider_credits.triggers.credit_topup.CreditTopupTrigger"
 
 
-def test_bad_arguments() -> None:
-    with pytest.raises(CreditsConfigError, match="rearm_below"):
-        CreditTopupTrigger(credits_conn_id="c", threshold=10, rearm_below=20, state_conn_id="db")
-    with pytest.raises(CreditsConfigError, match="direction"):
-        CreditTopupTrigger(credits_conn_id="c", threshold=10, direction="down", state_conn_id="db")
-    with pytest.raises(CreditsConfigError, match="threshold"):
-        CreditTopupTrigger(credits_conn_id="c", threshold="lots", state_conn_id="db")
-
-
-def test_next_side() -> None:
-    t, r = Decimal(1000), Decimal(800)
-    assert next_side(Decimal(1000), None, t, r) == ABOVE
-    assert next_side(Decimal(900), None, t, r) == BELOW
-    assert next_side(Decimal(900), ABOVE, t, r) == ABOVE
-    assert next_side(Decimal(799), ABOVE, t, r) == BELOW
-
-
 def test_run_polls_the_vendor_and_yields_top_ups(vendor: Any, sqlite_db: Any) -> None:
     """run() against the scripted vendor: errors are waited out, one event per top-up."""
     script = vendor.script(
@@ -175,22 +155,6 @@ def test_run_polls_the_vendor_and_yields_top_ups(vendor: Any, sqlite_db: Any) ->
     events = asyncio.run(asyncio.wait_for(two_events(), 60))
     assert [(e["crossing"], e["remaining"]) for e in events] == [("up", 900), ("up", 990)]
     assert script.calls >= 7
-
-
-def test_example_dag_reads_the_event_airflow_stores(airflow_db: Any) -> None:
-    """example_dags/credit_topup_enrichment.py: scheduled on the watched asset, and its task reads
-    the trigger's event where Airflow puts it (``extra["payload"]``)."""
-    from types import SimpleNamespace
-
-    from tests.support.airflow_env import load_dag
-
-    example = ROOT / "example_dags" / "credit_topup_enrichment.py"
-    dag = load_dag(example, "credit_topup_enrichment")
-    payload = {"crossing": "up", "remaining": 6000, "pool": "api_credits"}
-    event = SimpleNamespace(extra={"from_trigger": True, "payload": payload})
-    task = dag.get_task("enrich_backlog")
-    assert task.python_callable(triggering_asset_events={"asset": [event]}) == payload
-    assert task.python_callable(triggering_asset_events={}) == {}
 
 
 def test_a_database_that_fails_loses_no_crossing(make: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_credits.get_provider_info import get_provider_info
+from airflow_provider_credits.vendors import VENDORS
 from tests.system.ui.expected import DEFAULT_LABELS, FORMS, STANDARD_FIELDS, ConnectionForm
 
 #: ``hook_meta`` calls the ``schema`` field ``url_schema``.
@@ -88,3 +90,21 @@ def test_hook_meta_secrets_are_the_masked_fields(hook_meta: dict[str, dict[str, 
         for name, param in hook_meta[conn_type]["extra_fields"].items():
             if any(word in name for word in ("password", "secret", "token", "key", "cookie")):
                 assert param["schema"].get("format") == "password", f"{conn_type}: {name} is not masked"
+
+
+def test_the_ui_form_tests_cover_every_connection_type() -> None:
+    """The UI tests (browser and hook_meta) enumerate ``FORMS``: it must list every type."""
+    assert list(FORMS) == list(VENDORS)
+    info = {e["connection-type"]: e for e in get_provider_info()["connection-types"]}
+    for conn_type, form in FORMS.items():
+        entry = info[conn_type]
+        assert (form.hook_name, form.hook_class_name) == (entry["hook-name"], entry["hook-class-name"])
+        behaviour = entry["ui-field-behaviour"]
+        assert set(form.hidden) - {"description"} == set(behaviour["hidden-fields"])
+        for name, field in form.standard.items():
+            if name != "description":
+                assert field.label == behaviour.get("relabeling", {}).get(name, name.capitalize()), name
+                assert field.placeholder == behaviour.get("placeholders", {}).get(name, ""), name
+        assert [f.name for f in form.extra] == list(entry["conn-fields"])
+        for field in form.extra:
+            assert field.label == entry["conn-fields"][field.name]["label"]

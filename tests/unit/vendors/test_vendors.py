@@ -127,23 +127,3 @@ def test_importing_the_registry_is_cheap() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
-
-
-def test_the_ui_form_tests_cover_every_connection_type() -> None:
-    """``tests/ui`` (browser and hook_meta tests) enumerate ``FORMS``: it must list every type."""
-    from tests.ui.expected import FORMS
-
-    assert list(FORMS) == list(VENDORS)
-    info = {e["connection-type"]: e for e in get_provider_info()["connection-types"]}
-    for conn_type, form in FORMS.items():
-        entry = info[conn_type]
-        assert (form.hook_name, form.hook_class_name) == (entry["hook-name"], entry["hook-class-name"])
-        behaviour = entry["ui-field-behaviour"]
-        assert set(form.hidden) - {"description"} == set(behaviour["hidden-fields"])
-        for name, field in form.standard.items():
-            if name != "description":
-                assert field.label == behaviour.get("relabeling", {}).get(name, name.capitalize()), name
-                assert field.placeholder == behaviour.get("placeholders", {}).get(name, ""), name
-        assert [f.name for f in form.extra] == list(entry["conn-fields"])
-        for field in form.extra:
-            assert field.label == entry["conn-fields"][field.name]["label"]

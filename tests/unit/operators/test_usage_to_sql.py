@@ -1,0 +1,108 @@
+"""UsageToSqlOperator without a database: arguments, table names, the usage window, the rows it maps."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from airflow_provider_credits.exceptions import CreditsConfigError, TableSchemaError
+from airflow_provider_credits.models import UsageRecord
+from airflow_provider_credits.operators.usage_to_sql import UsageToSqlOperator
+from tests.support.usage_fakes import DAY, JAN1, context
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["credit_usage; DROP TABLE x", "a.b.c", "credit-usage", '"credit_usage"', "1usage", "", "x" * 64, "ü"],
+)
+def test_hostile_or_invalid_table_names_are_rejected(name):
+    with pytest.raises(TableSchemaError, match="invalid table name"):
+        UsageToSqlOperator(task_id="t", credits_conn_id="c", sql_conn_id="d", usage_table=name)
+
+
+def test_connection_arguments_are_unambiguous():
+    op = UsageToSqlOperator(task_id="t", credits_conn_id=["a", "b", "a"], sql_conn_id="db")
+
+    assert (op.conn_id, op.sql_conn_id, op.credits_conn_ids) == ("db", "db", ["a", "b"])
+    with pytest.raises(CreditsConfigError, match=r"credits_conn_id .* sql_conn_id"):
+        UsageToSqlOperator(task_id="t", credits_conn_id="a", sql_conn_id="db", conn_id="x")
+
+
+@pytest.mark.parametrize(
+    ("interval", "start", "end", "expected"),
+    [
+        ((JAN1, JAN1 + DAY), None, None, (JAN1, JAN1 + DAY)),
+        ((None, None), None, None, (JAN1 + 4 * DAY, JAN1 + 5 * DAY)),  # manual run: the day before
+        ((JAN1 + 5 * DAY, JAN1 + 5 * DAY), None, None, (JAN1 + 4 * DAY, JAN1 + 5 * DAY)),  # empty interval
+        (
+            (JAN1, JAN1 + DAY),
+            "2025-12-01",
+            "2025-12-02T12:00:00+02:00",
+            (JAN1 - 31 * DAY, JAN1 - 30 * DAY + timedelta(hours=10)),
+        ),
+    ],
+)
+def test_usage_window(interval, start, end, expected):
+    op = UsageToSqlOperator(task_id="t", credits_conn_id="c", sql_conn_id="d", start=start, end=end)
+
+    assert op.window(context(*interval, logical=JAN1 + 5 * DAY)) == expected
+
+
+def test_remembered_timestamps_stay_bounded():
+    from airflow_provider_credits.storage.database import _Memo
+
+    memo = _Memo(lambda v: v.isoformat())
+    values = [memo[JAN1 + i * timedelta(seconds=1)] for i in range(10_000)]
+
+    assert values[-1] == "2026-01-01T02:46:39+00:00"
+    assert len(memo) <= 4096
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"credits_conn_id": ""},
+        {"credits_conn_id": []},
+        {"chunk_size": 0},
+        {"chunk_size": "10"},
+        {"conn_id": "x"},
+    ],
+)
+def test_bad_arguments_are_config_errors(kwargs):
+    args = {"task_id": "t", "credits_conn_id": "c", "sql_conn_id": "d", **kwargs}
+    with pytest.raises(CreditsConfigError):
+        UsageToSqlOperator(**args)
+
+
+def test_an_empty_window_is_a_config_error():
+    op = UsageToSqlOperator(
+        task_id="t", credits_conn_id="c", sql_conn_id="d", start="2026-01-02", end="2026-01-01"
+    )
+    with pytest.raises(CreditsConfigError, match="empty usage window"):
+        op.window(context(JAN1, JAN1 + DAY))
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "bad"),
+    [
+        ("garbage", None, "start"),
+        ("2026-13-01", None, "start"),
+        ("2026-01-01T00:00:00+99:00", None, "start"),
+        ("0001-01-01T00:00:00+05:00", None, "start"),
+        (None, "not a date", "end"),
+    ],
+)
+def test_an_unreadable_window_bound_is_a_config_error_naming_it(start, end, bad):
+    op = UsageToSqlOperator(task_id="t", credits_conn_id="c", sql_conn_id="d", start=start, end=end)
+    value = start if bad == "start" else end
+    with pytest.raises(CreditsConfigError, match=rf"^{bad} .*{re.escape(repr(value))}"):
+        op.window(context(JAN1, JAN1 + DAY))
+
+
+def test_usage_records_map_onto_the_usage_table():
+    """The operator copies a record's fields into a row: they must stay the table's columns."""
+    from airflow_provider_credits.storage.tables import USAGE
+
+    assert [*UsageRecord.model_fields, "fetched_at"] == [c.name for c in USAGE.columns]
