@@ -37,4 +37,6 @@ pytest_plugins = [
     "tests.support.gates",  # parses
     "tests.support.shared_reads",  # no_reader_left
     "tests.support.smtp",  # inbox
+    "tests.support.memory_db",  # memory_db
+    "tests.support.dashboard",  # fresh_catalog, seeded_memory_db
 ]

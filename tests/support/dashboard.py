@@ -17,15 +17,23 @@ Pools (``NOW`` = 2026-11-30 12:00 UTC):
   a release with unknown spend (unknown 1). An October report of 999 is outside the month.
 
 ``token(auth_manager, role)`` signs a JWT for a user of Airflow's simple auth manager.
+
+Fixtures (registered in ``tests/conftest.py``): ``fresh_catalog`` empties the page's catalog cache
+(every in-memory database has the same URL); ``seeded_memory_db`` is the data set in an in-memory
+SQLite database under the default table names.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pytest
 import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from airflow_provider_credits.storage.database import Database
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
@@ -181,3 +189,23 @@ def token(auth_manager: Any, role: str | None = "viewer") -> str:
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 
     return str(auth_manager.generate_jwt(SimpleAuthManagerUser(username="alice", role=role)))
+
+
+@pytest.fixture
+def fresh_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Credits page forgets what the database catalog said (tables found) before the test."""
+    from airflow_provider_credits.plugins import data
+
+    monkeypatch.setattr(data, "_catalog", {})
+
+
+@pytest.fixture
+def seeded_memory_db(memory_db: Database, fresh_catalog: None) -> Database:
+    """The data set above in an in-memory SQLite database, under the default table names."""
+    from airflow_provider_credits.plugins.data import Tables
+
+    tables = Tables()
+    memory_db.prepare(list(tables.all().values()), create=True)
+    with memory_db.begin() as conn:
+        seed(conn, tables.balances, tables.usage, tables.reservations, tables.ledger)
+    return memory_db

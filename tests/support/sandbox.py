@@ -6,13 +6,15 @@ request log), with ``AIRFLOW_CONN_CLAY_DEFAULT`` ... set so the hooks' default c
 point at it.
 
 ``read_balance(hook, mode)`` reads a balance through the sync or the async API; ``MakeHook`` is the
-type of the sandbox suites' ``make_hook`` fixture.
+type of the sandbox suites' ``make_hook`` fixture; ``vendor_request(...)`` a request as a vendor's auth
+check sees it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -52,3 +54,13 @@ def read_balance(hook: CreditsHook, mode: str) -> CreditBalance:
             await hook.aclose()
 
     return asyncio.run(read())
+
+
+def vendor_request(*headers: tuple[str, str], query: str = "") -> Any:
+    """A Starlette request carrying ``headers`` (repeatable) and ``query``, for a vendor's auth check."""
+    from starlette.requests import Request
+
+    raw = [(name.lower().encode(), value.encode()) for name, value in headers]
+    return Request(
+        {"type": "http", "method": "GET", "path": "/", "query_string": query.encode(), "headers": raw}
+    )
