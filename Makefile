@@ -82,8 +82,8 @@ reliability-report: $(STAMP)
 
 # Regenerate docs/img/connection-*.png and dashboard-*.png from a real Airflow UI (needs Chromium).
 screenshots: $(STAMP)
-	$(BIN)/python -m tests.ui.screenshots
-	CREDITS_SCREENSHOTS=docs/img $(BIN)/python -m pytest -q -p no:cacheprovider tests/ui/test_dashboard.py
+	$(BIN)/python -m tests.system.ui.screenshots
+	CREDITS_SCREENSHOTS=docs/img $(BIN)/python -m pytest -q -p no:cacheprovider tests/system/ui/test_dashboard.py
 
 clean:
 	rm -rf $(VENV) .site .pytest_cache .mypy_cache .ruff_cache
@@ -101,9 +101,12 @@ COMPAT_AIRFLOW_VERSIONS ?= 3.1.8 3.2.2
 # older release by itself; pin it here (e.g. 'apache-airflow-providers-celery<3.27') if that is slow.
 COMPAT_PINS_3.1.8 := 'cadwyn<6'
 COMPAT_PINS_3.2.2 :=
-# Unit and integration tests; not the UI, production-stack, end-to-end (dag.test) or benchmark suites.
+# The unit, integration and reliability suites, and the system tests that run no DAG (docs, dist
+# manifest, example DAGs parsing, the Airflow CLI); not the UI, production-stack, end-to-end
+# (dag.test, marker e2e) or benchmark suites.
+COMPAT_TESTS ?= tests/unit tests/integration tests/reliability tests/system
 COMPAT_PYTEST_ARGS ?= -q -p no:cacheprovider -m "not e2e and not ui and not production" \
-	--ignore=tests/production --ignore=tests/ui --ignore=tests/benchmarks
+	--ignore=tests/system/production --ignore=tests/system/ui
 
 .PHONY: test-compat dist
 
@@ -117,7 +120,7 @@ COMPAT_PYTEST_ARGS ?= -q -p no:cacheprovider -m "not e2e and not ui and not prod
 test-compat: $(foreach v,$(COMPAT_AIRFLOW_VERSIONS),.venv-compat-$(v)/.installed)
 	@set -e; for v in $(COMPAT_AIRFLOW_VERSIONS); do \
 	  echo "== unit and integration tests on Airflow $$v"; \
-	  .venv-compat-$$v/bin/python -m pytest $(COMPAT_PYTEST_ARGS) $(PYTEST_ARGS); \
+	  .venv-compat-$$v/bin/python -m pytest $(COMPAT_PYTEST_ARGS) $(PYTEST_ARGS) $(COMPAT_TESTS); \
 	done
 
 dist: $(STAMP)

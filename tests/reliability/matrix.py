@@ -9,7 +9,7 @@ from exactly the code the suite asserts.
 
 Surfaces: the hook's ``get_balance`` (``sync``) and ``aget_balance`` (``async``), and the
 :class:`~airflow_provider_credits.sensors.credit_threshold.CreditThresholdSensor` in ``poke``,
-``reschedule`` and ``deferrable`` mode, driven in-process like ``tests/sensors``.
+``reschedule`` and ``deferrable`` mode, driven in-process like the sensor's unit tests (``tests/support/sensor_modes.py``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 - Python examples in README.md and docs/ run: each page's blocks in order, in one namespace,
   against the vendor sandbox (connections ``*_default`` and ``credits_db`` / ``usage_db``).
 - Files shown in the docs are inlined (no ``--8<--`` includes, which GitHub shows as text);
-  each inlined block must equal its file. ``python -m tests.test_docs --write`` refreshes them.
+  each inlined block must equal its file. ``python -m tests.system.test_docs --write`` refreshes them.
 - The first-hour page (docs/getting-started.md) runs as a reader would follow it: its shell
   and Python blocks in order, in a fresh AIRFLOW_HOME, against the session's sandbox.
 
@@ -119,7 +119,7 @@ def test_inlined_examples_match_their_files(page: Path, block: Block) -> None:
     source = ROOT / block.inlined
     assert source.is_file(), f"{page.name} inlines {block.inlined}, which does not exist"
     assert block.code == source.read_text(), (
-        f"{page.name}: the copy of {block.inlined} is out of date; run `python -m tests.test_docs --write`"
+        f"{page.name}: the copy of {block.inlined} is out of date; run `python -m tests.system.test_docs --write`"
     )
 
 
@@ -255,7 +255,9 @@ def test_first_hour_page_runs_as_written(sandbox: SandboxServer, tmp_path: Path)
 
 if __name__ == "__main__":
     if sys.argv[1:] != ["--write"]:
-        sys.exit("usage: python -m tests.test_docs --write   (refresh the inlined example files in docs/)")
+        sys.exit(
+            "usage: python -m tests.system.test_docs --write   (refresh the inlined example files in docs/)"
+        )
     for page in PAGES:
         if write_inlined(page):
             print(f"updated {page.relative_to(ROOT)}")

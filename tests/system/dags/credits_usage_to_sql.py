@@ -1,4 +1,4 @@
-"""Store the credits of the four vendor accounts in SQL once a day (run by tests/operators/test_dag.py)."""
+"""Store the credits of the four vendor accounts in SQL once a day (run by tests/system/test_usage_to_sql_dag.py)."""
 
 from __future__ import annotations
 

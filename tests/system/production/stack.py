@@ -1,5 +1,5 @@
 """A production-shaped Airflow on loopback: API server, scheduler, DAG processor, triggerer and a
-Celery worker (Redis broker), with a fresh PostgreSQL metadata database, for ``tests/production``.
+Celery worker (Redis broker), with a fresh PostgreSQL metadata database, for ``tests/system/production``.
 
 Nothing here imports Airflow: the components run as ``airflow`` subprocesses with their own
 AIRFLOW_HOME and environment (the pytest process keeps the session's SQLite home). Each

@@ -1,7 +1,7 @@
 """The Credits page in a real Airflow UI: log in, open Credits from the navigation, see the seeded data drawn.
 
 Its own ``airflow api-server`` (free port) with the simple auth manager and a password-protected
-viewer, the plugin, and ``credits_db`` seeded with ``tests/dashboard/seed.py`` (moved to today).
+viewer, the plugin, and ``credits_db`` seeded with ``tests/support/dashboard.py`` (moved to today).
 Screenshots of the page in the light and the dark theme are written to ``CREDITS_SCREENSHOTS``
 (a folder; default the test's temporary folder): ``make screenshots`` points it at ``docs/img``.
 """
@@ -177,7 +177,7 @@ def test_the_page_keeps_its_layout_while_loading(browser: Browser, credits_serve
 def test_the_page_says_plainly_when_the_connection_is_missing(
     browser: Browser, credits_server: AirflowApiServer
 ) -> None:
-    """What the API answers without ``credits_db`` (tests/dashboard/test_plugin.py), shown on the page."""
+    """What the API answers without ``credits_db`` (tests/integration/plugins/test_app_data_source.py), shown on the page."""
     page = browser.new_page(viewport={"width": VIEWPORT["width"], "height": 1000})
     try:
         log_in(page, credits_server.url)

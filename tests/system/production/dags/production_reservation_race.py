@@ -1,6 +1,6 @@
 """Many runs at once, gated on the same credits: each reserves its cost, spends it, releases it.
 
-Used by ``tests/production``: ten or more runs of this DAG are triggered together on a real
+Used by ``tests/system/production``: ten or more runs of this DAG are triggered together on a real
 scheduler, triggerer and Celery workers. Every gate waits in the triggerer until the account
 has its cost free of the other runs' reservations, reserves it atomically (in ``usage_db``),
 and ``enrich`` spends exactly what was reserved on the vendor sandbox, which refuses (HTTP 402)
