@@ -30,6 +30,9 @@ from tests.support.vendor_api import (
     load,
 )
 
+# --------------------------------------------------------------------------- the session cookie
+
+
 CREDITS = f"/v3/workspaces/{WORKSPACE}/credits"
 LOGIN = "/v3/auth/login"
 FRESH = "fresh-SECRET-24680246"
@@ -189,6 +192,9 @@ def test_rejected_explicit_login_is_sent_once(api, clay_hook, clock):
     assert login.call_count == 1
 
 
+# -------------------------------------------------------------------- usage (the credit report)
+
+
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)
 
@@ -227,6 +233,9 @@ def test_clay_unknown_report_shape_is_refused_not_recorded_as_zero(mode, api, ma
 
     with pytest.raises(CreditsResponseError, match=r"unknown credit report schema.*\['data', 'total'\]"):
         invoke(mode, make_hook("clay"), "get_usage", utc(2025, 7, 1), utc(2025, 7, 3))
+
+
+# ----------------------------------------------------------------------- balances and endpoints
 
 
 JUNE = (datetime(2024, 6, 1, tzinfo=timezone.utc), datetime(2024, 6, 30, 23, 59, 59, tzinfo=timezone.utc))

@@ -35,6 +35,9 @@ def day(moment: datetime, hours: int = 24) -> tuple[datetime, datetime]:
     return moment, moment + timedelta(hours=hours)
 
 
+# ---------------------------------------------------------------------------------------- usage
+
+
 # extra, start, end, response body, expected query, rows as (pool, (period_start, period_end), amount)
 THEIRSTACK_USAGE = {
     "utc-missing-day-zero-filled": (
@@ -134,6 +137,9 @@ def test_theirstack_window_is_sent_in_the_connection_time_zone(mode, api, make_h
         "end_datetime": "2025-07-28T10:04:58",
         "timezone": "Europe/Madrid",
     }
+
+
+# ----------------------------------------------------------------------- balances and endpoints
 
 
 # body, response headers, account, pools as (name, remaining, limit, used, (period_start, period_end))

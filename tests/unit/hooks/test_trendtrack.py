@@ -56,6 +56,9 @@ def test_trendtrack_unusable_header_is_ignored_in_favour_of_the_parts(api, make_
     assert balance.pool("credits").remaining == 750
 
 
+# ----------------------------------------------------------------------- balances and endpoints
+
+
 # body, response headers, account, pools as (name, remaining, limit, used, (period_start, period_end))
 BALANCES = {
     "documented": (
