@@ -69,8 +69,9 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
     overwrite rows instead of duplicating them, and a failure leaves the tables unchanged.
 
     :param credits_conn_id: a vendor connection id, or a list of them.
-    :param sql_conn_id: any common-sql database connection (SQLite, PostgreSQL, MySQL/MariaDB...);
-        also available as ``conn_id``, as in every common-sql operator.
+    :param sql_conn_id: any common-sql database connection (SQLite, PostgreSQL, MySQL/MariaDB...),
+        templated. ``conn_id`` reads the same value (common-sql's base class looks it up there);
+        passing ``conn_id=`` is refused as ambiguous beside ``credits_conn_id``.
     :param start: start of the usage window (datetime or ISO string, templated); defaults to the
         run's data interval start.
     :param end: end of the usage window, exclusive (templated); defaults to the data interval end.
@@ -85,7 +86,7 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
 
     template_fields: Sequence[str] = (
         "credits_conn_id",
-        "conn_id",
+        "sql_conn_id",
         "start",
         "end",
         "balances_table",
@@ -94,6 +95,7 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         "hook_params",
     )
     ui_color = "#e8f4e8"
+    conn_id_field = "sql_conn_id"  # where BaseSQLOperator.get_db_hook looks for the connection id
 
     def __init__(
         self,
@@ -115,6 +117,7 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
                 "UsageToSqlOperator takes credits_conn_id (the vendor) and sql_conn_id (the database), not conn_id"
             )
         super().__init__(conn_id=sql_conn_id, database=database, hook_params=hook_params, **kwargs)
+        self.sql_conn_id = sql_conn_id
         self.credits_conn_id = credits_conn_id
         self.start = start
         self.end = end
@@ -132,9 +135,13 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
                 TableName.parse(name)  # fail at parse time, not at 3 am
 
     @property
-    def sql_conn_id(self) -> str:
-        """The database connection (the same as ``conn_id``)."""
-        return self.conn_id  # type: ignore[return-value]
+    def conn_id(self) -> str:
+        """The database connection: ``sql_conn_id`` under common-sql's name (one value, rendered once)."""
+        return self.sql_conn_id
+
+    @conn_id.setter
+    def conn_id(self, value: str) -> None:  # BaseSQLOperator.__init__ assigns it
+        self.sql_conn_id = value
 
     @property
     def credits_conn_ids(self) -> list[str]:
@@ -214,7 +221,7 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         from airflow_provider_credits.storage.database import Database
         from airflow_provider_credits.storage.tables import BALANCES, USAGE, table
 
-        with sql_provider_needed(self.conn_id):
+        with sql_provider_needed(self.sql_conn_id):
             db = Database(self.get_db_hook())
         balances, usage = table(BALANCES, balances_name), table(USAGE, usage_name)
         try:

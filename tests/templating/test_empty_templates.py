@@ -52,7 +52,7 @@ CASES: list[tuple[Callable[..., Any], str, Any, str]] = [
     (sensor, "reservation_conn_id", "  {{ params.get('value', '') }}  ", "reservation_conn_id"),
     (usage, "start", EMPTY, "start"),
     (usage, "end", EMPTY, "end"),
-    (usage, "sql_conn_id", EMPTY, "conn_id"),
+    (usage, "sql_conn_id", EMPTY, "sql_conn_id"),
     (usage, "credits_conn_id", ["theirstack_default", EMPTY], "credits_conn_id[1]"),
     (usage, "usage_table", EMPTY, "usage_table"),
     (usage, "hook_params", {"schema": EMPTY}, "hook_params['schema']"),
