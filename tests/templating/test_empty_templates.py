@@ -7,6 +7,7 @@ primary pool and succeeded).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from airflow.sdk import DAG
 
 from airflow_provider_credits.exceptions import CreditsConfigError
+from airflow_provider_credits.operators.credit_alerts import CreditAlertOperator
 from airflow_provider_credits.operators.release_credits import ReleaseCreditsOperator
 from airflow_provider_credits.operators.usage_to_sql import UsageToSqlOperator
 from airflow_provider_credits.sandbox.server import SandboxServer
@@ -136,3 +138,14 @@ def test_a_gate_on_an_empty_pool_template_fails_instead_of_gating_the_primary_po
     }
     assert result.state == "failed"
     assert sandbox.request_count("theirstack") == 0  # failed before any vendor call
+
+
+@pytest.mark.parametrize(
+    "operator_class",
+    [CreditThresholdSensor, UsageToSqlOperator, ReleaseCreditsOperator, CreditAlertOperator],
+    ids=lambda c: c.__name__,
+)
+def test_every_template_field_is_an_argument_of_the_same_name(operator_class):
+    """What the rendered-template view and template errors name is what the DAG author wrote."""
+    arguments = set(inspect.signature(operator_class.__init__).parameters)
+    assert [field for field in operator_class.template_fields if field not in arguments] == []
