@@ -35,6 +35,28 @@ def _config_error(message: str) -> Exception:
     return CreditsConfigError(message)
 
 
+#: keys of the operator's summary beside the tables' names
+_SUMMARY_KEYS = ("counts", "start", "end")
+
+
+def _table_names(balances_table: str, usage_table: str) -> tuple[TableName, TableName]:
+    """The two tables, parsed; they must differ and not be named like a key of the summary.
+
+    :raises TableSchemaError: a name is not ``table`` or ``schema.table`` (see ``TableName.parse``).
+    :raises CreditsConfigError: both are one table, or one is named ``counts``, ``start`` or ``end``.
+    """
+    balances, usage = TableName.parse(balances_table), TableName.parse(usage_table)
+    if str(balances) == str(usage):
+        raise _config_error(f"balances_table and usage_table are both {str(balances)!r}: name two tables")
+    for argument, name in (("balances_table", balances), ("usage_table", usage)):
+        if str(name) in _SUMMARY_KEYS:
+            raise _config_error(
+                f"{argument} {str(name)!r} is also a key of the operator's summary (its XCom): "
+                f"name the table otherwise, or qualify it as schema.{name}"
+            )
+    return balances, usage
+
+
 class _Fetched(NamedTuple):
     """What one credits connection returned."""
 
@@ -130,9 +152,8 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
             raise _config_error("credits_conn_id must name at least one vendor connection")
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise _config_error(f"chunk_size must be at least 1, got {chunk_size}")
-        for name in (balances_table, usage_table):
-            if "{{" not in name:
-                TableName.parse(name)  # fail at parse time, not at 3 am
+        if "{{" not in balances_table + usage_table:
+            _table_names(balances_table, usage_table)  # fail at parse time, not at 3 am
 
     @property
     def conn_id(self) -> str:
@@ -215,7 +236,7 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         """
         start, end = self.window(context)
         run = _run_of(context, self.logical_time(context))
-        balances_name, usage_name = TableName.parse(self.balances_table), TableName.parse(self.usage_table)
+        balances_name, usage_name = _table_names(self.balances_table, self.usage_table)
         fetched = self.fetch(start, end)
 
         from airflow_provider_credits.storage.database import Database

@@ -249,6 +249,15 @@ def test_a_templated_table_name_is_validated_when_rendered(target, vendors):
     assert vendors["theirstack_default"].usage_calls == []  # refused before any vendor call
 
 
+def test_a_templated_table_rendered_to_the_other_tables_name_is_refused(target, vendors):
+    op = target.operator(usage_table="{{ params.table }}")
+    op.usage_table = op.balances_table  # what rendering produced
+
+    with pytest.raises(CreditsConfigError, match="name two tables"):
+        op.execute(context(JAN1, JAN1 + DAY))
+    assert vendors["theirstack_default"].usage_calls == []
+
+
 def test_outlet_events_and_openlineage(target, vendors):
     asset = Asset("credits_usage")
     op = target.operator(outlets=[asset])
@@ -484,6 +493,9 @@ def test_a_vendor_error_names_the_connection(target, vendors):
         {"chunk_size": 0},
         {"chunk_size": "10"},
         {"conn_id": "x"},
+        {"balances_table": "counts"},  # a key of the summary beside the tables' row counts
+        {"usage_table": "end"},
+        {"balances_table": "credits", "usage_table": "credits"},
     ],
 )
 def test_bad_arguments_are_config_errors(kwargs):
