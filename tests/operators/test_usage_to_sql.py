@@ -585,6 +585,28 @@ def test_counts_are_exact_with_a_concurrent_writer(target, vendors, monkeypatch)
     }
 
 
+def test_a_write_waits_for_another_writers_table_lock_only_so_long(postgres_db, vendors, monkeypatch):
+    """PostgreSQL: a writer stuck holding the table makes the run fail clearly, not hang forever."""
+    import airflow_provider_credits.storage.database as storage
+    from airflow_provider_credits.exceptions import CreditsStorageError
+
+    target = Target(postgres_db)
+    target.run(JAN1 - 10 * DAY, JAN1 - 9 * DAY)  # the tables exist
+    before = target.counts()
+    monkeypatch.setattr(storage, "WRITE_LOCK_TIMEOUT_S", 0.5)
+    blocker = postgres_db.hook().get_conn()
+    try:
+        blocker.cursor().execute(f"LOCK TABLE {target.balances} IN SHARE ROW EXCLUSIVE MODE")
+
+        with pytest.raises(CreditsStorageError, match=r"lock timeout"):
+            target.run(JAN1, JAN1 + 3 * DAY)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert target.counts() == before  # nothing of the failed run was written
+    assert target.run(JAN1, JAN1 + 3 * DAY)["counts"][target.usage]["inserted"] == 6  # the lock is gone
+
+
 def test_a_long_window_in_small_chunks(target, vendors):
     vendors["theirstack_default"] = FakeVendor(
         "theirstack", ("api_credits",), ("api_credits",), dimensions=tuple(f"key{i}" for i in range(5))
