@@ -31,7 +31,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
@@ -142,6 +142,11 @@ class Reservation(BaseModel):
     spent_source: str | None = None
     budget_key: str | None = None
     balance_before: Credits | None = None
+
+    @property
+    def holder(self) -> Holder:
+        """The task instance that holds the reservation."""
+        return Holder(self.dag_id, self.run_id, self.task_id, self.map_index)
 
     @property
     def outstanding(self) -> Decimal:
@@ -392,10 +397,7 @@ class ReservationStore:
                 connection_id=connection_id,
                 pool=pool,
                 amount=amount,
-                dag_id=holder.dag_id,
-                run_id=holder.run_id,
-                task_id=holder.task_id,
-                map_index=holder.map_index,
+                **asdict(holder),
                 created_at=now,
                 expires_at=now + ttl,
                 budget_key=key,
@@ -637,7 +639,7 @@ class ReservationStore:
                     .values(released_at=now, spent=total_spent, spent_source=source)
                 ).rowcount
                 if changed:
-                    who = releaser or Holder(r.dag_id, r.run_id, r.task_id, r.map_index)
+                    who = releaser or r.holder
                     conn.execute(
                         sa.insert(self._ledger).values(_entry(done, "release", who, added, source, now, note))
                     )
@@ -732,11 +734,10 @@ class ReservationStore:
         )
         for row in conn.execute(query).mappings().all():
             r = _reservation(row)
-            holder = Holder(r.dag_id, r.run_id, r.task_id, r.map_index)
             left = max(r.amount - (r.spent or Decimal(0)), Decimal(0))
             note = "expired unreleased: the TTL ran out before a release"
             conn.execute(
-                sa.insert(led).values(_entry(r, "expiry", holder, left, "unknown", r.expires_at, note))
+                sa.insert(led).values(_entry(r, "expiry", r.holder, left, "unknown", r.expires_at, note))
             )
 
     def _reported_since(
@@ -896,10 +897,7 @@ def _entry(
     return {
         "reservation_id": r.reservation_id,
         "kind": kind,
-        "dag_id": who.dag_id,
-        "run_id": who.run_id,
-        "task_id": who.task_id,
-        "map_index": who.map_index,
+        **asdict(who),
         "connection_id": r.connection_id,
         "pool": r.pool,
         "budget_key": r.budget_key,

@@ -388,21 +388,20 @@ class CreditsHook(BaseHook):
         """
         client = self.get_conn()
         attempts = self._attempts(renew_auth)
+        response: ApiResponse | None
+        error: CreditsApiError | None
         while True:
-            response: ApiResponse | None = None
             try:
                 sent = client.send(self._build(method, path, params, json_body), stream=True)
                 response = read_capped(sent, self.max_response_bytes)
             except httpx.HTTPError as exc:
-                error = self._transport_error(exc, method, path)
+                response, error = None, self._transport_error(exc, method, path)
             else:
                 if attempts.renew_auth(response) and self._refresh_auth():
                     attempts.renewed()
                     continue
-                found = self._error_for(response, method, path)
-                if found is None:
+                if (error := self._error_for(response, method, path)) is None:
                     return response
-                error = found
             time.sleep(attempts.wait(error, response, time.monotonic()))
 
     async def arequest(
@@ -423,21 +422,20 @@ class CreditsHook(BaseHook):
         await self.aget_settings()
         transport = self._transport()
         attempts = self._attempts(renew_auth)
+        response: ApiResponse | None
+        error: CreditsApiError | None
         while True:
-            response: ApiResponse | None = None
             try:
                 sent = await transport.handle_async_request(self._build(method, path, params, json_body))
                 response = await aread_capped(sent, self.max_response_bytes)
             except httpx.HTTPError as exc:
-                error = self._transport_error(exc, method, path)
+                response, error = None, self._transport_error(exc, method, path)
             else:
                 if attempts.renew_auth(response) and await self._arefresh_auth():
                     attempts.renewed()
                     continue
-                found = self._error_for(response, method, path)
-                if found is None:
+                if (error := self._error_for(response, method, path)) is None:
                     return response
-                error = found
             await asyncio.sleep(attempts.wait(error, response, time.monotonic()))
 
     def _attempts(self, renew_auth: bool) -> Attempts:

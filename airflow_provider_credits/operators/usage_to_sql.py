@@ -35,6 +35,28 @@ def _config_error(message: str) -> Exception:
     return CreditsConfigError(message)
 
 
+#: keys of the operator's summary beside the tables' names
+_SUMMARY_KEYS = ("counts", "start", "end")
+
+
+def _table_names(balances_table: str, usage_table: str) -> tuple[TableName, TableName]:
+    """The two tables, parsed; they must differ and not be named like a key of the summary.
+
+    :raises TableSchemaError: a name is not ``table`` or ``schema.table`` (see ``TableName.parse``).
+    :raises CreditsConfigError: both are one table, or one is named ``counts``, ``start`` or ``end``.
+    """
+    balances, usage = TableName.parse(balances_table), TableName.parse(usage_table)
+    if str(balances) == str(usage):
+        raise _config_error(f"balances_table and usage_table are both {str(balances)!r}: name two tables")
+    for argument, name in (("balances_table", balances), ("usage_table", usage)):
+        if str(name) in _SUMMARY_KEYS:
+            raise _config_error(
+                f"{argument} {str(name)!r} is also a key of the operator's summary (its XCom): "
+                f"name the table otherwise, or qualify it as schema.{name}"
+            )
+    return balances, usage
+
+
 class _Fetched(NamedTuple):
     """What one credits connection returned."""
 
@@ -69,8 +91,9 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
     overwrite rows instead of duplicating them, and a failure leaves the tables unchanged.
 
     :param credits_conn_id: a vendor connection id, or a list of them.
-    :param sql_conn_id: any common-sql database connection (SQLite, PostgreSQL, MySQL/MariaDB...);
-        also available as ``conn_id``, as in every common-sql operator.
+    :param sql_conn_id: any common-sql database connection (SQLite, PostgreSQL, MySQL/MariaDB...),
+        templated. ``conn_id`` reads the same value (common-sql's base class looks it up there);
+        passing ``conn_id=`` is refused as ambiguous beside ``credits_conn_id``.
     :param start: start of the usage window (datetime or ISO string, templated); defaults to the
         run's data interval start.
     :param end: end of the usage window, exclusive (templated); defaults to the data interval end.
@@ -85,7 +108,7 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
 
     template_fields: Sequence[str] = (
         "credits_conn_id",
-        "conn_id",
+        "sql_conn_id",
         "start",
         "end",
         "balances_table",
@@ -94,6 +117,7 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         "hook_params",
     )
     ui_color = "#e8f4e8"
+    conn_id_field = "sql_conn_id"  # where BaseSQLOperator.get_db_hook looks for the connection id
 
     def __init__(
         self,
@@ -115,6 +139,7 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
                 "UsageToSqlOperator takes credits_conn_id (the vendor) and sql_conn_id (the database), not conn_id"
             )
         super().__init__(conn_id=sql_conn_id, database=database, hook_params=hook_params, **kwargs)
+        self.sql_conn_id = sql_conn_id
         self.credits_conn_id = credits_conn_id
         self.start = start
         self.end = end
@@ -127,14 +152,17 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
             raise _config_error("credits_conn_id must name at least one vendor connection")
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise _config_error(f"chunk_size must be at least 1, got {chunk_size}")
-        for name in (balances_table, usage_table):
-            if "{{" not in name:
-                TableName.parse(name)  # fail at parse time, not at 3 am
+        if "{{" not in balances_table + usage_table:
+            _table_names(balances_table, usage_table)  # fail at parse time, not at 3 am
 
     @property
-    def sql_conn_id(self) -> str:
-        """The database connection (the same as ``conn_id``)."""
-        return self.conn_id  # type: ignore[return-value]
+    def conn_id(self) -> str:
+        """The database connection: ``sql_conn_id`` under common-sql's name (one value, rendered once)."""
+        return self.sql_conn_id
+
+    @conn_id.setter
+    def conn_id(self, value: str) -> None:  # BaseSQLOperator.__init__ assigns it
+        self.sql_conn_id = value
 
     @property
     def credits_conn_ids(self) -> list[str]:
@@ -208,13 +236,13 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         """
         start, end = self.window(context)
         run = _run_of(context, self.logical_time(context))
-        balances_name, usage_name = TableName.parse(self.balances_table), TableName.parse(self.usage_table)
+        balances_name, usage_name = _table_names(self.balances_table, self.usage_table)
         fetched = self.fetch(start, end)
 
         from airflow_provider_credits.storage.database import Database
         from airflow_provider_credits.storage.tables import BALANCES, USAGE, table
 
-        with sql_provider_needed(self.conn_id):
+        with sql_provider_needed(self.sql_conn_id):
             db = Database(self.get_db_hook())
         balances, usage = table(BALANCES, balances_name), table(USAGE, usage_name)
         try:

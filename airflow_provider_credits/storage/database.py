@@ -38,6 +38,10 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 #: MySQL/MariaDB: how long a run waits for another one creating or upgrading the same table (seconds)
 DDL_LOCK_TIMEOUT_S = 600
 
+#: PostgreSQL: how long a write waits for another writer's lock on its table (seconds); then it
+#: fails with a CreditsStorageError instead of hanging until the task's own timeout
+WRITE_LOCK_TIMEOUT_S = 600
+
 _SERVER_DIALECTS = ("postgresql", "mysql", "mariadb")
 _IMMEDIATE = "credits_immediate"  # execution option read by the SQLite "begin" listener
 
@@ -356,10 +360,13 @@ class Database:
         The counts of :meth:`upsert_many` compare the table's size before and after the write: on
         PostgreSQL (READ COMMITTED) the second count would include rows that another transaction
         committed meanwhile, so the table is locked ``IN SHARE ROW EXCLUSIVE MODE``. SQLite's
-        exclusive transaction and MySQL's snapshot (REPEATABLE READ) already keep them out.
+        exclusive transaction and MySQL's snapshot (REPEATABLE READ) already keep them out. The
+        wait is bounded by ``WRITE_LOCK_TIMEOUT_S`` (``lock_timeout`` for this transaction), as
+        SQLite's by its busy timeout and InnoDB's by ``innodb_lock_wait_timeout``.
         """
         if self.name == "postgresql":
             table = conn.dialect.identifier_preparer.format_table(t)
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{round(WRITE_LOCK_TIMEOUT_S * 1000)}ms'")
             conn.exec_driver_sql(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
 
     def count(self, conn: sa.Connection, t: sa.Table) -> int:

@@ -196,25 +196,51 @@ class VendorSpec:
         return found
 
 
-def _api_key_behaviour(host: str, placeholder: str) -> dict[str, Any]:
-    return {
-        "hidden-fields": ["schema", "port", "login"],
-        "relabeling": {"password": "API key"},
-        "placeholders": {"host": host, "password": placeholder},
-    }
+def _vendor(ids: tuple[str, str, str, str], *, reads: str = "credits", **fields: Any) -> VendorSpec:
+    """A registry entry with what every vendor shares filled in.
+
+    :param ids: ``(conn_type, name, default_base_url, hook_class_name)``.
+    :param reads: what the hook name says is read: ``"<name> (<reads>)"`` (unless ``hook_name``).
+    :param fields: the other :class:`VendorSpec` fields. Unless given, ``docs`` is
+        ``connections/<conn_type>.md``; a vendor with a ``balance`` request sends a Bearer token
+        (``auth``); a vendor without one has its hook written in code, in
+        ``airflow_provider_credits.hooks.<conn_type>`` (``hook_module``).
+    """
+    conn_type, name, base_url, hook_class_name = ids
+    fields.setdefault("hook_name", f"{name} ({reads})")
+    fields.setdefault("docs", f"connections/{conn_type}.md")
+    if "balance" in fields:
+        fields.setdefault("auth", BEARER)
+    else:
+        fields.setdefault("hook_module", f"airflow_provider_credits.hooks.{conn_type}")
+    return VendorSpec(
+        conn_type=conn_type, name=name, default_base_url=base_url, hook_class_name=hook_class_name, **fields
+    )
+
+
+def _text_field(label: str, description: str, **schema: Any) -> dict[str, Any]:
+    """A form's ``conn-fields`` entry holding an optional string; ``schema`` adds to its JSON schema."""
+    return {"label": label, "description": description, "schema": {"type": ["string", "null"], **schema}}
 
 
 # ------------------------------------------------------------------ vendors in code
 
 _CODE_VENDORS = (
-    VendorSpec(
-        conn_type="clay",
-        name="Clay",
-        hook_name="Clay (credits, unofficial API)",
-        default_base_url="https://api.clay.com",
-        hook_class_name="ClayHook",
-        hook_module="airflow_provider_credits.hooks.clay",
-        docs="connections/clay.md",
+    _vendor(
+        ("clay", "Clay", "https://api.clay.com", "ClayHook"),
+        reads="credits, unofficial API",
+        conn_fields={
+            "workspace_id": _text_field(
+                "Workspace ID",
+                "The Clay workspace whose credits are read (the number in app.clay.com/workspaces/<id>).",
+            ),
+            "account_password": _text_field(
+                "Account password (optional)",
+                "With the email above, lets the hook sign in again when the cookie expires. "
+                "Accounts that sign in with Google have none: paste a cookie instead.",
+                format="password",
+            ),
+        },
         summary="`credits` (workspace credits); credit reports (usage history)",
         ui_field_behaviour={
             "hidden-fields": ["schema", "port"],
@@ -225,59 +251,28 @@ _CODE_VENDORS = (
                 "login": "only when the cookie should be refreshed by signing in",
             },
         },
-        conn_fields={
-            "workspace_id": {
-                "label": "Workspace ID",
-                "description": "The Clay workspace whose credits are read (the number in app.clay.com/workspaces/<id>).",
-                "schema": {"type": ["string", "null"]},
-            },
-            "account_password": {
-                "label": "Account password (optional)",
-                "description": "With the email above, lets the hook sign in again when the cookie expires. "
-                "Accounts that sign in with Google have none: paste a cookie instead.",
-                "schema": {"type": ["string", "null"], "format": "password"},
-            },
-        },
     ),
-    VendorSpec(
-        conn_type="clodura",
-        name="Clodura",
-        hook_name="Clodura (credits)",
-        default_base_url="https://api.clodura.ai",
-        hook_class_name="CloduraHook",
-        hook_module="airflow_provider_credits.hooks.clodura",
-        docs="connections/clodura.md",
+    _vendor(
+        ("clodura", "Clodura", "https://api.clodura.ai", "CloduraHook"),
+        key_placeholder="Clodura API key (X-API-KEY)",
         summary="`credits` (unified plans) or `contact_views`, `direct_dials` (Prospect plans)",
-        ui_field_behaviour=_api_key_behaviour("https://api.clodura.ai", "Clodura API key (X-API-KEY)"),
     ),
-    VendorSpec(
-        conn_type="theirstack",
-        name="TheirStack",
-        hook_name="TheirStack (credits)",
-        default_base_url="https://api.theirstack.com",
-        hook_class_name="TheirStackHook",
-        hook_module="airflow_provider_credits.hooks.theirstack",
-        docs="connections/theirstack.md",
+    _vendor(
+        ("theirstack", "TheirStack", "https://api.theirstack.com", "TheirStackHook"),
+        key_placeholder="TheirStack API key",
         summary="`api_credits`, `ui_credits`; daily consumption (usage history)",
-        ui_field_behaviour=_api_key_behaviour("https://api.theirstack.com", "TheirStack API key"),
         conn_fields={
-            "timezone": {
-                "label": "Usage time zone",
-                "description": "IANA time zone of the daily consumption buckets (e.g. Europe/Madrid).",
-                "schema": {"type": ["string", "null"], "default": "UTC"},
-            },
+            "timezone": _text_field(
+                "Usage time zone",
+                "IANA time zone of the daily consumption buckets (e.g. Europe/Madrid).",
+                default="UTC",
+            ),
         },
     ),
-    VendorSpec(
-        conn_type="trendtrack",
-        name="Trendtrack",
-        hook_name="Trendtrack (credits)",
-        default_base_url="https://api.trendtrack.io",
-        hook_class_name="TrendtrackHook",
-        hook_module="airflow_provider_credits.hooks.trendtrack",
-        docs="connections/trendtrack.md",
+    _vendor(
+        ("trendtrack", "Trendtrack", "https://api.trendtrack.io", "TrendtrackHook"),
+        key_placeholder="tt_live_...",
         summary="`credits` (total), `recurring`, `topup`, `included_quota`",
-        ui_field_behaviour=_api_key_behaviour("https://api.trendtrack.io", "tt_live_..."),
     ),
 )
 
@@ -293,12 +288,8 @@ def _used_limit(name: str, base: str, *, unit: str = "credits", **kwargs: Any) -
 _HUNTER_RESET = "data.reset_date"
 
 _DECLARATIVE_VENDORS = (
-    VendorSpec(
-        conn_type="hunter",
-        name="Hunter.io",
-        hook_name="Hunter.io (credits)",
-        default_base_url="https://api.hunter.io",
-        hook_class_name="HunterHook",
+    _vendor(
+        ("hunter", "Hunter.io", "https://api.hunter.io", "HunterHook"),
         key_placeholder="Hunter API key (api_key)",
         balance=BalanceRequest("/v2/account"),
         auth=Auth("query", "api_key"),
@@ -317,14 +308,9 @@ _DECLARATIVE_VENDORS = (
             "`available` is the allowance of the current period (so remaining = available - used); "
             "Hunter does not say whether it already excludes what was used.",
         ),
-        docs="connections/hunter.md",
     ),
-    VendorSpec(
-        conn_type="lusha",
-        name="Lusha",
-        hook_name="Lusha (credits)",
-        default_base_url="https://api.lusha.com",
-        hook_class_name="LushaHook",
+    _vendor(
+        ("lusha", "Lusha", "https://api.lusha.com", "LushaHook"),
         key_placeholder="Lusha API key (api_key header)",
         balance=BalanceRequest("/v3/account/usage"),
         auth=Auth("header", "api_key"),
@@ -332,14 +318,9 @@ _DECLARATIVE_VENDORS = (
             PoolSpec("credits", remaining="credits.remaining", limit="credits.total", used="credits.used"),
         ),
         balance_rate_limit=(5, 60.0),
-        docs="connections/lusha.md",
     ),
-    VendorSpec(
-        conn_type="zerobounce",
-        name="ZeroBounce",
-        hook_name="ZeroBounce (credits)",
-        default_base_url="https://api.zerobounce.net",
-        hook_class_name="ZeroBounceHook",
+    _vendor(
+        ("zerobounce", "ZeroBounce", "https://api.zerobounce.net", "ZeroBounceHook"),
         key_placeholder="ZeroBounce API key (api_key)",
         balance=BalanceRequest("/v2/getcredits"),
         auth=Auth("query", "api_key"),
@@ -351,14 +332,9 @@ _DECLARATIVE_VENDORS = (
                 "ZeroBounce answers Credits = -1 when the API key is not valid",
             ),
         ),
-        docs="connections/zerobounce.md",
     ),
-    VendorSpec(
-        conn_type="prospeo",
-        name="Prospeo",
-        hook_name="Prospeo (credits)",
-        default_base_url="https://api.prospeo.io",
-        hook_class_name="ProspeoHook",
+    _vendor(
+        ("prospeo", "Prospeo", "https://api.prospeo.io", "ProspeoHook"),
         key_placeholder="Prospeo API key (X-KEY)",
         balance=BalanceRequest("/account-information"),
         auth=Auth("header", "X-KEY"),
@@ -384,14 +360,10 @@ _DECLARATIVE_VENDORS = (
             "the error codes that mean a bad key (`INVALID_API_KEY`, `MISSING_API_KEY`) are read from "
             "Prospeo's examples; any other `error_code` is taken for a rejected request.",
         ),
-        docs="connections/prospeo.md",
     ),
-    VendorSpec(
-        conn_type="serpapi",
-        name="SerpApi",
-        hook_name="SerpApi (searches)",
-        default_base_url="https://serpapi.com",
-        hook_class_name="SerpApiHook",
+    _vendor(
+        ("serpapi", "SerpApi", "https://serpapi.com", "SerpApiHook"),
+        reads="searches",
         key_placeholder="SerpApi API key (api_key)",
         balance=BalanceRequest("/account.json"),
         auth=Auth("query", "api_key"),
@@ -405,17 +377,12 @@ _DECLARATIVE_VENDORS = (
             ),
             PoolSpec("extra_credits", remaining="extra_credits", unit="searches"),
         ),
-        docs="connections/serpapi.md",
     ),
-    VendorSpec(
-        conn_type="apify",
-        name="Apify",
-        hook_name="Apify (usage in USD)",
-        default_base_url="https://api.apify.com",
-        hook_class_name="ApifyHook",
+    _vendor(
+        ("apify", "Apify", "https://api.apify.com", "ApifyHook"),
+        reads="usage in USD",
         key_placeholder="Apify API token",
         balance=BalanceRequest("/v2/users/me/limits"),
-        auth=BEARER,
         pools=(
             PoolSpec(
                 "usage_usd",
@@ -428,17 +395,11 @@ _DECLARATIVE_VENDORS = (
         ),
         error_message="error.message",
         error_code="error.type",
-        docs="connections/apify.md",
     ),
-    VendorSpec(
-        conn_type="firecrawl",
-        name="Firecrawl",
-        hook_name="Firecrawl (credits)",
-        default_base_url="https://api.firecrawl.dev",
-        hook_class_name="FirecrawlHook",
+    _vendor(
+        ("firecrawl", "Firecrawl", "https://api.firecrawl.dev", "FirecrawlHook"),
         key_placeholder="fc-...",
         balance=BalanceRequest("/v2/team/credit-usage"),
-        auth=BEARER,
         pools=(
             PoolSpec(
                 "credits",
@@ -448,35 +409,25 @@ _DECLARATIVE_VENDORS = (
                 period_end="data.billingPeriodEnd",
             ),
         ),
-        docs="connections/firecrawl.md",
     ),
-    VendorSpec(
-        conn_type="tavily",
-        name="Tavily",
-        hook_name="Tavily (credits)",
-        default_base_url="https://api.tavily.com",
-        hook_class_name="TavilyHook",
+    _vendor(
+        ("tavily", "Tavily", "https://api.tavily.com", "TavilyHook"),
         key_placeholder="tvly-...",
         balance=BalanceRequest("/usage"),
-        auth=BEARER,
         pools=(
             PoolSpec("plan", used="account.plan_usage", limit="account.plan_limit"),
             PoolSpec("key", used="key.usage", limit="key.limit"),
             PoolSpec("paygo", used="account.paygo_usage", limit="account.paygo_limit"),
         ),
         error_message="detail.error",
-        docs="connections/tavily.md",
     ),
 )
 
 #: the generic connection type: the same fields as a registry entry, from the connection's extras.
-CREDITS_HTTP = VendorSpec(
-    conn_type="credits_http",
-    name="Any HTTP credits API",
+CREDITS_HTTP = _vendor(
+    ("credits_http", "Any HTTP credits API", "", "CreditsHttpHook"),
     hook_name="Credits over HTTP (any vendor)",
-    default_base_url="",
-    hook_class_name="CreditsHttpHook",
-    docs="connections/credits_http.md",
+    hook_module=REGISTRY_HOOKS_MODULE,
     summary="any vendor whose balance is one HTTP request: pools by JMESPath, from the connection",
     ui_field_behaviour={
         "hidden-fields": ["schema", "port"],
@@ -492,40 +443,29 @@ CREDITS_HTTP = VendorSpec(
         },
     },
     conn_fields={
-        "balance_path": {
-            "label": "Balance path",
-            "description": "Path of the request that reads the balance, below the base URL (e.g. /v1/credits).",
-            "schema": {"type": ["string", "null"]},
-        },
-        "method": {
-            "label": "HTTP method",
-            "description": "GET (default) or POST.",
-            "schema": {"type": ["string", "null"], "default": "GET"},
-        },
-        "body": {
-            "label": "Request body (JSON)",
-            "description": "A static JSON body sent with POST; empty for GET.",
-            "schema": {"type": ["string", "null"]},
-        },
-        "auth": {
-            "label": "Auth style",
-            "description": "How the secret is sent: bearer (default), header:<Name>, query:<name>, "
+        "balance_path": _text_field(
+            "Balance path",
+            "Path of the request that reads the balance, below the base URL (e.g. /v1/credits).",
+        ),
+        "method": _text_field("HTTP method", "GET (default) or POST.", default="GET"),
+        "body": _text_field("Request body (JSON)", "A static JSON body sent with POST; empty for GET."),
+        "auth": _text_field(
+            "Auth style",
+            "How the secret is sent: bearer (default), header:<Name>, query:<name>, "
             "or basic (login and secret).",
-            "schema": {"type": ["string", "null"], "default": "bearer"},
-        },
-        "pools": {
-            "label": "Pools (JSON)",
-            "description": 'A JSON list of pools, primary first: [{"name": "credits", "remaining": '
+            default="bearer",
+        ),
+        "pools": _text_field(
+            "Pools (JSON)",
+            'A JSON list of pools, primary first: [{"name": "credits", "remaining": '
             '"data.left"}]; keys name, remaining, limit, used, unit, period_start, period_end; values '
             "are JMESPath expressions; each pool needs remaining, or limit and used.",
-            "schema": {"type": ["string", "null"]},
-        },
-        "ok_when": {
-            "label": "OK when (JMESPath)",
-            "description": "Optional: an expression that is truthy for a usable answer "
+        ),
+        "ok_when": _text_field(
+            "OK when (JMESPath)",
+            "Optional: an expression that is truthy for a usable answer "
             "(e.g. success == `true`); otherwise the read fails.",
-            "schema": {"type": ["string", "null"]},
-        },
+        ),
     },
 )
 

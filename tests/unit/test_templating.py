@@ -7,6 +7,7 @@ primary pool and succeeded).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from airflow.sdk import DAG
 
 from airflow_provider_credits.exceptions import CreditsConfigError
+from airflow_provider_credits.operators.credit_alerts import CreditAlertOperator
 from airflow_provider_credits.operators.release_credits import ReleaseCreditsOperator
 from airflow_provider_credits.operators.usage_to_sql import UsageToSqlOperator
 from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
@@ -48,7 +50,7 @@ CASES: list[tuple[Callable[..., Any], str, Any, str]] = [
     (sensor, "reservation_conn_id", "  {{ params.get('value', '') }}  ", "reservation_conn_id"),
     (usage, "start", EMPTY, "start"),
     (usage, "end", EMPTY, "end"),
-    (usage, "sql_conn_id", EMPTY, "conn_id"),
+    (usage, "sql_conn_id", EMPTY, "sql_conn_id"),
     (usage, "credits_conn_id", ["theirstack_default", EMPTY], "credits_conn_id[1]"),
     (usage, "usage_table", EMPTY, "usage_table"),
     (usage, "hook_params", {"schema": EMPTY}, "hook_params['schema']"),
@@ -116,3 +118,14 @@ def test_a_native_template_that_renders_to_none_is_refused() -> None:
 )
 def test_arguments_left_empty_literally_keep_their_defaults(task: Callable[[], Any]) -> None:
     render(in_dag(task))
+
+
+@pytest.mark.parametrize(
+    "operator_class",
+    [CreditThresholdSensor, UsageToSqlOperator, ReleaseCreditsOperator, CreditAlertOperator],
+    ids=lambda c: c.__name__,
+)
+def test_every_template_field_is_an_argument_of_the_same_name(operator_class):
+    """What the rendered-template view and template errors name is what the DAG author wrote."""
+    arguments = set(inspect.signature(operator_class.__init__).parameters)
+    assert [field for field in operator_class.template_fields if field not in arguments] == []

@@ -190,25 +190,34 @@ except Exception as exc:
 """
 
 
-@pytest.mark.skipif(
-    not AIRFLOW_V_3_3_PLUS,
-    reason="a plain script's connection lookup outside a task differs before Airflow 3.3 (not what this tests)",
-)
 def test_a_script_without_async_with_prints_no_warning(sandbox: SandboxServer) -> None:
     """Field report (b): ``asyncio.run(hook.aget_balance())`` printed "Unclosed client session"
-    and "Unclosed connector" at exit, once per call. With warnings as errors: nothing on stderr."""
+    and "Unclosed connector" at exit, once per call. With warnings as errors: nothing on stderr.
+
+    Before Airflow 3.3 Airflow's own connection lookup warns (its ``DeprecatedImportWarning``, a
+    ``FutureWarning``, and SQLAlchemy deprecations), which ``PYTHONWARNINGS=error`` turns into
+    "isn't defined", and logs to stderr: there those warnings are let through and stderr is
+    searched for aiohttp's complaints instead of being empty.
+    """
     refused = sandbox.connections()["theirstack_default"] | {"host": "http://127.0.0.1:9"}
     env = {
         **os.environ,
         **sandbox.airflow_conn_env(),
         "AIRFLOW_CONN_THEIRSTACK_REFUSED": json.dumps(refused),
-        "PYTHONWARNINGS": "error",
+        "PYTHONWARNINGS": "error"
+        if AIRFLOW_V_3_3_PLUS
+        else "error,ignore::DeprecationWarning,ignore::FutureWarning",
     }
     done = subprocess.run(
         [sys.executable, "-c", USER_SCRIPT], env=env, capture_output=True, text=True, timeout=120
     )
-    assert (done.returncode, done.stdout.split(), done.stderr) == (
+    assert (done.returncode, done.stdout.split()) == (
         0,
         ["theirstack", "theirstack", "CreditsTransportError"],
-        "",
     )
+    if AIRFLOW_V_3_3_PLUS:
+        assert done.stderr == ""
+    else:
+        assert [
+            line for line in done.stderr.splitlines() if "Unclosed" in line or "ResourceWarning" in line
+        ] == []

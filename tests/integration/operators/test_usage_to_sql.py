@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from airflow.sdk import Asset
 
-from airflow_provider_credits.exceptions import CreditsServerError, TableSchemaError
+from airflow_provider_credits.exceptions import CreditsConfigError, CreditsServerError, TableSchemaError
 from airflow_provider_credits.models import UsageRecord
 from tests.support.databases import Database, as_decimal, as_utc
 from tests.support.usage_fakes import DAY, JAN1, FakeVendor, Target, context, daily_amount
@@ -163,6 +163,15 @@ def test_a_templated_table_name_is_validated_when_rendered(target, vendors):
     with pytest.raises(TableSchemaError):
         op.execute(context(JAN1, JAN1 + DAY))
     assert vendors["theirstack_default"].usage_calls == []  # refused before any vendor call
+
+
+def test_a_templated_table_rendered_to_the_other_tables_name_is_refused(target, vendors):
+    op = target.operator(usage_table="{{ params.table }}")
+    op.usage_table = op.balances_table  # what rendering produced
+
+    with pytest.raises(CreditsConfigError, match="name two tables"):
+        op.execute(context(JAN1, JAN1 + DAY))
+    assert vendors["theirstack_default"].usage_calls == []
 
 
 def test_outlet_events_and_openlineage(target, vendors):
@@ -395,6 +404,28 @@ def test_counts_are_exact_with_a_concurrent_writer(target, vendors, monkeypatch)
         "A": {"inserted": 6, "updated": 0, "unchanged": 0},
         "B": {"inserted": 10, "updated": 0, "unchanged": 0},
     }
+
+
+def test_a_write_waits_for_another_writers_table_lock_only_so_long(postgres_db, vendors, monkeypatch):
+    """PostgreSQL: a writer stuck holding the table makes the run fail clearly, not hang forever."""
+    import airflow_provider_credits.storage.database as storage
+    from airflow_provider_credits.exceptions import CreditsStorageError
+
+    target = Target(postgres_db)
+    target.run(JAN1 - 10 * DAY, JAN1 - 9 * DAY)  # the tables exist
+    before = target.counts()
+    monkeypatch.setattr(storage, "WRITE_LOCK_TIMEOUT_S", 0.5)
+    blocker = postgres_db.hook().get_conn()
+    try:
+        blocker.cursor().execute(f"LOCK TABLE {target.balances} IN SHARE ROW EXCLUSIVE MODE")
+
+        with pytest.raises(CreditsStorageError, match=r"lock timeout"):
+            target.run(JAN1, JAN1 + 3 * DAY)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert target.counts() == before  # nothing of the failed run was written
+    assert target.run(JAN1, JAN1 + 3 * DAY)["counts"][target.usage]["inserted"] == 6  # the lock is gone
 
 
 def test_a_long_window_in_small_chunks(target, vendors):

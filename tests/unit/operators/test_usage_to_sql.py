@@ -68,12 +68,28 @@ def test_remembered_timestamps_stay_bounded():
         {"chunk_size": 0},
         {"chunk_size": "10"},
         {"conn_id": "x"},
+        {"balances_table": "counts"},  # a key of the summary beside the tables' row counts
+        {"usage_table": "end"},
+        {"balances_table": "credits", "usage_table": "credits"},
     ],
 )
 def test_bad_arguments_are_config_errors(kwargs):
     args = {"task_id": "t", "credits_conn_id": "c", "sql_conn_id": "d", **kwargs}
     with pytest.raises(CreditsConfigError):
         UsageToSqlOperator(**args)
+
+
+def test_the_database_connection_is_one_templated_field_named_sql_conn_id(monkeypatch):
+    op = UsageToSqlOperator(task_id="t", credits_conn_id="c", sql_conn_id="{{ params.db }}")
+    assert "sql_conn_id" in op.template_fields
+    assert "conn_id" not in op.template_fields
+
+    op.render_template_fields({"params": {"db": "usage_db"}})
+
+    # common-sql reads the id under its own name: both names give the rendered value
+    assert (op.sql_conn_id, op.conn_id) == ("usage_db", "usage_db")
+    monkeypatch.setenv("AIRFLOW_CONN_USAGE_DB", "sqlite:///:memory:")
+    assert op.get_db_hook().get_conn_id() == "usage_db"
 
 
 def test_an_empty_window_is_a_config_error():
