@@ -62,8 +62,11 @@ def search(expression: str, data: Any) -> Any:
 
 
 def truthy(value: Any) -> bool:
-    """JMESPath truthiness: false, null, empty strings, lists and objects are false."""
-    return value not in (None, False, "", [], {})
+    """JMESPath truthiness: false, null, empty strings, lists and objects are false; numbers, 0
+    included, are true (Python's ``0 == False`` must not decide it)."""
+    if value is None or value is False:
+        return False
+    return not (isinstance(value, (str, list, dict)) and not value)
 
 
 def to_number(value: Any, where: str) -> Decimal | None:

@@ -49,14 +49,8 @@ def test_search_reads_paths_and_a_runtime_type_error_is_a_mapping_error() -> Non
         ({}, False),
         (1, True),
         ("x", True),
-        pytest.param(
-            0,
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="truthy(0) is False (0 == False in its tuple test); JMESPath counts 0 as true",
-            ),
-        ),
+        (0, True),  # JMESPath counts 0 as true (0 == False in Python)
+        (0.0, True),
     ],
 )
 def test_truthy_is_jmespath_truthiness(value: object, truth: bool) -> None:
