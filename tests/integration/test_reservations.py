@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from airflow_provider_credits.exceptions import TableSchemaError
 from airflow_provider_credits.gate import Gate, Thresholds
 from airflow_provider_credits.reservations import Attempt, Holder, ReservationStore
-from airflow_provider_credits.sql import TableSchemaError
 from tests.support.databases import Database
 from tests.support.reservations import CONNECTION, POOL, balance, gate, hold, holder
 

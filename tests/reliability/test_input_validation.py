@@ -15,13 +15,12 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_credits.exceptions import CreditsConfigError, UnknownCreditPoolError
+from airflow_provider_credits.exceptions import CreditsConfigError, TableSchemaError, UnknownCreditPoolError
 from airflow_provider_credits.gate import decide
 from airflow_provider_credits.hooks import get_credits_hook
 from airflow_provider_credits.models import CreditBalance, CreditPool
 from airflow_provider_credits.operators.usage_to_sql import UsageToSqlOperator
 from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
-from airflow_provider_credits.sql import TableSchemaError
 from tests.reliability.matrix import count_attempts
 from tests.support.sensor_modes import run_sensor
 

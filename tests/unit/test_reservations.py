@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_credits.exceptions import CreditsConfigError
+from airflow_provider_credits.exceptions import CreditsConfigError, TableSchemaError
 from airflow_provider_credits.reservations import Holder, ReservationStore, main
-from airflow_provider_credits.sql import TableSchemaError
 from tests.support.reservations import holder
 
 

@@ -1,22 +1,28 @@
-"""The sql module: kept for imports written before 0.2, it re-exports names from their homes."""
+"""The sql module: a deprecated alias, warning on import and re-exporting names from their homes."""
 
 from __future__ import annotations
 
-from airflow_provider_credits.exceptions import (
-    TableSchemaError,
-)
+import importlib
+import sys
+
+import pytest
+
+from airflow_provider_credits import exceptions, models
+from airflow_provider_credits.storage import names
 
 
-def test_the_sql_module_still_exports_table_schema_error() -> None:
-    from airflow_provider_credits import sql
+def test_the_sql_module_warns_and_re_exports_its_names_from_their_homes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delitem(sys.modules, "airflow_provider_credits.sql", raising=False)
+    with pytest.warns(
+        DeprecationWarning, match=r"airflow_provider_credits\.sql is deprecated: import TableName"
+    ):
+        sql = importlib.import_module("airflow_provider_credits.sql")
 
-    assert sql.TableSchemaError is TableSchemaError
-
-
-def test_the_sql_module_re_exports_table_name_and_as_utc_from_their_homes() -> None:
-    from airflow_provider_credits import models, sql
-    from airflow_provider_credits.storage import names
-
-    assert sql.TableName is names.TableName
-    assert sql.as_utc is models.as_utc
+    assert (sql.TableName, sql.TableSchemaError, sql.as_utc) == (
+        names.TableName,
+        exceptions.TableSchemaError,
+        models.as_utc,
+    )
     assert sorted(sql.__all__) == ["TableName", "TableSchemaError", "as_utc"]
