@@ -17,11 +17,12 @@ The tree, as httpx draws its own::
     │   │   └── CreditsTransportError   timeout, refused or dropped connection
     │   ├── CreditsResponseError        not JSON, HTML, schema drift, too big, error inside a 200
     │   ├── CreditsRequestError         other 4xx (400, 404, 422)
-    │   └── UsageNotSupportedError      the vendor's API has no usage history
+    │   └── UsageNotSupportedError      the vendor's API has no usage history (also a NotImplementedError)
     ├── CreditsConfigError              a connection or an argument is unusable (also a ValueError)
     │   └── UnknownCreditPoolError      a credit pool the account does not have
-    └── CreditsStorageError             a database failed while reserving or writing
-        └── TableSchemaError            a table is missing, lacks columns or its unique key
+    ├── CreditsStorageError             a database failed while reserving or writing
+    │   └── TableSchemaError            a table is missing, lacks columns or its unique key (also a ValueError)
+    └── CreditsBudgetError              a gate's budget refused it (``budget_refusal="fail"``)
 
 Only :class:`CreditsTransientError` and its subclasses are retried by the hooks and waited
 out by the sensor (``transient`` is True on exactly those classes).

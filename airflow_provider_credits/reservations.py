@@ -246,7 +246,8 @@ class ReservationStore:
     :param conn_id: the common-sql connection holding the tables.
     :param table: reservation table (``table`` or ``schema.table``); the lock table is
         ``<table>_locks`` next to it.
-    :param create_tables: create missing tables (never alters existing ones).
+    :param create_tables: create missing tables and add the indexes an existing one lacks (never
+        drops or otherwise alters one; the upgrade of an older version's layout runs either way).
     """
 
     conn_id: str

@@ -100,7 +100,8 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         A run without a data interval (a manual run) reads the day before its logical date.
     :param balances_table: table of balance snapshots, ``table`` or ``schema.table``.
     :param usage_table: table of usage rows, ``table`` or ``schema.table``.
-    :param create_tables: create missing tables (never alters or drops existing ones).
+    :param create_tables: create missing tables and add the indexes an existing one lacks (never
+        drops or otherwise alters one; the upgrade of an older version's layout runs either way).
     :param chunk_size: rows per ``executemany`` call.
     :param database: database (or schema) overriding the connection's, as in ``BaseSQLOperator``.
     :param hook_params: extra arguments for the database hook.

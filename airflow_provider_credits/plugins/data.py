@@ -16,17 +16,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
 from airflow_provider_credits.forecast import DEFAULT_WINDOW_DAYS, forecast
 from airflow_provider_credits.models import as_utc
+from airflow_provider_credits.storage.database import Database, iso_utc, utc_text
 from airflow_provider_credits.storage.names import TableName
 from airflow_provider_credits.storage.tables import BALANCES, LEDGER, RESERVATIONS, USAGE, table
-
-if TYPE_CHECKING:
-    from airflow_provider_credits.storage.database import Database
 
 __all__ = [
     "DEFAULT_HISTORY_DAYS",
@@ -47,12 +45,8 @@ DEFAULT_HISTORY_DAYS = 90
 """Days of history and usage returned when the request gives no ``since``."""
 
 
-def iso(moment: datetime | None) -> str | None:
-    """``2026-11-30T12:00:00Z`` (UTC, seconds; microseconds only when present), or None."""
-    if moment is None:
-        return None
-    text = (as_utc(moment) or moment).isoformat()
-    return text.removesuffix("+00:00") + "Z"
+iso = iso_utc
+"""``2026-11-30T12:00:00Z`` (UTC, seconds; microseconds only when present), or None."""
 
 
 def number(value: Decimal | float | int | None) -> float | None:
@@ -259,24 +253,6 @@ def balances(conn: sa.Connection, tables: Tables, filters: Filters = Filters()) 
     ]
 
 
-def _raw_time(conn: sa.Connection, column: Any) -> tuple[Any, Any]:
-    """A time column to select and the function turning its values into ISO 8601 UTC text.
-
-    SQLite stores ``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC: it is reshaped as text, skipping the
-    conversion to ``datetime`` and back that costs most of a large answer.
-    """
-    if conn.dialect.name == "sqlite":
-        return sa.type_coerce(column, sa.String()).label(column.name), _sqlite_iso
-    return column, iso
-
-
-def _sqlite_iso(text: str | None) -> str | None:
-    if text is None:
-        return None
-    micro = text[20:26]
-    return f"{text[:10]}T{text[11:19]}{'.' + micro if micro.strip('0') else ''}Z"
-
-
 def _usage_by_day(
     conn: sa.Connection, t: sa.Table, filters: Filters
 ) -> list[tuple[str, str, str, str, str, Decimal]]:
@@ -285,7 +261,7 @@ def _usage_by_day(
     :return: ``(vendor, account, pool, unit, YYYY-MM-DD, amount)`` in no particular order.
     """
     u = t.c
-    start, _ = _raw_time(conn, u.period_start)
+    start, to_text = utc_text(conn, u.period_start)
     rows = conn.execute(
         sa.select(u.vendor, u.account, u.pool, u.unit, start, sa.func.sum(u.amount).label("amount"))
         .where(*filters.where(u, "period_start"))
@@ -293,10 +269,9 @@ def _usage_by_day(
         # (vendor, account, pool, period_start) index to save a sort, instead of the time range
         .group_by(u.unit, u.vendor, u.account, u.pool, u.period_start)
     )
-    sqlite = conn.dialect.name == "sqlite"
     out: dict[tuple[str, str, str, str, str], Decimal] = defaultdict(Decimal)
     for vendor, account, pool, unit, at, amount in rows:
-        day = at[:10] if sqlite else (as_utc(at) or at).date().isoformat()
+        day = cast(str, to_text(at))[:10]  # period_start is NOT NULL
         out[(vendor, account, pool, unit, day)] += Decimal(amount)
     return [(*key, amount) for key, amount in out.items()]
 
@@ -310,7 +285,7 @@ def history(conn: sa.Connection, tables: Tables, filters: Filters) -> list[dict[
     if not existing(conn, tables)["balances"]:
         return []
     b = tables.balances.c
-    fetched_at, to_iso = _raw_time(conn, b.fetched_at)
+    fetched_at, to_iso = utc_text(conn, b.fetched_at)
     rows = conn.execute(
         sa.select(b.vendor, b.account, b.pool, b.unit, fetched_at, b.remaining)
         .where(*filters.where(b, "fetched_at"))

@@ -1,4 +1,5 @@
-"""The one place that knows databases apart: engines, transactions, locks, upserts and errors.
+"""The one place that knows databases apart: engines, transactions, locks, upserts, errors, and
+reading timestamps as text.
 
 Everything goes through SQLAlchemy Core on the engine of a common-sql hook
 (``DbApiHook.get_sqlalchemy_engine()``): ``create()`` with ``checkfirst``, ``inspect()`` for
@@ -17,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property, partial
 from itertools import chain, islice
 from operator import itemgetter
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from airflow_provider_credits.exceptions import CreditsError, CreditsStorageError, TableSchemaError
+from airflow_provider_credits.models import as_utc
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -377,6 +380,43 @@ class Database:
         """MySQL: whether the driver counts a matched but unchanged row as affected (FOUND_ROWS)."""
         flag = getattr(self.engine.dialect, "_found_rows_client_flag", None)
         return bool(flag and flag() is not None)
+
+
+# ---------------------------------------------------------------- reading timestamps as text
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """``2026-11-30T12:00:00Z``: an instant as ISO 8601 UTC text (seconds; microseconds only when
+    present), or None. A naive ``moment`` is taken as UTC."""
+    if moment is None:
+        return None
+    return as_utc(moment).isoformat().removesuffix("+00:00") + "Z"
+
+
+def utc_text(
+    conn: sa.Connection, column: sa.Column[Any]
+) -> tuple[sa.ColumnElement[Any], Callable[[Any], str | None]]:
+    """How to read a timestamp column (:class:`~airflow_provider_credits.storage.tables.UtcDateTime`)
+    as ISO 8601 UTC text, the fastest way the database allows.
+
+    :param conn: the connection the query runs on.
+    :param column: the column, of one of the package's tables.
+    :return: ``(expression, to_text)``: the expression to select (named as the column) and the
+        function that turns each value it returns into :func:`iso_utc`'s text (None stays None).
+        SQLite stores ``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC: that text is reshaped, skipping the
+        conversion to ``datetime`` and back that costs most of a large answer. Elsewhere the
+        value is a ``datetime``, formatted by :func:`iso_utc`.
+    """
+    if conn.dialect.name == "sqlite":
+        return sa.type_coerce(column, sa.String()).label(column.name), _sqlite_iso
+    return column, iso_utc
+
+
+def _sqlite_iso(text: str | None) -> str | None:
+    if text is None:
+        return None
+    micro = text[20:26]
+    return f"{text[:10]}T{text[11:19]}{'.' + micro if micro.strip('0') else ''}Z"
 
 
 def _missing_indexes(inspector: sa.Inspector, t: sa.Table) -> list[sa.Index]:

@@ -228,7 +228,7 @@ def table(default: sa.Table, name: TableName) -> sa.Table:
     """The table ``default`` under another name (its own ``MetaData``, the same columns and key).
 
     :param default: one of :data:`BALANCES`, :data:`USAGE`, :data:`RESERVATIONS`, :data:`LOCKS`,
-        :data:`LEDGER`.
+        :data:`LEDGER`, :data:`ALERT_STATES`.
     :param name: the validated name to give it.
     """
     if name.table == default.name and name.schema is None:

@@ -289,3 +289,71 @@ def test_pages_give_one_python_range() -> None:
     }
     assert all(ranges.values()), ranges
     assert len(set().union(*ranges.values())) == 1, ranges
+
+
+def drawn_tree(text: str) -> dict[str, tuple[str | None, str]]:
+    """The error tree drawn in ``text`` (a docs page or a docstring): class name -> (parent, note)."""
+    root = re.search(r"^([ \t]*)CreditsError\n", text, re.MULTILINE)
+    assert root is not None, "no error tree drawn"
+    margin = len(root[1])
+    tree: dict[str, tuple[str | None, str]] = {"CreditsError": (None, "")}
+    path = ["CreditsError"]
+    for line in text[root.end() :].splitlines():
+        found = re.match(r"^([│├└─ ]+)(\w+)\s*(.*)$", line[margin:])
+        if found is None:
+            break
+        depth = len(found[1]) // 4
+        path = [*path[:depth], found[2]]
+        tree[found[2]] = (path[-2], found[3])
+    return tree
+
+
+@pytest.mark.parametrize("where", ["docs/hooks.md", "airflow_provider_credits/exceptions.py"])
+def test_the_drawn_error_tree_is_the_class_tree(where: str) -> None:
+    """Every error class drawn under its parent; other bases (``ValueError`` ...) said in its note."""
+    from airflow_provider_credits import exceptions
+
+    classes = {name: getattr(exceptions, name) for name in exceptions.__all__}
+    expected = {}
+    for name, cls in classes.items():
+        parents = [b.__name__ for b in cls.__bases__ if issubclass(b, exceptions.CreditsError)]
+        also = [b.__name__ for b in cls.__bases__ if not issubclass(b, exceptions.CreditsError)]
+        expected[name] = (parents[0] if parents else None, [b for b in also if b != "Exception"])
+    drawn = drawn_tree((ROOT / where).read_text())
+    assert {name: parent for name, (parent, _) in drawn.items()} == {
+        name: parent for name, (parent, _) in expected.items()
+    }
+    assert [
+        f"{name}: also a {base}"
+        for name, (_, also) in expected.items()
+        for base in also
+        if f"also a {base}" not in drawn[name][1]
+    ] == []
+
+
+def module_map_names() -> set[str]:
+    """The modules docs/architecture.md's module map names in its first column, as paths under the
+    package: a file name alone is in the folder of the path before it in the same cell
+    (``hooks/clay.py``, ``clodura.py``); a folder is named as ``x/``."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    section = text[text.index("## Module map") :]
+    section = section[: section.index("\n## ")]
+    names = set()
+    for row in re.findall(r"^\| (`[^|]*?) \|", section, re.MULTILINE):
+        folder = ""
+        for name in re.findall(r"`([^`]+)`", row):
+            if "/" in name:
+                folder = name[: name.rindex("/") + 1]
+                name = name.removeprefix(folder)
+            names.add(f"{folder}{name}")
+    return names
+
+
+def test_the_module_map_names_every_module_of_the_package() -> None:
+    package = ROOT / "airflow_provider_credits"
+    modules = {str(m.relative_to(package)) for m in package.rglob("*.py")}
+    named = module_map_names()
+    folders = {n for n in named if n.endswith("/")}
+    covered = (named - folders) | {f"{f}__init__.py" for f in folders}  # `x/` stands for its __init__.py
+    assert sorted(modules - covered) == [], "modules missing from docs/architecture.md's module map"
+    assert sorted(n for n in named - modules if not (package / n).exists()) == [], "named, but not there"

@@ -3,23 +3,21 @@ set of tests/support/dashboard.py (every route on every database: tests/integrat
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
 from airflow_provider_credits.plugins import data
-from airflow_provider_credits.storage.database import Database
+from airflow_provider_credits.storage.database import Database, iso_utc
 from tests.support.dashboard import NOW
 
 pytestmark = pytest.mark.usefixtures("fresh_catalog")
 
 
 def test_times_and_amounts_as_json() -> None:
-    assert data.iso(datetime(2026, 11, 30, 13, tzinfo=timezone(timedelta(hours=1)))) == "2026-11-30T12:00:00Z"
-    assert data.iso(datetime(2026, 11, 30, 12, 0, 0, 500)) == "2026-11-30T12:00:00.000500Z"  # naive: UTC
-    assert (data.iso(None), data.number(None), data.number(Decimal("2.50"))) == (None, None, 2.5)
+    assert data.iso is iso_utc  # the storage layer's text (tests/unit/storage/test_database.py)
+    assert (data.number(None), data.number(Decimal("2.50"))) == (None, 2.5)
 
 
 def test_query_times_are_parsed_as_utc_and_a_bad_one_names_its_parameter() -> None:

@@ -1,7 +1,10 @@
-"""The one place that knows databases apart, without a database: driver errors become typed, safe messages."""
+"""The one place that knows databases apart, without a database server: driver errors become typed,
+safe messages; timestamps read as the same ISO 8601 text on every database."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -9,6 +12,7 @@ import sqlalchemy as sa
 
 from airflow_provider_credits.exceptions import CreditsStorageError
 from airflow_provider_credits.storage import database as storage
+from airflow_provider_credits.storage.tables import BALANCES
 
 
 class FakeHook:
@@ -35,3 +39,50 @@ def test_a_driver_error_is_typed_names_the_table_and_never_the_password() -> Non
     assert "hunter2secret" not in message and "***" in message
     assert "remaining" not in message  # the statement's values stay out
     assert excinfo.value.__cause__ is driver_error
+
+
+def test_iso_utc_is_utc_text_with_microseconds_only_when_present() -> None:
+    assert (
+        storage.iso_utc(datetime(2026, 11, 30, 13, tzinfo=timezone(timedelta(hours=1))))
+        == "2026-11-30T12:00:00Z"
+    )
+    assert (
+        storage.iso_utc(datetime(2026, 11, 30, 12, 0, 0, 500)) == "2026-11-30T12:00:00.000500Z"
+    )  # naive: UTC
+    assert storage.iso_utc(None) is None
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 11, 30, 12, 0, 0, tzinfo=timezone.utc),
+        datetime(2026, 11, 30, 13, 4, 5, 60, tzinfo=timezone(timedelta(hours=1))),
+        datetime(2026, 1, 2, 3, 4, 5, 999999),  # naive: UTC
+    ],
+)
+def test_sqlite_timestamps_read_as_text_equal_the_datetime_formatted(moment: datetime) -> None:
+    engine = sa.create_engine("sqlite://")
+    BALANCES.create(engine)
+    row = {
+        "connection_id": "c",
+        "pool": "credits",
+        "fetched_at": moment,
+        "logical_date": moment,
+        "vendor": "v",
+        "account": "a",
+        "unit": "credits",
+    }
+    with engine.begin() as conn:
+        conn.execute(sa.insert(BALANCES).values(row))
+        expression, to_text = storage.utc_text(conn, BALANCES.c.fetched_at)
+        (stored,) = conn.execute(sa.select(expression)).scalars().all()
+    assert isinstance(stored, str)  # read as the stored text, no datetime made
+    assert to_text(stored) == storage.iso_utc(moment)
+    assert to_text(None) is None
+
+
+def test_server_databases_read_timestamps_as_datetimes_formatted_by_iso_utc() -> None:
+    postgres = SimpleNamespace(dialect=SimpleNamespace(name="postgresql"))
+    expression, to_text = storage.utc_text(postgres, BALANCES.c.fetched_at)  # type: ignore[arg-type]
+    assert expression is BALANCES.c.fetched_at
+    assert to_text is storage.iso_utc
