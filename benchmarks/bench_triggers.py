@@ -379,8 +379,8 @@ def render(results: dict[str, Any]) -> str:
         "Memory: peak RSS growth over the process after imports (Airflow, httpx, aiohttp: "
         f"{_rss0(results):.0f} MB before the first trigger). CPU: the worker process only, per check made "
         "and per request sent. Checks made / due: the triggers' checks against N x intervals. Loop lag: lateness of a 10 ms ticker, over the whole "
-        "run and in the steady state (after every trigger's first check, which includes its connection "
-        "lookup). Full GC: the garbage collector's generation-2 collections during the run, and the longest "
+        "run and in the steady state (from two intervals on, after every trigger's first check and its log line; the "
+        "connection lookup is one per account, on its first read). Full GC: the garbage collector's generation-2 collections during the run, and the longest "
         "one. Load: the 1-minute load average of the machine (2 cores, shared), the higher of before and "
         "after the run." + (f" Measured: {results['measured']}." if results.get("measured") else ""),
         "",

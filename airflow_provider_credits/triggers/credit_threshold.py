@@ -23,7 +23,7 @@ from airflow_provider_credits.gate import (
 )
 from airflow_provider_credits.hooks import aget_credits_hook
 from airflow_provider_credits.hooks.transport import KEEPALIVE_SECONDS  # noqa: F401 - tests patch it here
-from airflow_provider_credits.triggers.shared_reads import AccountReader, Reading
+from airflow_provider_credits.triggers.shared_reads import AccountReader, Reading, Turns
 
 #: seconds after which an unchanged check result is logged again.
 REPEAT_LOG_SECONDS = 60.0
@@ -73,7 +73,9 @@ class CreditThresholdTrigger(BaseTrigger):
     check uses a read that started while the trigger slept, made by another trigger, or sends
     one GET itself; never faster than the vendor's documented limit, and never during a 429's
     ``Retry-After``. Each trigger judges the shared balance by its own gate, reservations and
-    deadline. A trigger alone sends one GET per check, as before sharing.
+    deadline. A trigger alone sends one GET per check, as before sharing. Checks take turns of
+    the loop (:class:`~airflow_provider_credits.triggers.shared_reads.Turns`): thousands due at
+    once check a few milliseconds' worth per loop iteration.
 
     :param credits_conn_id: connection of type clay, clodura, theirstack or trendtrack.
     :param min_remaining: credits that must remain (number or numeric string). This and the
@@ -202,27 +204,42 @@ class CreditThresholdTrigger(BaseTrigger):
     async def _wait(self) -> dict[str, Any]:
         gate = gate_of(self.gate_arguments)
         loop = asyncio.get_running_loop()
+        turns = Turns.of_running_loop()
         reader = AccountReader.join(
             self.credits_conn_id, self.poke_interval, self._open_hook, shared=self.share_reads
         )
         try:
             asleep_at, wait = loop.time(), self._next_wait()
             while True:
+                due = loop.time() + wait
                 await asyncio.sleep(wait)
                 woke_at = loop.time()
                 last = time.time() >= self.deadline - 1e-3  # this check is the last one
                 reading = await reader.read(asleep_at, self.deadline, last=last)
+                await turns.take()
                 event = await self._check(gate, reading)
                 if event is not None:
                     return event
                 asleep_at, wait = loop.time(), self._next_wait()
                 if reading is not None and reading.started < woke_at:
-                    # another trigger's read: count the interval from this trigger's own wake-up,
-                    # else the triggers that waited on one read would wake together from then on
-                    wait = min(wait, max(0.0, self.poke_interval - (asleep_at - woke_at)))
+                    # another trigger's read: keep this trigger's own rhythm, else the triggers
+                    # that waited on one read would wake together from then on
+                    wait = min(wait, self._rhythm(asleep_at - due))
                     asleep_at = woke_at
         finally:  # also when a check raised or was cancelled: the last trigger out closes the hook
             await reader.leave(self.poke_interval)
+
+    def _rhythm(self, late: float) -> float:
+        """Seconds to sleep so as to wake a whole number of intervals after this wake-up was due.
+
+        Counted from when the sleep was due to end, not from when the loop got to it: after the
+        loop fell behind (a long garbage collection, a burst of checks) the triggers it delayed
+        would otherwise wake together from then on. Intervals that ``late`` (seconds, the check's
+        time after that) already spans are skipped, not made up in a burst.
+        """
+        if self.poke_interval <= 0:
+            return 0.0
+        return self.poke_interval - max(0.0, late) % self.poke_interval
 
     async def _open_hook(self) -> CreditsHook:
         """The hook of this trigger's connection (its reader calls it once, on its first read)."""
@@ -273,6 +290,21 @@ class CreditThresholdTrigger(BaseTrigger):
         self._last_message = result.message
         self._log_check(result)
         return None
+
+    @property
+    def log(self) -> Any:  # LoggingMixin.log's logger (its type lives in a private Airflow module)
+        """The class's logger, shared by all its triggers (``LoggingMixin`` builds one per instance).
+
+        Building a trigger's own structlog logger on its first line cost more than the line
+        itself (about 90 us and a dozen objects for the garbage collector, with Airflow's
+        logging set up): at 10,000 triggers starting together, most of what their first checks
+        cost. The lines still reach each trigger's task log: the triggerer routes them by the
+        context of the trigger's task, not by logger.
+        """
+        cls = type(self)
+        if cls.__dict__.get("_log") is None:
+            cls._log = None  # this class's own, not one a base class made (named after it)
+        return cls.logger()
 
     def _log_check(self, result: Check) -> None:
         """Log a check that keeps the trigger waiting: when its outcome changed, else once a minute.

@@ -18,7 +18,11 @@ the balance through one :class:`AccountReader`:
   documents one). A trigger whose deadline comes first stops waiting: :meth:`read` returns None;
 * the read runs in a task of its own: a trigger cancelled while it waits leaves the read to
   the others. The last trigger to leave (:meth:`AccountReader.leave`) cancels a read still in
-  flight and closes the hook (and with it its share of the aiohttp session).
+  flight and closes the hook (and with it its share of the aiohttp session);
+* the checks themselves (judging a read, logging the outcome) take :class:`Turns` of the loop:
+  when one read releases thousands of waiting triggers, or the loop falls behind and thousands
+  of sleeps end at once, they check a few milliseconds' worth at a time, and the loop polls
+  I/O and fires timers (the other triggers' too) in between.
 
 Why not Airflow 3.3's shared trigger streams: ``docs/sensor.md`` ("Many gates on one account").
 """
@@ -29,7 +33,7 @@ import asyncio
 import math
 import time
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -51,7 +55,8 @@ HookOpener = Callable[[], Awaitable["CreditsHook"]]
 class Reading:
     """One balance read, as every trigger that waited on it sees it.
 
-    :param started: when the GET was sent (the event loop's clock, seconds).
+    :param started: when a trigger asked for the read (the event loop's clock, seconds; the GET
+        follows in the read's own task). A trigger that woke later waited on another trigger's read.
     :param balance: the balance, None when the read failed.
     :param error: the read's error, None when it succeeded.
     :param host: the connection's host for messages (see :func:`display_host`), None before
@@ -219,13 +224,19 @@ class AccountReader:
                     return None
                 await asyncio.sleep(self._not_before - now)
                 continue  # meanwhile another trigger may have started the read
-            self._task = task = loop.create_task(self._read(), name=f"credits balance read {self.conn_id}")
+            self._task = task = loop.create_task(self._read(now), name=f"credits balance read {self.conn_id}")
             task.add_done_callback(_retrieve)
 
-    async def _read(self) -> Reading:
-        """One GET with the reader's hook (no hook retries: the next read is the retry)."""
+    async def _read(self, requested: float) -> Reading:
+        """One GET with the reader's hook (no hook retries: the next read is the retry).
+
+        :param requested: when a trigger asked for it (loop clock): the reading's ``started``.
+            Not when the task first runs: the triggers that woke in the same loop iteration as
+            the asking one, after it, would then count it as their own read and fall out of
+            their rhythm (see ``CreditThresholdTrigger._wait``), all onto the read's answer.
+        """
         loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = loop.time()  # the GET's time, for the vendor's spacing
         self.reads += 1
         hook = self._hook
         balance: CreditBalance | None = None
@@ -243,7 +254,7 @@ class AccountReader:
                 self._hold_back(hook, started, loop.time(), error)
             settings = None if hook is None else hook._settings
             reading = Reading(
-                started, balance, error, None if settings is None else display_host(settings.base_url)
+                requested, balance, error, None if settings is None else display_host(settings.base_url)
             )
             self._last = reading
             return reading
@@ -260,6 +271,96 @@ class AccountReader:
             pause = error.retry_after if error.retry_after is not None else self._spacing
             not_before = max(not_before, now + pause)
         self._not_before = not_before
+
+
+#: seconds of checks the loop's credit triggers run in one loop iteration before they let the
+#: loop poll I/O and fire timers; the others take their turns in the following iterations.
+TURN_SECONDS = 0.005
+
+
+class Turns:
+    """The event loop's time for the checks of its triggers, handed out a few milliseconds at a time.
+
+    A check (judging a read by the gate, logging the outcome) costs tens of microseconds, its
+    first one with its log line about a hundred. One read can release thousands of triggers that
+    waited on it, and a loop that fell behind (a full garbage collection, a busy second) ends
+    thousands of sleeps in one iteration: checked all at once, they would hold the loop for
+    hundreds of milliseconds, every other trigger of the triggerer waiting. A trigger calls
+    :meth:`take` before each check: it checks at once while this iteration's checks have
+    taken less than :data:`TURN_SECONDS`, else it waits for a later iteration, in the order of
+    arrival. A trigger alone, or triggers whose checks are spread out, never wait.
+
+    One per event loop (:meth:`of_running_loop`). Nothing of it survives an idle loop but the
+    learned cost of a check.
+    """
+
+    #: per event loop.
+    _of: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Turns] = weakref.WeakKeyDictionary()
+
+    def __init__(self) -> None:
+        #: seconds of checks counted in this loop iteration, at least (reset by :meth:`_tick`,
+        #: which the checks schedule once they count half a turn)
+        self._used = 0.0
+        #: learned seconds a check takes, resumption and its next sleep included
+        self._cost = 50e-6
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._ticking = False  # a _tick is scheduled
+        self._released = 0  # the waiters the last _tick released
+        self._first_turn: float | None = None  # when the first of them ran (perf_counter)
+
+    @classmethod
+    def of_running_loop(cls) -> Turns:
+        """The running loop's turns (made on first use)."""
+        loop = asyncio.get_running_loop()
+        turns = cls._of.get(loop)
+        if turns is None:
+            turns = cls._of[loop] = cls()
+        return turns
+
+    async def take(self) -> None:
+        """Return when the caller may check: at once, or in a later loop iteration.
+
+        :raises asyncio.CancelledError: the caller was cancelled while it waited (its turn is
+            given to the next one).
+        """
+        if not self._waiting and self._used < TURN_SECONDS:
+            self._used += self._cost
+            if self._used >= TURN_SECONDS / 2:  # else spread-out checks schedule no _tick each
+                self._tick_soon()
+            return
+        turn = asyncio.get_running_loop().create_future()
+        self._waiting.append(turn)
+        self._tick_soon()
+        await turn
+        if self._first_turn is None:
+            self._first_turn = time.perf_counter()
+
+    def _tick_soon(self) -> None:
+        if not self._ticking:
+            self._ticking = True
+            asyncio.get_running_loop().call_soon(self._tick)
+
+    def _tick(self) -> None:
+        """A new loop iteration: learn the cost of the turns released last, release the next ones.
+
+        Their tasks resume in the next iteration, just before the next ``_tick``: the time
+        between the first of them and that ``_tick`` is what they took.
+        """
+        self._ticking = False
+        self._used = 0.0
+        if self._first_turn is not None:
+            taken = (time.perf_counter() - self._first_turn) / max(1, self._released)
+            self._cost += (taken - self._cost) / 4
+            self._first_turn = None
+        released, budget = 0, max(1, int(TURN_SECONDS / self._cost))
+        while self._waiting and released < budget:
+            turn = self._waiting.popleft()
+            if not turn.done():  # else cancelled while it waited
+                turn.set_result(None)
+                released += 1
+        self._released = released
+        if self._waiting or released:
+            self._tick_soon()
 
 
 def _retrieve(task: asyncio.Task[Reading]) -> None:

@@ -126,8 +126,9 @@ async def test_triggers_that_wait_on_one_read_keep_their_own_rhythm(
     sandbox: SandboxServer, sessions: Sessions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Started spread over an interval, the triggers stay spread: those that waited on another
-    trigger's read count their interval from their own wake-up, not from the read's answer (else
-    each read would gather the triggers waking during it, until all check in one burst)."""
+    trigger's read count their interval from when they were due to wake, not from the read's
+    answer (else each read would gather the triggers waking during it, until all check in one
+    burst)."""
     sandbox.add_fault("theirstack", "slow", delay=0.05)  # every read takes 50 ms
     checks: list[float] = []
     real_check = CreditThresholdTrigger._check

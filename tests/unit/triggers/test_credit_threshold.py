@@ -210,6 +210,21 @@ async def test_logs_a_changed_check_at_once_and_an_unchanged_one_once_a_minute(
     ]  # t=150: the same error again, unlogged; t=175: enough
 
 
+def test_the_triggers_of_a_class_share_one_logger() -> None:
+    """Not one built per trigger on its first line: at thousands of triggers starting together
+    that cost more than the lines themselves. A subclass logs under its own name."""
+
+    class Subclass(CreditThresholdTrigger):
+        pass
+
+    log = trigger().log
+    assert trigger().log is log
+    sub = Subclass(credits_conn_id=CONN_ID, deadline=time.time() + 30).log
+    assert sub is not log
+    assert Subclass(credits_conn_id=CONN_ID, deadline=time.time() + 30).log is sub
+    assert trigger().log is log
+
+
 # --------------------------------------------------------------------------- rows of earlier versions
 
 

@@ -4,7 +4,9 @@ scripted answers, exact request counts (the sandbox's real HTTP server: tests/in
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -12,10 +14,11 @@ import httpx
 import pytest
 
 from airflow_provider_credits.exceptions import CreditsAuthError, CreditsTransportError
+from airflow_provider_credits.triggers import shared_reads
 from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger
-from airflow_provider_credits.triggers.shared_reads import AccountReader, rate_spacing
+from airflow_provider_credits.triggers.shared_reads import AccountReader, Turns, rate_spacing
 from airflow_provider_credits.vendors import VENDORS
-from tests.support.fake_vendor import FakeVendor, Step, credits, http, read_timeout
+from tests.support.fake_vendor import CONN_ID, FakeVendor, Step, credits, http, read_timeout
 from tests.support.shared_reads import INTERVAL, events_of, first_event, trigger
 
 pytestmark = pytest.mark.usefixtures("no_reader_left")
@@ -34,6 +37,19 @@ class Timed:
             return self.steps[min(len(self.at), len(self.steps)) - 1]()
 
         return step
+
+
+def checks_at(monkeypatch: pytest.MonkeyPatch, clock: Callable[[], float] | None = None) -> list[float]:
+    """When the triggers check from now on, by ``clock`` (default: the loop's)."""
+    checks: list[float] = []
+    real_check = CreditThresholdTrigger._check
+
+    def timed_check(self: CreditThresholdTrigger, *args: Any) -> Any:
+        checks.append(clock() if clock is not None else asyncio.get_running_loop().time())
+        return real_check(self, *args)
+
+    monkeypatch.setattr(CreditThresholdTrigger, "_check", timed_check)
+    return checks
 
 
 def too_many(retry_after: str | None) -> Step:
@@ -200,6 +216,135 @@ async def test_a_connection_that_does_not_exist_fails_every_trigger(vendor: Fake
     )
     # airflow.sdk.exceptions' on Airflow 3.2+, airflow.exceptions' on 3.1
     assert [type(r).__name__ for r in results] == ["AirflowNotFoundException"] * 3
+    assert isinstance(results[0], Exception)
+    with pytest.raises(type(results[0])) as alone:
+        await first_event(trigger(credits_conn_id="missing"))
+    assert [str(r) for r in results] == [str(alone.value)] * 3  # each as a trigger alone
+
+
+async def test_n_triggers_on_one_connection_look_it_up_once(
+    vendor: FakeVendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader builds the hook (the Airflow connection lookup) on its first read: the
+    triggers that join it look nothing up, however many start."""
+    from airflow.sdk import BaseHook
+
+    lookups: list[str] = []
+    lookup = BaseHook.aget_connection
+
+    async def counted(cls: type[BaseHook], conn_id: str) -> Any:
+        lookups.append(conn_id)
+        return await lookup(conn_id)
+
+    monkeypatch.setattr(BaseHook, "aget_connection", classmethod(counted))
+    script = vendor.script(credits(100), credits(900))
+    events = await events_of(*(trigger() for _ in range(50)))
+    assert [e["status"] for e in events] == ["success"] * 50
+    assert (lookups, script.calls) == ([CONN_ID], 2)
+
+
+async def test_a_read_starts_when_a_trigger_asks_for_it(vendor: FakeVendor) -> None:
+    """A trigger that wakes after another one asked for a read, in the same loop iteration
+    (before the read's task first ran), waited on another trigger's read: it keeps its own
+    rhythm instead of counting its next interval from the read's answer."""
+    vendor.script(credits(900))
+    loop = asyncio.get_running_loop()
+    reader = AccountReader.join(CONN_ID, INTERVAL, trigger()._open_hook)
+    try:
+        asking = asyncio.ensure_future(reader.read(loop.time()))
+        await asyncio.sleep(0)  # the first trigger asks; the read's task is yet to run
+        woke_at = loop.time()  # a second trigger wakes, in the same loop iteration
+        reading = await reader.read(woke_at)
+        assert reading is await asking
+        assert reading is not None and reading.started < woke_at
+    finally:
+        await reader.leave(INTERVAL)
+
+
+async def test_triggers_the_loop_delayed_keep_their_own_rhythm(
+    vendor: FakeVendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Triggers checking at different moments that the loop held up together (a long garbage
+    collection, a busy second) go back to their own moments: they count their intervals from
+    when they were due, not from when the loop got to them, and skip the checks they missed."""
+    vendor.script(credits(100))
+    checks = checks_at(monkeypatch)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+
+    async def started_after(delay: float) -> dict[str, Any]:
+        await asyncio.sleep(delay)
+        return await first_event(trigger(poke_interval=0.4, deadline=time.time() + 2.4 - delay))
+
+    async def hold_the_loop() -> None:
+        await asyncio.sleep(0.9)
+        time.sleep(0.55)  # every trigger is due meanwhile, and wakes with the others after it
+
+    hold = asyncio.ensure_future(hold_the_loop())
+    events = await asyncio.gather(*(started_after(n * 0.1) for n in range(4)))
+    await hold
+    assert [e["status"] for e in events] == ["timeout"] * 4
+    held_up = [t - start for t in checks if 1.4 <= t - start < 1.55]
+    assert len(held_up) >= 3, checks  # checked together right after the hold-up
+    # then again 0.1 s apart, at about 1.7, 1.8, 1.85 (the one that sends the reads) and 1.9 s;
+    # before: all four at 1.85 s, and every 0.4 s from then on
+    later = sorted(t - start for t in checks if 1.6 <= t - start < 2.0)
+    moments = [round(b, 3) for a, b in itertools.pairwise([0.0, *later]) if b - a > 0.03]
+    assert len(moments) >= 3, (later, moments)
+
+
+async def test_checks_released_together_take_turns_of_the_loop(
+    vendor: FakeVendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Triggers that one read releases together check over several loop iterations, not all
+    in one: the loop runs its I/O and timers (the other triggers') in between."""
+    monkeypatch.setattr(shared_reads, "TURN_SECONDS", 1e-9)  # one check per loop iteration
+    vendor.script(credits(100), credits(900))
+    iteration = [0]
+    counting = [True]
+
+    def count() -> None:  # runs once per loop iteration
+        iteration[0] += 1
+        if counting[0]:
+            asyncio.get_running_loop().call_soon(count)
+
+    count()
+    checked_in = checks_at(monkeypatch, lambda: iteration[0])
+    events = await events_of(*(trigger() for _ in range(10)))
+    counting[0] = False
+    assert [e["status"] for e in events] == ["success"] * 10
+    assert len(checked_in) == 20
+    assert len(set(checked_in)) == 20  # each check in a loop iteration of its own
+
+
+async def test_a_trigger_cancelled_while_it_waits_for_its_turn_passes_it_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(shared_reads, "TURN_SECONDS", 1e-9)
+    turns = Turns.of_running_loop()
+    took: list[int] = []
+
+    async def check(n: int) -> None:
+        await turns.take()
+        took.append(n)
+
+    tasks = [asyncio.ensure_future(check(n)) for n in range(4)]
+    await asyncio.sleep(0)  # the first takes its turn, the others wait
+    tasks[1].cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert took == [0, 2, 3]
+    assert tasks[1].cancelled()
+    assert not turns._waiting
+
+
+async def test_a_trigger_alone_checks_without_waiting_for_a_turn() -> None:
+    turns = Turns.of_running_loop()
+    assert Turns.of_running_loop() is turns  # one per event loop
+    for _ in range(3):
+        await asyncio.sleep(0.01)
+        waiting = asyncio.ensure_future(turns.take())
+        await asyncio.sleep(0)
+        assert waiting.done()  # its turn at once
 
 
 # ------------------------------------------------------------------------ reads and checks
@@ -237,7 +382,7 @@ async def test_a_last_check_takes_the_newest_read_while_others_read_too(
 
     reads: list[float] = []
 
-    async def counted_read(self: AccountReader) -> Reading:
+    async def counted_read(self: AccountReader, requested: float) -> Reading:
         reads.append(asyncio.get_running_loop().time())
         self._last = Reading(reads[-1], None, None, None)
         self._task = None
