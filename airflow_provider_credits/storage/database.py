@@ -35,7 +35,9 @@ MAX_PARAMS_PER_STATEMENT = 999
 #: SQLite: how long a writer waits for the database lock before giving up (seconds)
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
-#: MySQL/MariaDB: how long a run waits for another one creating or upgrading the same table (seconds)
+#: how long creating or upgrading a table waits for a lock (seconds): on MySQL/MariaDB for another run
+#: doing the same (``GET_LOCK``), on PostgreSQL for any session's lock on the table (``lock_timeout``);
+#: then it fails with a CreditsStorageError naming the table
 DDL_LOCK_TIMEOUT_S = 600
 
 #: PostgreSQL: how long a write waits for another writer's lock on its table (seconds); then it
@@ -214,7 +216,7 @@ class Database:
                                 index.create(conn, checkfirst=True)
                     break
                 except CreditsStorageError as exc:
-                    if isinstance(exc, TableSchemaError) or attempt == 2:
+                    if isinstance(exc, TableSchemaError) or _lock_wait_ran_out(exc) or attempt == 2:
                         raise
                     # another worker created or upgraded it meanwhile: look again
             with self.errors("checking", t.fullname), self.begin() as conn:
@@ -223,15 +225,34 @@ class Database:
 
     @contextmanager
     def ddl_lock(self, conn: sa.Connection, t: sa.Table) -> Iterator[None]:
-        """MySQL/MariaDB: hold a named lock (``GET_LOCK``) on ``t`` while it is created or upgraded.
+        """Bound the lock waits of creating or upgrading ``t``, and keep concurrent runs apart.
 
-        MySQL commits each DDL statement on its own, so without it a concurrent run could see the
-        table halfway through an upgrade (e.g. between DROP and ADD PRIMARY KEY) and start the
-        upgrade again, or find no key. PostgreSQL and SQLite run the DDL in one transaction,
-        holding the table's lock until the commit: nothing to do there.
+        MySQL/MariaDB: hold a named lock (``GET_LOCK``) on ``t`` meanwhile. MySQL commits each DDL
+        statement on its own, so without it a concurrent run could see the table halfway through
+        an upgrade (e.g. between DROP and ADD PRIMARY KEY) and start the upgrade again, or find no
+        key. PostgreSQL and SQLite run the DDL in one transaction, holding the table's lock until
+        the commit. On PostgreSQL the DDL waits for other sessions' locks on the table (an open
+        transaction that read or wrote it) at most ``DDL_LOCK_TIMEOUT_S`` (``lock_timeout``): an
+        ``ALTER TABLE`` waiting for its ACCESS EXCLUSIVE lock makes every new reader of the table
+        queue behind it, so it must not wait without end.
 
         :raises CreditsStorageError: the lock was not granted within ``DDL_LOCK_TIMEOUT_S``.
         """
+        if self.name == "postgresql":
+            _set_lock_timeout(conn, DDL_LOCK_TIMEOUT_S)
+            try:
+                yield
+            except sa.exc.DBAPIError as exc:
+                if not _lock_wait_ran_out(exc):
+                    raise
+                statement = " ".join(str(exc.statement or "DDL").split()[:2]).upper()
+                raise CreditsStorageError(
+                    f"creating or upgrading table {t.fullname} ({self.name}, connection "
+                    f"{self.hook.get_conn_id()!r}): {statement} waited more than {DDL_LOCK_TIMEOUT_S:g} s "
+                    "for a lock that another session holds on the table (e.g. a transaction left open); "
+                    "nothing was changed"
+                ) from exc.orig
+            return
         if self.name not in ("mysql", "mariadb"):
             yield
             return
@@ -246,7 +267,7 @@ class Database:
             raise CreditsStorageError(
                 f"creating or upgrading table {t.fullname} ({self.name}): another run held its lock "
                 f"for more than {DDL_LOCK_TIMEOUT_S:g} s"
-            )
+            ) from TimeoutError(f"GET_LOCK waited {DDL_LOCK_TIMEOUT_S:g} s")
         try:
             yield
         finally:
@@ -366,7 +387,7 @@ class Database:
         """
         if self.name == "postgresql":
             table = conn.dialect.identifier_preparer.format_table(t)
-            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{round(WRITE_LOCK_TIMEOUT_S * 1000)}ms'")
+            _set_lock_timeout(conn, WRITE_LOCK_TIMEOUT_S)
             conn.exec_driver_sql(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
 
     def count(self, conn: sa.Connection, t: sa.Table) -> int:
@@ -377,6 +398,29 @@ class Database:
         """MySQL: whether the driver counts a matched but unchanged row as affected (FOUND_ROWS)."""
         flag = getattr(self.engine.dialect, "_found_rows_client_flag", None)
         return bool(flag and flag() is not None)
+
+
+def _set_lock_timeout(conn: sa.Connection, seconds: float) -> None:
+    """PostgreSQL: a statement of this transaction waits at most ``seconds`` for a lock, then fails."""
+    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{max(1, round(seconds * 1000))}ms'")
+
+
+def _lock_wait_ran_out(exc: BaseException) -> bool:
+    """Whether ``exc``, or the error it was raised from, is a bounded lock wait that ran out.
+
+    PostgreSQL's ``lock_not_available`` (SQLSTATE 55P03, from ``lock_timeout``; psycopg 3 names it
+    ``sqlstate``, psycopg2 ``pgcode``), or ``GET_LOCK``'s timeout. Such a wait is not tried again:
+    the bound would multiply.
+    """
+    for error in (exc, getattr(exc, "orig", None), exc.__cause__):
+        if isinstance(error, TimeoutError):
+            return True
+        if error is not None and "55P03" in (
+            getattr(error, "sqlstate", None),
+            getattr(error, "pgcode", None),
+        ):
+            return True
+    return False
 
 
 def _missing_indexes(inspector: sa.Inspector, t: sa.Table) -> list[sa.Index]:
