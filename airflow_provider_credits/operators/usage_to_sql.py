@@ -301,7 +301,13 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         else:
             namespace = SQLParser.create_namespace(info)
             prefix = [info.database] if info.database else []
-        default_schema = None if info is None else hook.get_openlineage_default_schema() or conn.schema
+        # MySQL has no schemas: the default is the database written, which ``database=`` sets as the
+        # hook's ``schema`` (BaseSQLOperator), else the connection's
+        default_schema = (
+            None
+            if info is None
+            else hook.get_openlineage_default_schema() or getattr(hook, "schema", None) or conn.schema
+        )
         return OperatorLineage(
             inputs=[Dataset(namespace=url, name=account) for url, account in inputs],
             outputs=[

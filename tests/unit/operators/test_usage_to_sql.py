@@ -122,3 +122,20 @@ def test_usage_records_map_onto_the_usage_table():
     from airflow_provider_credits.storage.tables import USAGE
 
     assert [*UsageRecord.model_fields, "fetched_at"] == [c.name for c in USAGE.columns]
+
+
+@pytest.mark.parametrize(("database", "expected"), [(None, "test"), ("other", "other")])
+def test_openlineage_outputs_on_mysql_are_in_the_database_written(monkeypatch, database, expected):
+    """MySQL has no schemas: an unqualified table is in the connection's database, or ``database=``'s."""
+    from airflow_provider_credits.storage.names import TableName
+
+    monkeypatch.setenv("AIRFLOW_CONN_USAGE_MY", "mysql://root@db.example:3306/test")
+    op = UsageToSqlOperator(task_id="t", credits_conn_id="c", sql_conn_id="usage_my", database=database)
+    op._lineage = ([("https://api.theirstack.example", "acct")], [TableName("b"), TableName("u", "s")])
+
+    lineage = op.get_openlineage_facets_on_complete(None)
+
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [
+        ("mysql://db.example:3306", f"{expected}.b"),
+        ("mysql://db.example:3306", "s.u"),
+    ]
