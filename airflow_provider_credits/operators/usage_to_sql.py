@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
+from functools import wraps
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow.providers.common.sql.operators.sql import BaseSQLOperator
@@ -92,8 +93,12 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
 
     :param credits_conn_id: a vendor connection id, or a list of them.
     :param sql_conn_id: any common-sql database connection (SQLite, PostgreSQL, MySQL/MariaDB...),
-        templated. ``conn_id`` reads the same value (common-sql's base class looks it up there);
-        passing ``conn_id=`` is refused as ambiguous beside ``credits_conn_id``.
+        templated; required, and not empty. ``conn_id`` reads the same value (common-sql's base
+        class looks it up there); passing ``conn_id=`` is refused as ambiguous beside
+        ``credits_conn_id``.
+    :raises CreditsConfigError: an argument is unusable (``conn_id=``, an empty ``sql_conn_id`` or
+        ``credits_conn_id``, ``chunk_size`` below 1, one table for both, a table named like a key
+        of the summary); templated values are checked when the task runs.
     :param start: start of the usage window (datetime or ISO string, templated); defaults to the
         run's data interval start.
     :param end: end of the usage window, exclusive (templated); defaults to the data interval end.
@@ -134,9 +139,9 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         hook_params: dict | None = None,
         **kwargs: Any,
     ) -> None:
-        if "conn_id" in kwargs:
+        if sql_conn_id is None or (isinstance(sql_conn_id, str) and not sql_conn_id.strip()):
             raise _config_error(
-                "UsageToSqlOperator takes credits_conn_id (the vendor) and sql_conn_id (the database), not conn_id"
+                f"sql_conn_id must name the database connection (a common-sql connection id), got {sql_conn_id!r}"
             )
         super().__init__(conn_id=sql_conn_id, database=database, hook_params=hook_params, **kwargs)
         self.sql_conn_id = sql_conn_id
@@ -230,6 +235,8 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
 
         :return: the summary: ``{<balances table>: rows, <usage table>: rows, "counts": {<table>:
             {"inserted": n, "updated": n, "unchanged": n}}, "start": iso, "end": iso}``.
+        :raises AirflowNotFoundException: the database connection does not exist (looked up before
+            any vendor call).
         :raises CreditsApiError: a vendor call failed (nothing was written).
         :raises TableSchemaError: a table is missing (``create_tables=False``), lacks columns or its key.
         :raises CreditsStorageError: the database failed; the transaction was rolled back.
@@ -237,13 +244,13 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         start, end = self.window(context)
         run = _run_of(context, self.logical_time(context))
         balances_name, usage_name = _table_names(self.balances_table, self.usage_table)
-        fetched = self.fetch(start, end)
 
         from airflow_provider_credits.storage.database import Database
         from airflow_provider_credits.storage.tables import BALANCES, USAGE, table
 
-        with sql_provider_needed(self.sql_conn_id):
-            db = Database(self.get_db_hook())
+        with sql_provider_needed(self.sql_conn_id):  # a missing connection fails before any vendor call
+            db = Database(self.get_db_hook())  # (no I/O but the connection's lookup)
+        fetched = self.fetch(start, end)
         balances, usage = table(BALANCES, balances_name), table(USAGE, usage_name)
         try:
             # DDL first and on its own: MySQL commits DDL implicitly
@@ -318,6 +325,28 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
                 for t in tables
             ],
         )
+
+
+def _refusing_conn_id(init: Callable[..., None]) -> Callable[..., None]:
+    """``init`` (Airflow's wrapper of ``UsageToSqlOperator.__init__``), refusing ``conn_id=`` first.
+
+    Airflow's wrapper checks the required arguments before ``__init__`` runs: the likely mistake,
+    ``conn_id=`` written for ``sql_conn_id=``, would be reported as "missing keyword argument
+    'sql_conn_id'". The signature stays the wrapped one (``functools.wraps``).
+    """
+
+    @wraps(init)
+    def __init__(self: UsageToSqlOperator, *args: Any, **kwargs: Any) -> None:
+        if "conn_id" in kwargs:
+            raise _config_error(
+                "UsageToSqlOperator takes credits_conn_id (the vendor) and sql_conn_id (the database), not conn_id"
+            )
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+UsageToSqlOperator.__init__ = _refusing_conn_id(UsageToSqlOperator.__init__)  # type: ignore[method-assign]
 
 
 def _naming_connection(exc: CreditsError, conn_id: str) -> CreditsError:

@@ -28,6 +28,34 @@ def test_connection_arguments_are_unambiguous():
     assert (op.conn_id, op.sql_conn_id, op.credits_conn_ids) == ("db", "db", ["a", "b"])
     with pytest.raises(CreditsConfigError, match=r"credits_conn_id .* sql_conn_id"):
         UsageToSqlOperator(task_id="t", credits_conn_id="a", sql_conn_id="db", conn_id="x")
+    # common-sql's habit, without sql_conn_id: the same refusal, not "missing keyword argument"
+    with pytest.raises(CreditsConfigError, match=r"sql_conn_id \(the database\), not conn_id"):
+        UsageToSqlOperator(task_id="t", credits_conn_id="a", conn_id="x")
+
+
+def test_sql_conn_id_stays_required():
+    import inspect
+
+    assert inspect.signature(UsageToSqlOperator).parameters["sql_conn_id"].default is inspect.Parameter.empty
+    with pytest.raises(TypeError, match="missing keyword argument 'sql_conn_id'"):
+        UsageToSqlOperator(task_id="t", credits_conn_id="a")
+
+
+def test_a_missing_database_connection_fails_before_any_vendor_call(vendors, monkeypatch):
+    """Vendors limit their requests (e.g. Lusha: 5 a minute): none is spent on a run that cannot write."""
+    from airflow_provider_credits.operators import usage_to_sql
+    from airflow_provider_credits.version_compat import AirflowException
+
+    hooks: list[str] = []
+    fake = usage_to_sql.get_credits_hook
+    monkeypatch.setattr(
+        usage_to_sql, "get_credits_hook", lambda conn_id: hooks.append(conn_id) or fake(conn_id)
+    )
+    op = UsageToSqlOperator(task_id="t", credits_conn_id="theirstack_default", sql_conn_id="no_such_db")
+
+    with pytest.raises(AirflowException, match="no_such_db"):
+        op.execute(context(JAN1, JAN1 + DAY))
+    assert hooks == []
 
 
 @pytest.mark.parametrize(
@@ -71,6 +99,9 @@ def test_remembered_timestamps_stay_bounded():
         {"balances_table": "counts"},  # a key of the summary beside the tables' row counts
         {"usage_table": "end"},
         {"balances_table": "credits", "usage_table": "credits"},
+        {"sql_conn_id": ""},  # the run would read the vendors first, then find no database
+        {"sql_conn_id": " "},
+        {"sql_conn_id": None},
     ],
 )
 def test_bad_arguments_are_config_errors(kwargs):
