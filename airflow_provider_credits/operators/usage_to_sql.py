@@ -43,12 +43,26 @@ _SUMMARY_KEYS = ("counts", "start", "end")
 def _table_names(balances_table: str, usage_table: str) -> tuple[TableName, TableName]:
     """The two tables, parsed; they must differ and not be named like a key of the summary.
 
+    Names that may denote one table are refused too: the same table name ignoring case (one table
+    on SQLite, and on MySQL with ``lower_case_table_names``), in the same schema or where either
+    name leaves the schema out (it is then the connection's default, which may be the other's:
+    ``credits`` and ``public.credits``). ``a.credits`` and ``b.credits`` are two tables.
+
     :raises TableSchemaError: a name is not ``table`` or ``schema.table`` (see ``TableName.parse``).
-    :raises CreditsConfigError: both are one table, or one is named ``counts``, ``start`` or ``end``.
+    :raises CreditsConfigError: both may be one table, or one is named ``counts``, ``start`` or ``end``.
     """
     balances, usage = TableName.parse(balances_table), TableName.parse(usage_table)
     if str(balances) == str(usage):
         raise _config_error(f"balances_table and usage_table are both {str(balances)!r}: name two tables")
+    if balances.table.lower() == usage.table.lower() and (
+        balances.schema is None or usage.schema is None or balances.schema.lower() == usage.schema.lower()
+    ):
+        raise _config_error(
+            f"balances_table {str(balances)!r} and usage_table {str(usage)!r} may be one table: "
+            "databases may ignore the case of names, and a name without a schema is in the connection's "
+            "default schema. Give the tables different names, or name two tables in two named schemas "
+            "(a.x and b.x)"
+        )
     for argument, name in (("balances_table", balances), ("usage_table", usage)):
         if str(name) in _SUMMARY_KEYS:
             raise _config_error(

@@ -170,3 +170,27 @@ def test_openlineage_outputs_on_mysql_are_in_the_database_written(monkeypatch, d
         ("mysql://db.example:3306", f"{expected}.b"),
         ("mysql://db.example:3306", "s.u"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("balances", "usage"),
+    [
+        ("credits", "public.credits"),  # the default schema spelled out (PostgreSQL; main. on SQLite)
+        ("Credits", "credits"),  # one table where names ignore case (SQLite, MySQL on Windows)
+        ("s.credits", "S.CREDITS"),
+        ("credits", "other.credits"),  # "other" may be the connection's default schema
+    ],
+)
+def test_names_that_may_denote_one_table_are_refused(balances, usage):
+    with pytest.raises(CreditsConfigError, match=r"may be one table: .* name two tables"):
+        UsageToSqlOperator(
+            task_id="t", credits_conn_id="c", sql_conn_id="d", balances_table=balances, usage_table=usage
+        )
+
+
+@pytest.mark.parametrize(("balances", "usage"), [("a.credits", "b.credits"), ("credits", "usage")])
+def test_tables_of_one_name_in_two_named_schemas_are_two_tables(balances, usage):
+    op = UsageToSqlOperator(
+        task_id="t", credits_conn_id="c", sql_conn_id="d", balances_table=balances, usage_table=usage
+    )
+    assert (op.balances_table, op.usage_table) == (balances, usage)
