@@ -95,10 +95,29 @@ class _Memo(dict[Any, Any]):
 
 
 def _redact(text: str, secrets: Sequence[str | None]) -> str:
+    """``text`` with each of ``secrets`` replaced by ``***``, as Airflow masks secrets in task logs.
+
+    Like Airflow's secrets masker, secrets shorter than ``[logging] min_length_masked_secret``
+    (default 5) are left alone: a short password such as ``lock`` occurs inside ordinary words
+    ("canceling statement due to *** timeout"), which garbles the message and, since the driver's
+    text is well known, tells which word the password is. Airflow leaves such a password unmasked
+    in the task's logs anyway.
+    """
+    min_length = _min_masked_length()
     for secret in secrets:
-        if secret and len(secret) >= 3:
+        if secret and len(secret) >= min_length:
             text = text.replace(secret, "***")
     return text
+
+
+def _min_masked_length() -> int:
+    """Airflow's ``[logging] min_length_masked_secret``, or its default 5 when unset or unreadable."""
+    from airflow_provider_credits.version_compat import conf
+
+    try:
+        return max(1, conf.getint("logging", "min_length_masked_secret", fallback=5))
+    except Exception:  # a malformed setting: Airflow's default
+        return 5
 
 
 class Database:
