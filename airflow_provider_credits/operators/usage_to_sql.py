@@ -300,8 +300,13 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         return summary
 
     def get_openlineage_facets_on_start(self) -> OperatorLineage | None:
-        """No SQL is known before the run; lineage comes on completion."""
-        return None
+        """Empty lineage: nothing is known before the run (the vendors answer during it); the
+        datasets come on completion. None only without the OpenLineage provider."""
+        try:
+            from airflow.providers.openlineage.extractors import OperatorLineage
+        except ImportError:
+            return None
+        return OperatorLineage()
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
         """Vendor accounts (namespace: the API base URL) as inputs, the two tables as outputs."""

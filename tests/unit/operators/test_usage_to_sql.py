@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from datetime import timedelta
 
 import pytest
@@ -194,3 +195,14 @@ def test_tables_of_one_name_in_two_named_schemas_are_two_tables(balances, usage)
         task_id="t", credits_conn_id="c", sql_conn_id="d", balances_table=balances, usage_table=usage
     )
     assert (op.balances_table, op.usage_table) == (balances, usage)
+
+
+def test_openlineage_on_start_is_empty_lineage_not_none(monkeypatch):
+    """None makes OpenLineage warn "returns non-valid metadata: None" at every run."""
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
+    op = UsageToSqlOperator(task_id="t", credits_conn_id="c", sql_conn_id="d")
+
+    assert op.get_openlineage_facets_on_start() == OperatorLineage()
+    monkeypatch.setitem(sys.modules, "airflow.providers.openlineage.extractors", None)  # not installed
+    assert op.get_openlineage_facets_on_start() is None
