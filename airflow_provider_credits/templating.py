@@ -3,7 +3,8 @@
 An argument such as ``credit_pool="{{ params.get('pool', '') }}"`` can render to an empty
 string. Every argument of this package treats an empty value as "not given" and falls back
 to a default (the primary pool, the data interval, every reservation of the run...), so an
-empty rendering would silently do something the DAG author did not ask for. The mixin makes
+empty rendering would silently do something the DAG author did not ask for; an argument
+without a default (a connection id) would fail later, less clearly. The mixin makes
 it a :class:`~airflow_provider_credits.exceptions.CreditsConfigError` naming the argument,
 its template and what the template gave, before ``execute`` runs.
 
@@ -78,17 +79,44 @@ def check_rendered(task: Any, templates: dict[str, tuple[str, tuple[Any, ...], s
     :param task: the operator or sensor, after rendering.
     :param templates: what :func:`templates_of` returned before rendering.
     :raises CreditsConfigError: a template rendered to None, an empty or blank string, or an
-        empty list/dict; the message names the task, the argument, the template and its result.
+        empty list/dict; the message names the task, the argument, the template and its result,
+        and says what an empty value would do: fall back to the argument's default, or, for an
+        argument without one (e.g. a connection id), nothing.
     """
     for label, (field, path, template) in templates.items():
         rendered = _lookup(getattr(task, field, None), path)
         if _is_empty(rendered):
+            if _has_default(type(task), field):
+                consequence = (
+                    f"an empty {label} would silently fall back to its default. Make the template give a "
+                    "value (e.g. a default in params), or leave the argument out to use the default on purpose."
+                )
+            else:
+                consequence = (
+                    f"{field} has no default, so it needs a value. Make the template give one "
+                    "(e.g. a default in params)."
+                )
             raise CreditsConfigError(
                 f"{getattr(task, 'task_id', type(task).__name__)}: {label} is the template {template!r}, "
-                f"which rendered to {rendered!r}; an empty {label} would silently fall back to its default. "
-                "Make the template give a value (e.g. a default in params), or leave the argument out "
-                "to use the default on purpose."
+                f"which rendered to {rendered!r}; {consequence}"
             )
+
+
+def _has_default(task_class: type, argument: str) -> bool:
+    """Whether ``argument`` of the first ``__init__`` (in the MRO) that takes it has a default.
+
+    True when no ``__init__`` names it (nothing to say it is required).
+    """
+    import inspect
+
+    for klass in task_class.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        parameter = inspect.signature(init).parameters.get(argument)
+        if parameter is not None:
+            return parameter.default is not inspect.Parameter.empty
+    return True
 
 
 class RejectEmptyTemplates:

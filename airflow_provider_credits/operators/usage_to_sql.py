@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
+from functools import wraps
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow.providers.common.sql.operators.sql import BaseSQLOperator
@@ -42,12 +43,26 @@ _SUMMARY_KEYS = ("counts", "start", "end")
 def _table_names(balances_table: str, usage_table: str) -> tuple[TableName, TableName]:
     """The two tables, parsed; they must differ and not be named like a key of the summary.
 
+    Names that may denote one table are refused too: the same table name ignoring case (one table
+    on SQLite, and on MySQL with ``lower_case_table_names``), in the same schema or where either
+    name leaves the schema out (it is then the connection's default, which may be the other's:
+    ``credits`` and ``public.credits``). ``a.credits`` and ``b.credits`` are two tables.
+
     :raises TableSchemaError: a name is not ``table`` or ``schema.table`` (see ``TableName.parse``).
-    :raises CreditsConfigError: both are one table, or one is named ``counts``, ``start`` or ``end``.
+    :raises CreditsConfigError: both may be one table, or one is named ``counts``, ``start`` or ``end``.
     """
     balances, usage = TableName.parse(balances_table), TableName.parse(usage_table)
     if str(balances) == str(usage):
         raise _config_error(f"balances_table and usage_table are both {str(balances)!r}: name two tables")
+    if balances.table.lower() == usage.table.lower() and (
+        balances.schema is None or usage.schema is None or balances.schema.lower() == usage.schema.lower()
+    ):
+        raise _config_error(
+            f"balances_table {str(balances)!r} and usage_table {str(usage)!r} may be one table: "
+            "databases may ignore the case of names, and a name without a schema is in the connection's "
+            "default schema. Give the tables different names, or name two tables in two named schemas "
+            "(a.x and b.x)"
+        )
     for argument, name in (("balances_table", balances), ("usage_table", usage)):
         if str(name) in _SUMMARY_KEYS:
             raise _config_error(
@@ -92,8 +107,12 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
 
     :param credits_conn_id: a vendor connection id, or a list of them.
     :param sql_conn_id: any common-sql database connection (SQLite, PostgreSQL, MySQL/MariaDB...),
-        templated. ``conn_id`` reads the same value (common-sql's base class looks it up there);
-        passing ``conn_id=`` is refused as ambiguous beside ``credits_conn_id``.
+        templated; required, and not empty. ``conn_id`` reads the same value (common-sql's base
+        class looks it up there); passing ``conn_id=`` is refused as ambiguous beside
+        ``credits_conn_id``.
+    :raises CreditsConfigError: an argument is unusable (``conn_id=``, an empty ``sql_conn_id`` or
+        ``credits_conn_id``, ``chunk_size`` below 1, one table for both, a table named like a key
+        of the summary); templated values are checked when the task runs.
     :param start: start of the usage window (datetime or ISO string, templated); defaults to the
         run's data interval start.
     :param end: end of the usage window, exclusive (templated); defaults to the data interval end.
@@ -135,9 +154,9 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         hook_params: dict | None = None,
         **kwargs: Any,
     ) -> None:
-        if "conn_id" in kwargs:
+        if sql_conn_id is None or (isinstance(sql_conn_id, str) and not sql_conn_id.strip()):
             raise _config_error(
-                "UsageToSqlOperator takes credits_conn_id (the vendor) and sql_conn_id (the database), not conn_id"
+                f"sql_conn_id must name the database connection (a common-sql connection id), got {sql_conn_id!r}"
             )
         super().__init__(conn_id=sql_conn_id, database=database, hook_params=hook_params, **kwargs)
         self.sql_conn_id = sql_conn_id
@@ -231,6 +250,8 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
 
         :return: the summary: ``{<balances table>: rows, <usage table>: rows, "counts": {<table>:
             {"inserted": n, "updated": n, "unchanged": n}}, "start": iso, "end": iso}``.
+        :raises AirflowNotFoundException: the database connection does not exist (looked up before
+            any vendor call).
         :raises CreditsApiError: a vendor call failed (nothing was written).
         :raises TableSchemaError: a table is missing (``create_tables=False``), lacks columns or its key.
         :raises CreditsStorageError: the database failed; the transaction was rolled back.
@@ -238,13 +259,13 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         start, end = self.window(context)
         run = _run_of(context, self.logical_time(context))
         balances_name, usage_name = _table_names(self.balances_table, self.usage_table)
-        fetched = self.fetch(start, end)
 
         from airflow_provider_credits.storage.database import Database
         from airflow_provider_credits.storage.tables import BALANCES, USAGE, table
 
-        with sql_provider_needed(self.sql_conn_id):
-            db = Database(self.get_db_hook())
+        with sql_provider_needed(self.sql_conn_id):  # a missing connection fails before any vendor call
+            db = Database(self.get_db_hook())  # (no I/O but the connection's lookup)
+        fetched = self.fetch(start, end)
         balances, usage = table(BALANCES, balances_name), table(USAGE, usage_name)
         try:
             # DDL first and on its own: MySQL commits DDL implicitly
@@ -280,8 +301,13 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         return summary
 
     def get_openlineage_facets_on_start(self) -> OperatorLineage | None:
-        """No SQL is known before the run; lineage comes on completion."""
-        return None
+        """Empty lineage: nothing is known before the run (the vendors answer during it); the
+        datasets come on completion. None only without the OpenLineage provider."""
+        try:
+            from airflow.providers.openlineage.extractors import OperatorLineage
+        except ImportError:
+            return None
+        return OperatorLineage()
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
         """Vendor accounts (namespace: the API base URL) as inputs, the two tables as outputs."""
@@ -302,7 +328,13 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         else:
             namespace = SQLParser.create_namespace(info)
             prefix = [info.database] if info.database else []
-        default_schema = None if info is None else hook.get_openlineage_default_schema() or conn.schema
+        # MySQL has no schemas: the default is the database written, which ``database=`` sets as the
+        # hook's ``schema`` (BaseSQLOperator), else the connection's
+        default_schema = (
+            None
+            if info is None
+            else hook.get_openlineage_default_schema() or getattr(hook, "schema", None) or conn.schema
+        )
         return OperatorLineage(
             inputs=[Dataset(namespace=url, name=account) for url, account in inputs],
             outputs=[
@@ -313,6 +345,28 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
                 for t in tables
             ],
         )
+
+
+def _refusing_conn_id(init: Callable[..., None]) -> Callable[..., None]:
+    """``init`` (Airflow's wrapper of ``UsageToSqlOperator.__init__``), refusing ``conn_id=`` first.
+
+    Airflow's wrapper checks the required arguments before ``__init__`` runs: the likely mistake,
+    ``conn_id=`` written for ``sql_conn_id=``, would be reported as "missing keyword argument
+    'sql_conn_id'". The signature stays the wrapped one (``functools.wraps``).
+    """
+
+    @wraps(init)
+    def __init__(self: UsageToSqlOperator, *args: Any, **kwargs: Any) -> None:
+        if "conn_id" in kwargs:
+            raise _config_error(
+                "UsageToSqlOperator takes credits_conn_id (the vendor) and sql_conn_id (the database), not conn_id"
+            )
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+UsageToSqlOperator.__init__ = _refusing_conn_id(UsageToSqlOperator.__init__)  # type: ignore[method-assign]
 
 
 def _naming_connection(exc: CreditsError, conn_id: str) -> CreditsError:

@@ -38,7 +38,9 @@ MAX_PARAMS_PER_STATEMENT = 999
 #: SQLite: how long a writer waits for the database lock before giving up (seconds)
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
-#: MySQL/MariaDB: how long a run waits for another one creating or upgrading the same table (seconds)
+#: how long creating or upgrading a table waits for a lock (seconds): on MySQL/MariaDB for another run
+#: doing the same (``GET_LOCK``), on PostgreSQL for any session's lock on the table (``lock_timeout``);
+#: then it fails with a CreditsStorageError naming the table
 DDL_LOCK_TIMEOUT_S = 600
 
 #: PostgreSQL: how long a write waits for another writer's lock on its table (seconds); then it
@@ -96,10 +98,29 @@ class _Memo(dict[Any, Any]):
 
 
 def _redact(text: str, secrets: Sequence[str | None]) -> str:
+    """``text`` with each of ``secrets`` replaced by ``***``, as Airflow masks secrets in task logs.
+
+    Like Airflow's secrets masker, secrets shorter than ``[logging] min_length_masked_secret``
+    (default 5) are left alone: a short password such as ``lock`` occurs inside ordinary words
+    ("canceling statement due to *** timeout"), which garbles the message and, since the driver's
+    text is well known, tells which word the password is. Airflow leaves such a password unmasked
+    in the task's logs anyway.
+    """
+    min_length = _min_masked_length()
     for secret in secrets:
-        if secret and len(secret) >= 3:
+        if secret and len(secret) >= min_length:
             text = text.replace(secret, "***")
     return text
+
+
+def _min_masked_length() -> int:
+    """Airflow's ``[logging] min_length_masked_secret``, or its default 5 when unset or unreadable."""
+    from airflow_provider_credits.version_compat import conf
+
+    try:
+        return max(1, conf.getint("logging", "min_length_masked_secret", fallback=5))
+    except Exception:  # a malformed setting: Airflow's default
+        return 5
 
 
 class Database:
@@ -217,7 +238,7 @@ class Database:
                                 index.create(conn, checkfirst=True)
                     break
                 except CreditsStorageError as exc:
-                    if isinstance(exc, TableSchemaError) or attempt == 2:
+                    if isinstance(exc, TableSchemaError) or _lock_wait_ran_out(exc) or attempt == 2:
                         raise
                     # another worker created or upgraded it meanwhile: look again
             with self.errors("checking", t.fullname), self.begin() as conn:
@@ -226,15 +247,34 @@ class Database:
 
     @contextmanager
     def ddl_lock(self, conn: sa.Connection, t: sa.Table) -> Iterator[None]:
-        """MySQL/MariaDB: hold a named lock (``GET_LOCK``) on ``t`` while it is created or upgraded.
+        """Bound the lock waits of creating or upgrading ``t``, and keep concurrent runs apart.
 
-        MySQL commits each DDL statement on its own, so without it a concurrent run could see the
-        table halfway through an upgrade (e.g. between DROP and ADD PRIMARY KEY) and start the
-        upgrade again, or find no key. PostgreSQL and SQLite run the DDL in one transaction,
-        holding the table's lock until the commit: nothing to do there.
+        MySQL/MariaDB: hold a named lock (``GET_LOCK``) on ``t`` meanwhile. MySQL commits each DDL
+        statement on its own, so without it a concurrent run could see the table halfway through
+        an upgrade (e.g. between DROP and ADD PRIMARY KEY) and start the upgrade again, or find no
+        key. PostgreSQL and SQLite run the DDL in one transaction, holding the table's lock until
+        the commit. On PostgreSQL the DDL waits for other sessions' locks on the table (an open
+        transaction that read or wrote it) at most ``DDL_LOCK_TIMEOUT_S`` (``lock_timeout``): an
+        ``ALTER TABLE`` waiting for its ACCESS EXCLUSIVE lock makes every new reader of the table
+        queue behind it, so it must not wait without end.
 
         :raises CreditsStorageError: the lock was not granted within ``DDL_LOCK_TIMEOUT_S``.
         """
+        if self.name == "postgresql":
+            _set_lock_timeout(conn, DDL_LOCK_TIMEOUT_S)
+            try:
+                yield
+            except sa.exc.DBAPIError as exc:
+                if not _lock_wait_ran_out(exc):
+                    raise
+                statement = " ".join(str(exc.statement or "DDL").split()[:2]).upper()
+                raise CreditsStorageError(
+                    f"creating or upgrading table {t.fullname} ({self.name}, connection "
+                    f"{self.hook.get_conn_id()!r}): {statement} waited more than {DDL_LOCK_TIMEOUT_S:g} s "
+                    "for a lock that another session holds on the table (e.g. a transaction left open); "
+                    "nothing was changed"
+                ) from exc.orig
+            return
         if self.name not in ("mysql", "mariadb"):
             yield
             return
@@ -249,7 +289,7 @@ class Database:
             raise CreditsStorageError(
                 f"creating or upgrading table {t.fullname} ({self.name}): another run held its lock "
                 f"for more than {DDL_LOCK_TIMEOUT_S:g} s"
-            )
+            ) from TimeoutError(f"GET_LOCK waited {DDL_LOCK_TIMEOUT_S:g} s")
         try:
             yield
         finally:
@@ -369,7 +409,7 @@ class Database:
         """
         if self.name == "postgresql":
             table = conn.dialect.identifier_preparer.format_table(t)
-            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{round(WRITE_LOCK_TIMEOUT_S * 1000)}ms'")
+            _set_lock_timeout(conn, WRITE_LOCK_TIMEOUT_S)
             conn.exec_driver_sql(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
 
     def count(self, conn: sa.Connection, t: sa.Table) -> int:
@@ -417,6 +457,29 @@ def _sqlite_iso(text: str | None) -> str | None:
         return None
     micro = text[20:26]
     return f"{text[:10]}T{text[11:19]}{'.' + micro if micro.strip('0') else ''}Z"
+
+
+def _set_lock_timeout(conn: sa.Connection, seconds: float) -> None:
+    """PostgreSQL: a statement of this transaction waits at most ``seconds`` for a lock, then fails."""
+    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{max(1, round(seconds * 1000))}ms'")
+
+
+def _lock_wait_ran_out(exc: BaseException) -> bool:
+    """Whether ``exc``, or the error it was raised from, is a bounded lock wait that ran out.
+
+    PostgreSQL's ``lock_not_available`` (SQLSTATE 55P03, from ``lock_timeout``; psycopg 3 names it
+    ``sqlstate``, psycopg2 ``pgcode``), or ``GET_LOCK``'s timeout. Such a wait is not tried again:
+    the bound would multiply.
+    """
+    for error in (exc, getattr(exc, "orig", None), exc.__cause__):
+        if isinstance(error, TimeoutError):
+            return True
+        if error is not None and "55P03" in (
+            getattr(error, "sqlstate", None),
+            getattr(error, "pgcode", None),
+        ):
+            return True
+    return False
 
 
 def _missing_indexes(inspector: sa.Inspector, t: sa.Table) -> list[sa.Index]:

@@ -21,6 +21,7 @@ from airflow_provider_credits.hooks import get_credits_hook
 from airflow_provider_credits.models import CreditBalance, CreditPool
 from airflow_provider_credits.operators.usage_to_sql import UsageToSqlOperator
 from airflow_provider_credits.sensors.credit_threshold import CreditThresholdSensor
+from airflow_provider_credits.version_compat import AirflowException
 from tests.reliability.matrix import count_attempts
 from tests.support.sensor_modes import run_sensor
 
@@ -122,6 +123,15 @@ CASES = [
          CreditsConfigError, ("extra 'timeout' must be a number", "'soon'")),
     Case("conn_id instead of credits_conn_id/sql_conn_id", "parse", lambda: operator(conn_id="db"),
          CreditsConfigError, ("takes credits_conn_id (the vendor) and sql_conn_id (the database)",)),
+    Case("conn_id instead of sql_conn_id", "parse",
+         lambda: UsageToSqlOperator(task_id="store", credits_conn_id="theirstack_ok", conn_id="db"),
+         CreditsConfigError, ("takes credits_conn_id (the vendor) and sql_conn_id (the database), not conn_id",)),
+    Case("empty sql_conn_id", "parse", lambda: operator(sql_conn_id=""),
+         CreditsConfigError, ("sql_conn_id must name the database connection",)),
+    Case("database connection that does not exist", "first use",
+         lambda: operator(sql_conn_id="no_such_db").execute(  # type: ignore[arg-type]
+             {"data_interval_start": JAN1, "data_interval_end": JAN2, "logical_date": JAN2}),
+         AirflowException, ("no_such_db",)),
     Case("no vendor connection", "parse", lambda: operator(credits_conn_id=[]),
          CreditsConfigError, ("credits_conn_id must name at least one vendor connection",)),
     Case("chunk size of zero", "parse", lambda: operator(chunk_size=0),

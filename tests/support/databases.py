@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -59,6 +60,25 @@ class Database:
 
     def count(self, table: str) -> int:
         return int(self.query(f"SELECT COUNT(*) FROM {table}")[0][0])
+
+    @contextmanager
+    def session_holding(self, sql: str) -> Iterator[None]:
+        """Another session that runs ``sql`` and keeps its transaction, and its locks, until the block ends.
+
+        On PostgreSQL the session is ended after 30 s idle: code waiting for it without a bound then
+        goes on, and its test fails instead of hanging.
+        """
+        conn = self.hook().get_conn()
+        try:
+            cursor = conn.cursor()
+            if self.kind == "postgres":
+                cursor.execute("SET idle_in_transaction_session_timeout = '30s'")
+            cursor.execute(sql)
+            yield
+        finally:
+            with suppress(Exception):  # the server may have ended the session
+                conn.rollback()
+            conn.close()
 
     def drop_tables(self) -> None:
         for name in self._tables:

@@ -1,6 +1,7 @@
 """The layout of the tests (docs/architecture.md, "Tests"): every module of the package has its unit
-tests in ``tests/unit/<package path>/test_<module>.py``, unit test files are named after a module
-of their package, and test packages share helpers through ``tests/support`` only."""
+tests in ``tests/unit/<package path>/test_<module>.py`` (a file with at least one test in it), unit
+test files are named after a module of their package, and test packages share helpers through
+``tests/support`` only."""
 
 from __future__ import annotations
 
@@ -37,12 +38,28 @@ def unit_test_file(module: Path) -> Path:
     return UNIT / package_dir / f"test_{module_name(module)}.py"
 
 
+def has_tests(path: Path) -> bool:
+    """Whether the test file ``path`` defines a test pytest collects: a ``test…`` function, or a
+    ``test…`` method of a ``Test…`` class (pytest's default names)."""
+
+    def is_test(node: ast.stmt) -> bool:
+        return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test")
+
+    return any(
+        is_test(node)
+        or (isinstance(node, ast.ClassDef) and node.name.startswith("Test") and any(map(is_test, node.body)))
+        for node in ast.parse(path.read_text(), str(path)).body
+    )
+
+
 def test_every_module_has_its_unit_test_module() -> None:
     modules = {str(m.relative_to(PACKAGE)): m for m in sorted(PACKAGE.rglob("*.py"))}
     missing = [
         f"{name} -> {unit_test_file(module).relative_to(ROOT)}"
+        + ("" if not unit_test_file(module).is_file() else " (no test in it)")
         for name, module in modules.items()
-        if name not in WITHOUT_UNIT_TESTS and not unit_test_file(module).is_file()
+        if name not in WITHOUT_UNIT_TESTS
+        and not (unit_test_file(module).is_file() and has_tests(unit_test_file(module)))
     ]
     assert missing == [], (
         "modules without unit tests (write them, or allow-list with a reason): " + ", ".join(missing)
@@ -51,6 +68,25 @@ def test_every_module_has_its_unit_test_module() -> None:
         name for name in WITHOUT_UNIT_TESTS if name not in modules or unit_test_file(modules[name]).is_file()
     ]
     assert stale == [], f"allow-listed modules that are gone or have unit tests now: {stale}"
+
+
+def test_a_unit_test_module_counts_only_with_a_test_in_it(tmp_path: Path) -> None:
+    files = {
+        "empty": "",
+        "helpers_only": "import pytest\n\n\ndef helper() -> None:\n    pass\n",
+        "class_without_tests": "class TestNothing:\n    def helper(self) -> None:\n        pass\n",
+        "function": "def test_it() -> None:\n    pass\n",
+        "coroutine": "async def test_it() -> None:\n    pass\n",
+        "method": "class TestIt:\n    def test_it(self) -> None:\n        pass\n",
+    }
+    for name, text in files.items():
+        (tmp_path / f"test_{name}.py").write_text(text)
+
+    assert {name for name in files if has_tests(tmp_path / f"test_{name}.py")} == {
+        "function",
+        "coroutine",
+        "method",
+    }
 
 
 def test_unit_test_files_mirror_the_package_and_are_named_after_a_module() -> None:

@@ -415,15 +415,11 @@ def test_a_write_waits_for_another_writers_table_lock_only_so_long(postgres_db, 
     target.run(JAN1 - 10 * DAY, JAN1 - 9 * DAY)  # the tables exist
     before = target.counts()
     monkeypatch.setattr(storage, "WRITE_LOCK_TIMEOUT_S", 0.5)
-    blocker = postgres_db.hook().get_conn()
-    try:
-        blocker.cursor().execute(f"LOCK TABLE {target.balances} IN SHARE ROW EXCLUSIVE MODE")
-
-        with pytest.raises(CreditsStorageError, match=r"lock timeout"):
-            target.run(JAN1, JAN1 + 3 * DAY)
-    finally:
-        blocker.rollback()
-        blocker.close()
+    with (
+        postgres_db.session_holding(f"LOCK TABLE {target.balances} IN SHARE ROW EXCLUSIVE MODE"),
+        pytest.raises(CreditsStorageError, match=r"lock timeout"),
+    ):
+        target.run(JAN1, JAN1 + 3 * DAY)
     assert target.counts() == before  # nothing of the failed run was written
     assert target.run(JAN1, JAN1 + 3 * DAY)["counts"][target.usage]["inserted"] == 6  # the lock is gone
 

@@ -62,3 +62,37 @@ def test_tables_under_other_names_get_their_own_index_names(
     assert {str(i.name) for i in first.indexes} <= _index_names(db, first)
     assert {str(i.name) for i in ledgers[1].indexes} <= _index_names(db, ledgers[1])
     assert all(str(i.name).startswith(f"ix_{first.name}_") for i in first.indexes)
+
+
+@pytest.mark.postgres
+@pytest.mark.integration
+def test_adding_an_index_waits_for_another_sessions_lock_only_so_long(
+    postgres_db: databases.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: ``CREATE INDEX`` (SHARE lock) on a table that an open transaction wrote waits at
+    most ``DDL_LOCK_TIMEOUT_S``, once (not again: that would multiply the bound), then fails naming
+    the table; nothing is left half done."""
+    from airflow_provider_credits.exceptions import CreditsStorageError
+    from airflow_provider_credits.storage import database as storage
+
+    db = Database(postgres_db.hook())
+    t = table(USAGE, TableName.parse(postgres_db.table("ix")))
+    with db.begin() as conn:
+        _without_indexes(t).create(conn)
+    monkeypatch.setattr(storage, "DDL_LOCK_TIMEOUT_S", 0.5)
+    creates: list[str] = []
+    sa.event.listen(
+        db.engine,
+        "before_cursor_execute",
+        lambda conn, cursor, sql, *args: creates.append(sql) if sql.startswith("CREATE INDEX") else None,
+    )
+    with (
+        postgres_db.session_holding(f"DELETE FROM {t.name} WHERE false"),  # ROW EXCLUSIVE, left open
+        pytest.raises(CreditsStorageError, match=rf"upgrading table {t.name} .*lock"),
+    ):
+        db.prepare([t], create=True)
+    assert len(creates) == 1  # the first index waited, and nothing was tried again
+    assert not {str(i.name) for i in t.indexes} & _index_names(db, t)
+    db.prepare([t], create=True)
+    assert {str(i.name) for i in t.indexes} <= _index_names(db, t)
+    db.dispose()

@@ -167,3 +167,26 @@ def test_concurrent_runs_upgrade_an_old_table_once_and_all_succeed(old, vendors)
     assert results == [{"inserted": 2, "updated": 0, "unchanged": 0}] * runs
     assert primary_key(old.db, old.balances) == {"connection_id", "pool", "fetched_at"}
     assert old.db.count(old.balances) == 2 + 2 * runs
+
+
+@pytest.mark.postgres
+@pytest.mark.integration
+def test_an_upgrade_waits_for_another_sessions_lock_only_so_long_then_readers_go_on(
+    postgres_db: Database, vendors, monkeypatch
+):
+    """PostgreSQL: the upgrade's ALTER TABLE (ACCESS EXCLUSIVE) waits for an open transaction that
+    read the old table (a BI session) at most ``DDL_LOCK_TIMEOUT_S``; readers queue behind a waiting
+    ALTER, so an unbounded wait would block them too. Then the run fails naming the table."""
+    import airflow_provider_credits.storage.database as storage
+    from airflow_provider_credits.exceptions import CreditsStorageError
+
+    target = Target(postgres_db)
+    postgres_db.run(old_balances_ddl("postgres", target.balances))
+    monkeypatch.setattr(storage, "DDL_LOCK_TIMEOUT_S", 0.5)
+    with postgres_db.session_holding(f"SELECT COUNT(*) FROM {target.balances}"):  # ACCESS SHARE, left open
+        with pytest.raises(CreditsStorageError, match=rf"upgrading table {target.balances} .*lock"):
+            target.run(JAN1, JAN1 + DAY)
+        assert postgres_db.count(target.balances) == 0  # another reader is not queued any more
+    assert primary_key(postgres_db, target.balances) == {"connection_id", "pool", "logical_date"}
+    target.run(JAN1, JAN1 + DAY)  # the next run upgrades it
+    assert primary_key(postgres_db, target.balances) == {"connection_id", "pool", "fetched_at"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from datetime import timedelta
 
 import pytest
@@ -28,6 +29,34 @@ def test_connection_arguments_are_unambiguous():
     assert (op.conn_id, op.sql_conn_id, op.credits_conn_ids) == ("db", "db", ["a", "b"])
     with pytest.raises(CreditsConfigError, match=r"credits_conn_id .* sql_conn_id"):
         UsageToSqlOperator(task_id="t", credits_conn_id="a", sql_conn_id="db", conn_id="x")
+    # common-sql's habit, without sql_conn_id: the same refusal, not "missing keyword argument"
+    with pytest.raises(CreditsConfigError, match=r"sql_conn_id \(the database\), not conn_id"):
+        UsageToSqlOperator(task_id="t", credits_conn_id="a", conn_id="x")
+
+
+def test_sql_conn_id_stays_required():
+    import inspect
+
+    assert inspect.signature(UsageToSqlOperator).parameters["sql_conn_id"].default is inspect.Parameter.empty
+    with pytest.raises(TypeError, match="missing keyword argument 'sql_conn_id'"):
+        UsageToSqlOperator(task_id="t", credits_conn_id="a")
+
+
+def test_a_missing_database_connection_fails_before_any_vendor_call(vendors, monkeypatch):
+    """Vendors limit their requests (e.g. Lusha: 5 a minute): none is spent on a run that cannot write."""
+    from airflow_provider_credits.operators import usage_to_sql
+    from airflow_provider_credits.version_compat import AirflowException
+
+    hooks: list[str] = []
+    fake = usage_to_sql.get_credits_hook
+    monkeypatch.setattr(
+        usage_to_sql, "get_credits_hook", lambda conn_id: hooks.append(conn_id) or fake(conn_id)
+    )
+    op = UsageToSqlOperator(task_id="t", credits_conn_id="theirstack_default", sql_conn_id="no_such_db")
+
+    with pytest.raises(AirflowException, match="no_such_db"):
+        op.execute(context(JAN1, JAN1 + DAY))
+    assert hooks == []
 
 
 @pytest.mark.parametrize(
@@ -71,6 +100,9 @@ def test_remembered_timestamps_stay_bounded():
         {"balances_table": "counts"},  # a key of the summary beside the tables' row counts
         {"usage_table": "end"},
         {"balances_table": "credits", "usage_table": "credits"},
+        {"sql_conn_id": ""},  # the run would read the vendors first, then find no database
+        {"sql_conn_id": " "},
+        {"sql_conn_id": None},
     ],
 )
 def test_bad_arguments_are_config_errors(kwargs):
@@ -122,3 +154,55 @@ def test_usage_records_map_onto_the_usage_table():
     from airflow_provider_credits.storage.tables import USAGE
 
     assert [*UsageRecord.model_fields, "fetched_at"] == [c.name for c in USAGE.columns]
+
+
+@pytest.mark.parametrize(("database", "expected"), [(None, "test"), ("other", "other")])
+def test_openlineage_outputs_on_mysql_are_in_the_database_written(monkeypatch, database, expected):
+    """MySQL has no schemas: an unqualified table is in the connection's database, or ``database=``'s."""
+    from airflow_provider_credits.storage.names import TableName
+
+    monkeypatch.setenv("AIRFLOW_CONN_USAGE_MY", "mysql://root@db.example:3306/test")
+    op = UsageToSqlOperator(task_id="t", credits_conn_id="c", sql_conn_id="usage_my", database=database)
+    op._lineage = ([("https://api.theirstack.example", "acct")], [TableName("b"), TableName("u", "s")])
+
+    lineage = op.get_openlineage_facets_on_complete(None)
+
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [
+        ("mysql://db.example:3306", f"{expected}.b"),
+        ("mysql://db.example:3306", "s.u"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("balances", "usage"),
+    [
+        ("credits", "public.credits"),  # the default schema spelled out (PostgreSQL; main. on SQLite)
+        ("Credits", "credits"),  # one table where names ignore case (SQLite, MySQL on Windows)
+        ("s.credits", "S.CREDITS"),
+        ("credits", "other.credits"),  # "other" may be the connection's default schema
+    ],
+)
+def test_names_that_may_denote_one_table_are_refused(balances, usage):
+    with pytest.raises(CreditsConfigError, match=r"may be one table: .* name two tables"):
+        UsageToSqlOperator(
+            task_id="t", credits_conn_id="c", sql_conn_id="d", balances_table=balances, usage_table=usage
+        )
+
+
+@pytest.mark.parametrize(("balances", "usage"), [("a.credits", "b.credits"), ("credits", "usage")])
+def test_tables_of_one_name_in_two_named_schemas_are_two_tables(balances, usage):
+    op = UsageToSqlOperator(
+        task_id="t", credits_conn_id="c", sql_conn_id="d", balances_table=balances, usage_table=usage
+    )
+    assert (op.balances_table, op.usage_table) == (balances, usage)
+
+
+def test_openlineage_on_start_is_empty_lineage_not_none(monkeypatch):
+    """None makes OpenLineage warn "returns non-valid metadata: None" at every run."""
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
+    op = UsageToSqlOperator(task_id="t", credits_conn_id="c", sql_conn_id="d")
+
+    assert op.get_openlineage_facets_on_start() == OperatorLineage()
+    monkeypatch.setitem(sys.modules, "airflow.providers.openlineage.extractors", None)  # not installed
+    assert op.get_openlineage_facets_on_start() is None

@@ -86,3 +86,28 @@ def test_server_databases_read_timestamps_as_datetimes_formatted_by_iso_utc() ->
     expression, to_text = storage.utc_text(postgres, BALANCES.c.fetched_at)  # type: ignore[arg-type]
     assert expression is BALANCES.c.fetched_at
     assert to_text is storage.iso_utc
+
+
+@pytest.mark.parametrize(
+    ("password", "min_length", "shown"),
+    [
+        ("lock", None, "canceling statement due to lock timeout (as lock)"),  # shorter than 5: as is
+        ("locks", None, "canceling statement due to lock timeout (as ***)"),
+        ("lock", "4", "canceling statement due to *** timeout (as ***)"),  # the [logging] setting
+        ("S3cr3t-Tr0ub4dor", None, "canceling statement due to lock timeout (as ***)"),
+    ],
+)
+def test_a_password_is_redacted_as_airflow_masks_secrets(
+    monkeypatch: pytest.MonkeyPatch, password: str, min_length: str | None, shown: str
+) -> None:
+    """Airflow leaves secrets shorter than ``[logging] min_length_masked_secret`` unmasked: a short one
+    would hide ordinary words of the message, and the *** would tell which word the password is."""
+    if min_length is not None:
+        monkeypatch.setenv("AIRFLOW__LOGGING__MIN_LENGTH_MASKED_SECRET", min_length)
+    db = storage.Database(FakeHook(f"postgresql+psycopg://loader:{password}@db.example:5432/credits"))
+    driver_error = RuntimeError(f"canceling statement due to lock timeout (as {password})")
+
+    with pytest.raises(CreditsStorageError) as excinfo, db.errors("writing balances", "credit_balances"):
+        raise sa.exc.OperationalError("LOCK TABLE credit_balances", None, driver_error)
+
+    assert str(excinfo.value).endswith(f"RuntimeError: {shown}")
