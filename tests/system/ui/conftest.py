@@ -62,9 +62,12 @@ def ui_server(airflow_db: Path) -> Iterator[AirflowApiServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+# The browser, its context and tab live as long as the UI tests (package scope), not the session:
+# Playwright's sync API keeps an event loop marked running in this thread while it is open, and
+# every later test's ``asyncio.run`` would fail ("cannot be called from a running event loop").
+@pytest.fixture(scope="package")
 def browser(chromium_path: str) -> Iterator[Browser]:
-    """One headless Chromium for the whole session."""
+    """One headless Chromium for the UI tests."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -75,9 +78,9 @@ def browser(chromium_path: str) -> Iterator[Browser]:
             browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser_context(browser: Browser) -> Iterator[BrowserContext]:
-    """One browser context (cookies, cache) for the session."""
+    """One browser context (cookies, cache) for the UI tests."""
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(15_000)
     try:
@@ -86,7 +89,7 @@ def browser_context(browser: Browser) -> Iterator[BrowserContext]:
         context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def _session_page(browser_context: BrowserContext) -> Page:
     return browser_context.new_page()
 
