@@ -110,9 +110,6 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
         templated; required, and not empty. ``conn_id`` reads the same value (common-sql's base
         class looks it up there); passing ``conn_id=`` is refused as ambiguous beside
         ``credits_conn_id``.
-    :raises CreditsConfigError: an argument is unusable (``conn_id=``, an empty ``sql_conn_id`` or
-        ``credits_conn_id``, ``chunk_size`` below 1, one table for both, a table named like a key
-        of the summary); templated values are checked when the task runs.
     :param start: start of the usage window (datetime or ISO string, templated); defaults to the
         run's data interval start.
     :param end: end of the usage window, exclusive (templated); defaults to the data interval end.
@@ -124,6 +121,9 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
     :param chunk_size: rows per ``executemany`` call.
     :param database: database (or schema) overriding the connection's, as in ``BaseSQLOperator``.
     :param hook_params: extra arguments for the database hook.
+    :raises CreditsConfigError: an argument is unusable (``conn_id=``, an empty ``sql_conn_id`` or
+        ``credits_conn_id``, ``chunk_size`` below 1, one table for both, a table named like a key
+        of the summary); templated values are checked when the task runs.
     """
 
     template_fields: Sequence[str] = (
