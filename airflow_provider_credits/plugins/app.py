@@ -41,7 +41,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from airflow_provider_credits.exceptions import CreditsStorageError
 from airflow_provider_credits.plugins import data
-from airflow_provider_credits.storage.database import Database
+from airflow_provider_credits.storage.database import Database, iso_utc
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -222,7 +222,7 @@ def collect(
     window = data.Filters(since=now - timedelta(days=data.DEFAULT_HISTORY_DAYS))
     with db.begin() as conn:
         out = {
-            "generated_at": data.iso(now),
+            "generated_at": iso_utc(now),
             "conn_id": db.hook.get_conn_id(),
             "status": data.status(conn, tables),
             "balances": data.balances(conn, tables),
@@ -312,7 +312,7 @@ def create_app(
         return data.Filters(vendor or None, account or None, pool or None, start, end)
 
     def envelope(rows: Any, **extra: Any) -> dict[str, Any]:
-        return {"generated_at": data.iso(clock()), "conn_id": source.conn_id, **extra, "data": rows}
+        return {"generated_at": iso_utc(clock()), "conn_id": source.conn_id, **extra, "data": rows}
 
     @app.get(
         "/", name="page", response_class=HTMLResponse, dependencies=auth_dependency, include_in_schema=False
@@ -359,13 +359,13 @@ def create_app(
     def history(window: data.Filters = Depends(time_range)) -> dict[str, Any]:  # noqa: B008 (a local dependency)
         """Balance snapshots over time, one series per vendor, account and pool."""
         with source.read() as conn:
-            return envelope(data.history(conn, source.tables, window), since=data.iso(window.since))
+            return envelope(data.history(conn, source.tables, window), since=iso_utc(window.since))
 
     @app.get("/api/usage", dependencies=auth_dependency)
     def usage(window: data.Filters = Depends(time_range)) -> dict[str, Any]:  # noqa: B008 (a local dependency)
         """Daily usage (dimensions summed), one series per vendor, account and pool."""
         with source.read() as conn:
-            return envelope(data.usage(conn, source.tables, window), since=data.iso(window.since))
+            return envelope(data.usage(conn, source.tables, window), since=iso_utc(window.since))
 
     @app.get("/api/forecast", dependencies=auth_dependency)
     def forecast(

@@ -33,7 +33,6 @@ __all__ = [
     "balances",
     "forecasts",
     "history",
-    "iso",
     "number",
     "reservations",
     "spend",
@@ -43,10 +42,6 @@ __all__ = [
 
 DEFAULT_HISTORY_DAYS = 90
 """Days of history and usage returned when the request gives no ``since``."""
-
-
-iso = iso_utc
-"""``2026-11-30T12:00:00Z`` (UTC, seconds; microseconds only when present), or None."""
 
 
 def number(value: Decimal | float | int | None) -> float | None:
@@ -245,9 +240,9 @@ def balances(conn: sa.Connection, tables: Tables, filters: Filters = Filters()) 
             "remaining": number(row.remaining),
             "limit": number(row.credit_limit),
             "used": number(row.used),
-            "fetched_at": iso(row.fetched_at),
-            "period_start": iso(row.period_start),
-            "period_end": iso(row.period_end),
+            "fetched_at": iso_utc(row.fetched_at),
+            "period_start": iso_utc(row.period_start),
+            "period_end": iso_utc(row.period_end),
         }
         for row in _latest(conn, tables.balances, filters)
     ]
@@ -382,7 +377,7 @@ def forecasts(
                 "remaining": number(remaining),
                 "burn_per_day": None if result is None else float(result.burn_per_day),
                 "days_left": None if result is None else float(result.days_left),
-                "runs_out_at": None if result is None else iso(result.runs_out_at),
+                "runs_out_at": None if result is None else iso_utc(result.runs_out_at),
                 "method": None if result is None else result.method,
                 "history_days": None if result is None else float(result.history_days),
             }
@@ -429,8 +424,8 @@ def reservations(conn: sa.Connection, tables: Tables, *, now: datetime) -> list[
                 "spent": number(spent),
                 "outstanding": float(max(amount - Decimal(spent or 0), Decimal(0))),
                 "budget_key": getattr(row, "budget_key", None),
-                "created_at": iso(row.created_at),
-                "expires_at": iso(row.expires_at),
+                "created_at": iso_utc(row.created_at),
+                "expires_at": iso_utc(row.expires_at),
             }
         )
     return out
@@ -489,7 +484,7 @@ def spend(
                     "share": None if not budget else float(used / budget),
                 }
             )
-    return {"since": iso(since), "until": iso(until), "by": by, "rows": rows}
+    return {"since": iso_utc(since), "until": iso_utc(until), "by": by, "rows": rows}
 
 
 def utc_now() -> datetime:

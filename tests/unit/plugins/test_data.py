@@ -9,14 +9,13 @@ import pytest
 import sqlalchemy as sa
 
 from airflow_provider_credits.plugins import data
-from airflow_provider_credits.storage.database import Database, iso_utc
+from airflow_provider_credits.storage.database import Database
 from tests.support.dashboard import NOW
 
 pytestmark = pytest.mark.usefixtures("fresh_catalog")
 
 
-def test_times_and_amounts_as_json() -> None:
-    assert data.iso is iso_utc  # the storage layer's text (tests/unit/storage/test_database.py)
+def test_amounts_as_json() -> None:  # times: iso_utc, tests/unit/storage/test_database.py
     assert (data.number(None), data.number(Decimal("2.50"))) == (None, 2.5)
 
 
