@@ -201,6 +201,11 @@ class CreditThresholdSensor(GateNotifications, RejectEmptyTemplates, BaseSensorO
         self.fail_on_transient_errors = fail_on_transient_errors
         self.max_unreachable_checks = max_unreachable_checks
         self.deferrable = deferrable
+        if deferrable and not self.poke_interval > 0:  # BaseSensorOperator allows 0 (poke mode)
+            raise CreditsConfigError(
+                f"{self.task_id}: a deferrable gate needs poke_interval > 0 (seconds between balance "
+                f"reads in the triggerer), got {self.poke_interval!r}"
+            )
         self.reserve = reserve
         self.reservation_conn_id = reservation_conn_id
         ttl = (

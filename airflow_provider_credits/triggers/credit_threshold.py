@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_credits.exceptions import CreditsError
+from airflow_provider_credits.exceptions import CreditsConfigError, CreditsError
 from airflow_provider_credits.gate import (
     DEFAULT_MAX_UNREACHABLE_CHECKS,
     Check,
@@ -121,6 +122,10 @@ class CreditThresholdTrigger(BaseTrigger):
         super().__init__()
         self.credits_conn_id = credits_conn_id
         self.poke_interval = float(poke_interval)
+        if not (0 < self.poke_interval < math.inf):  # 0, a negative or NaN: reads without pause
+            raise CreditsConfigError(
+                f"poke_interval must be a positive number of seconds, got {poke_interval!r}"
+            )
         self.deadline = float(deadline)
         #: the gate's serialized form, as given (:meth:`serialize` hands it back unchanged)
         self.gate_arguments: dict[str, Any] = {

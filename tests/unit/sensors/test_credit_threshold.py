@@ -515,3 +515,11 @@ def test_a_dag_file_without_credits_conn_id_is_an_import_error(tmp_path: Any) ->
     assert "no_connection" not in bag.dag_ids
     (error,) = bag.import_errors.values()
     assert "missing keyword argument 'credits_conn_id'" in error
+
+
+def test_a_deferrable_gate_needs_a_poke_interval_above_zero() -> None:
+    from airflow_provider_credits.exceptions import CreditsConfigError
+
+    with pytest.raises(CreditsConfigError, match=r"deferrable gate needs poke_interval > 0"):
+        sensor(deferrable=True, poke_interval=0)
+    assert sensor(deferrable=False, poke_interval=0).poke_interval == 0  # poke mode: Airflow's choice

@@ -310,3 +310,12 @@ def test_equal_gate_arguments_are_parsed_once() -> None:
         gate_of(trigger(min_remaining=True).gate_arguments)
     with pytest.raises(CreditsConfigError):  # a value that cannot be a key is parsed without the cache
         gate_of({**first.gate_arguments, "min_remaining": ["500"]})
+
+
+@pytest.mark.parametrize("interval", [0, -1, float("nan"), float("inf")])
+def test_a_poke_interval_that_would_read_without_pause_is_refused(interval: float) -> None:
+    """With 0 (or a negative or NaN interval) a trigger sent balance reads back to back."""
+    from airflow_provider_credits.exceptions import CreditsConfigError
+
+    with pytest.raises(CreditsConfigError, match="poke_interval must be a positive number"):
+        trigger(poke_interval=interval)
