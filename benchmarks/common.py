@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +90,13 @@ def silence_output() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     _result_fd = os.dup(1)
+    stderr_fd = os.dup(2)
+
+    def report(kind: type[BaseException], error: BaseException, tb: Any) -> None:
+        # a worker that dies says why on its real stderr, for run_worker's error message
+        os.write(stderr_fd, "".join(traceback.format_exception(kind, error, tb)).encode())
+
+    sys.excepthook = report
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)

@@ -242,8 +242,6 @@ class CreditThresholdTrigger(BaseTrigger):
         would otherwise wake together from then on. Intervals that ``late`` (seconds, the check's
         time after that) already spans are skipped, not made up in a burst.
         """
-        if self.poke_interval <= 0:
-            return 0.0
         return self.poke_interval - max(0.0, late) % self.poke_interval
 
     async def _open_hook(self) -> CreditsHook:
