@@ -298,8 +298,8 @@ class Turns:
     _of: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Turns] = weakref.WeakKeyDictionary()
 
     def __init__(self) -> None:
-        #: seconds of checks counted in this loop iteration, at least (reset by :meth:`_tick`,
-        #: which the checks schedule once they count half a turn)
+        #: seconds of checks counted in this loop iteration, at least (:meth:`_tick` starts it at
+        #: what the turns it released took; the checks schedule a _tick once they count half a turn)
         self._used = 0.0
         #: learned seconds a check takes, resumption and its next sleep included
         self._cost = 50e-6
@@ -347,10 +347,12 @@ class Turns:
         between the first of them and that ``_tick`` is what they took.
         """
         self._ticking = False
+        # the turns released last ran in this iteration, just before this _tick: what they took
+        # counts against this iteration's checks still to come (triggers whose sleep just ended)
         self._used = 0.0
         if self._first_turn is not None:
-            taken = (time.perf_counter() - self._first_turn) / max(1, self._released)
-            self._cost += (taken - self._cost) / 4
+            self._used = time.perf_counter() - self._first_turn
+            self._cost += (self._used / max(1, self._released) - self._cost) / 4
             self._first_turn = None
         released, budget = 0, max(1, int(TURN_SECONDS / self._cost))
         while self._waiting and released < budget:
@@ -359,7 +361,7 @@ class Turns:
                 turn.set_result(None)
                 released += 1
         self._released = released
-        if self._waiting or released:
+        if self._waiting or released or self._used:  # (a _tick resets what this one counted)
             self._tick_soon()
 
 

@@ -48,7 +48,10 @@ RESERVATION_SCENARIOS = {
         decided=(200, 700, 700, ["other"]),
     ),
     "waits_until_others_expire": ReservationScenario(
-        (("killed_run", 500, 0.4),), decided=(0, 600, 600, []), requests=None
+        # long enough that a loaded machine's first check still finds it held
+        (("killed_run", 500, 2.0),),
+        decided=(0, 600, 600, []),
+        requests=None,
     ),
     "times_out_while_others_hold_the_credits": ReservationScenario(
         (("other", 500, 3600),), TIMING_OUT, error=AirflowSensorTimeout, requests=None
@@ -133,7 +136,7 @@ SCRIPTED_RUNWAY = {"min_runway": timedelta(days=7)}
 LEDGER_SCENARIOS = {
     "within_budget": LedgerScenario(((100, 3600, None),), BUDGET),
     "budget_waits_until_others_expire": LedgerScenario(
-        ((300, 1.5, None),), BUDGET, blocked_by="budget", requests=None
+        ((300, 2.0, None),), BUDGET, blocked_by="budget", requests=None
     ),
     "budget_wait_times_out": LedgerScenario(
         ((300, 3600, None),),

@@ -317,6 +317,40 @@ async def test_checks_released_together_take_turns_of_the_loop(
     assert len(set(checked_in)) == 20  # each check in a loop iteration of its own
 
 
+async def test_a_check_arriving_where_released_turns_ran_waits_for_the_next_turn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A trigger whose sleep ends in the loop iteration where released turns already ran counts
+    them: it waits for a later iteration instead of adding its check to a spent turn."""
+    monkeypatch.setattr(shared_reads, "TURN_SECONDS", 1e-9)  # one check per loop iteration
+    loop = asyncio.get_running_loop()
+    turns = Turns.of_running_loop()
+    iteration = [0]
+    counting = [True]
+
+    def count() -> None:  # runs once per loop iteration
+        iteration[0] += 1
+        if counting[0]:
+            loop.call_soon(count)
+
+    checked: dict[str, int] = {}
+
+    async def check(name: str) -> None:
+        await turns.take()
+        checked[name] = iteration[0]
+
+    count()
+    tasks = [asyncio.create_task(check("first")), asyncio.create_task(check("released"))]
+    await asyncio.sleep(0)  # "first" checks at once, "released" waits for the next _tick
+    # runs after that _tick: the arrival's first step lands in the iteration "released" resumes in
+    loop.call_soon(lambda: tasks.append(asyncio.create_task(check("arrival"))))
+    while len(checked) < 3:
+        await asyncio.sleep(0)
+    counting[0] = False
+    await asyncio.gather(*tasks)
+    assert checked["first"] < checked["released"] < checked["arrival"], checked
+
+
 async def test_a_trigger_cancelled_while_it_waits_for_its_turn_passes_it_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
