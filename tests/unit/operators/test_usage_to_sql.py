@@ -11,6 +11,7 @@ import pytest
 from airflow_provider_credits.exceptions import CreditsConfigError, TableSchemaError
 from airflow_provider_credits.models import UsageRecord
 from airflow_provider_credits.operators.usage_to_sql import UsageToSqlOperator
+from tests.support.parse_imports import modules_a_parse_imports, run_time_only
 from tests.support.usage_fakes import DAY, JAN1, context
 
 
@@ -206,3 +207,14 @@ def test_openlineage_on_start_is_empty_lineage_not_none(monkeypatch):
     assert op.get_openlineage_facets_on_start() == OperatorLineage()
     monkeypatch.setitem(sys.modules, "airflow.providers.openlineage.extractors", None)  # not installed
     assert op.get_openlineage_facets_on_start() is None
+
+
+def test_a_dag_parse_imports_no_run_time_module():
+    """Importing and building the operator (every DAG parse) imports no models, storage tables or SQLAlchemy."""
+    imported = modules_a_parse_imports(
+        "from airflow_provider_credits.operators.usage_to_sql import UsageToSqlOperator\n"
+        "with DAG('parse', schedule=None):\n"
+        "    UsageToSqlOperator(task_id='u', credits_conn_id=['a', 'b'], sql_conn_id='db', usage_table='s.usage')\n"
+    )
+    assert "airflow_provider_credits.operators.usage_to_sql" in imported
+    assert run_time_only(imported) == []
