@@ -43,6 +43,36 @@ def test_sql_conn_id_stays_required():
         UsageToSqlOperator(task_id="t", credits_conn_id="a")
 
 
+@pytest.mark.parametrize("where", ["dag", "task_group", "task"])
+def test_a_conn_id_in_default_args_is_not_read_and_the_error_says_so(where):
+    """common-sql's operators take ``conn_id`` from ``default_args``; this one reads ``sql_conn_id``
+    only. Without it, the parse fails saying that ``conn_id`` is not read (not just "missing")."""
+    from airflow.sdk import DAG, TaskGroup
+
+    defaults = {"default_args": {"conn_id": "warehouse"}}
+    with (
+        DAG("d", schedule=None, **(defaults if where == "dag" else {})),
+        TaskGroup("g", **(defaults if where == "task_group" else {})),
+        pytest.raises(TypeError, match=r"missing keyword argument 'sql_conn_id' .*does not read conn_id"),
+    ):
+        UsageToSqlOperator(task_id="t", credits_conn_id="a", **(defaults if where == "task" else {}))
+
+
+def test_a_default_conn_id_serves_common_sql_operators_and_default_sql_conn_id_this_one():
+    """One DAG's ``default_args``: ``conn_id`` for its SQLExecuteQueryOperator tasks, ``sql_conn_id``
+    (or the argument itself) for this operator; neither is taken for the other."""
+    from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+    from airflow.sdk import DAG
+
+    with DAG("d", schedule=None, default_args={"conn_id": "warehouse", "sql_conn_id": "usage_db"}):
+        by_default = UsageToSqlOperator(task_id="t", credits_conn_id="a")
+        explicit = UsageToSqlOperator(task_id="u", credits_conn_id="a", sql_conn_id="other_db")
+        query = SQLExecuteQueryOperator(task_id="q", sql="SELECT 1")
+    assert (by_default.sql_conn_id, by_default.conn_id) == ("usage_db", "usage_db")
+    assert (explicit.sql_conn_id, explicit.conn_id) == ("other_db", "other_db")
+    assert query.conn_id == "warehouse"
+
+
 def test_a_missing_database_connection_fails_before_any_vendor_call(vendors, monkeypatch):
     """Vendors limit their requests (e.g. Lusha: 5 a minute): none is spent on a run that cannot write."""
     from airflow_provider_credits.operators import usage_to_sql
