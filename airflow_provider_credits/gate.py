@@ -1,6 +1,8 @@
 """The credit gate: what the sensor (poke and reschedule) and its trigger wait for.
 
-Everything here is pure: no I/O, no Airflow. The sensor and the trigger only differ in how
+Everything here is pure: no I/O, no Airflow, and no pydantic class built at import (the sensor
+imports this module at every DAG parse: its decision, :class:`ThresholdDecision`, is a model
+of :mod:`airflow_provider_credits.models`, imported when a balance is judged). The sensor and the trigger only differ in how
 they fetch a balance (sync or async); what a balance or an error *means* is decided here once:
 
 * :class:`Gate` is the validated, frozen gate, built once from the sensor's arguments
@@ -21,19 +23,20 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict
-
+from airflow_provider_credits.amounts import fmt, parse_amount
 from airflow_provider_credits.exceptions import (
     CreditsConfigError,
     CreditsError,
     CreditsExhaustedError,
     CreditsTransportError,
 )
-from airflow_provider_credits.models import MAX_CREDITS, CreditBalance, Credits
+
+if TYPE_CHECKING:
+    from airflow_provider_credits.models import CreditBalance, ThresholdDecision
 
 __all__ = [
     "DEFAULT_MAX_UNREACHABLE_CHECKS",
@@ -64,39 +67,6 @@ HUNDRED = Decimal(100)
 #: default of the sensor's ``max_unreachable_checks``: checks in a row that got no HTTP
 #: response at all, with none ever getting one since the task (try) started, before it fails.
 DEFAULT_MAX_UNREACHABLE_CHECKS = 5
-
-
-def fmt(amount: Decimal) -> str:
-    """Show an amount without exponent or trailing zeros (``"1000.00"`` -> ``"1000"``)."""
-    return format(amount.normalize(), "f")
-
-
-def parse_amount(name: str, value: Any, *, maximum: Decimal | None = None) -> Decimal | None:
-    """Turn a threshold (number or numeric string, e.g. rendered from XCom) into a Decimal.
-
-    :param name: argument name, for the error message.
-    :param value: int, float, Decimal, numeric string, or None (not set).
-    :param maximum: largest accepted value (100 for percentages); amounts are always below
-        :data:`~airflow_provider_credits.models.MAX_CREDITS` (10^14), like every credit amount.
-    :raises CreditsConfigError: bool, not a number, NaN/infinite, negative or above ``maximum``.
-    """
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
-        raise CreditsConfigError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    try:
-        amount = Decimal(value.strip() if isinstance(value, str) else str(value))
-    except InvalidOperation:
-        raise CreditsConfigError(f"{name} must be a number, got {value!r}") from None
-    if not amount.is_finite():
-        raise CreditsConfigError(f"{name} must be a finite number, got {value!r}")
-    if amount < 0:
-        raise CreditsConfigError(f"{name} must not be negative, got {value!r}")
-    if maximum is not None and amount > maximum:
-        raise CreditsConfigError(f"{name} must be at most {maximum}, got {value!r}")
-    if amount >= MAX_CREDITS:
-        raise CreditsConfigError(f"{name} must be below 10^14 (no account holds more), got {value!r}")
-    return amount
 
 
 @dataclass(frozen=True)
@@ -157,31 +127,6 @@ def parse_thresholds(min_remaining: Any, min_remaining_pct: Any) -> Thresholds:
     return thresholds
 
 
-class ThresholdDecision(BaseModel):
-    """Whether one pool has enough credits, with the numbers that led there (JSON-ready).
-
-    :param met: True when ``remaining - reserved >= needed``.
-    :param pool: the pool's name.
-    :param unit: the pool's unit (credits, requests, ...).
-    :param remaining: credits the vendor reports as remaining.
-    :param limit: the pool's limit, when the vendor says.
-    :param reserved: credits already reserved by others, not available to this task.
-    :param needed: the credits that must be available.
-    :param message: the decision in one human line.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    met: bool
-    pool: str
-    unit: str
-    remaining: Credits
-    limit: Credits | None
-    reserved: Credits
-    needed: Credits
-    message: str
-
-
 def decide(
     balance: CreditBalance,
     *,
@@ -220,6 +165,8 @@ def _decide(
     claim: Decimal | None,
 ) -> ThresholdDecision:
     """:func:`decide` on validated arguments (what a :class:`Gate` calls: it validated them once)."""
+    from airflow_provider_credits.models import ThresholdDecision
+
     pool = balance.pool(credit_pool)
     where = f"{balance.vendor} pool {pool.name!r}"
     if pool.remaining is None and pool.limit is None and pool.used is not None:
@@ -650,3 +597,13 @@ def error_payload(error: CreditsError) -> dict[str, Any]:
 def error_from_payload(payload: dict[str, Any]) -> CreditsError:
     """Rebuild the error a trigger event describes (see :meth:`CreditsError.from_payload`)."""
     return CreditsError.from_payload(payload)
+
+
+def __getattr__(name: str) -> Any:
+    # ThresholdDecision is a pydantic model: it lives in ``models`` so that importing the gate
+    # (the sensor does at every DAG parse) builds no pydantic class.
+    if name == "ThresholdDecision":
+        from airflow_provider_credits.models import ThresholdDecision
+
+        return ThresholdDecision
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -40,8 +40,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
+from airflow_provider_credits.amounts import parse_amount
 from airflow_provider_credits.exceptions import CreditsConfigError
-from airflow_provider_credits.models import as_utc, utcnow
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -111,12 +111,19 @@ def parse_spend(value: Any, *, name: str = "spent") -> Decimal:
     :param name: the argument's name, for the message.
     :raises CreditsConfigError: None, a bool, not a number, NaN/infinite or negative.
     """
-    from airflow_provider_credits.gate import parse_amount
-
     amount = parse_amount(name, value)
     if amount is None:
         raise CreditsConfigError(f"{name} must be a number of credits, got None")
     return amount
+
+
+def check_period(period: Any) -> None:
+    """Refuse a budget period other than ``day``, ``week`` and ``month``.
+
+    :raises CreditsConfigError: another period.
+    """
+    if period not in BUDGET_PERIODS:
+        raise CreditsConfigError(f"budget_period must be one of {', '.join(BUDGET_PERIODS)}, got {period!r}")
 
 
 def period_bounds(period: str, now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -129,8 +136,9 @@ def period_bounds(period: str, now: datetime | None = None) -> tuple[datetime, d
     :param now: the moment (aware; naive is UTC); default now.
     :raises CreditsConfigError: another period.
     """
-    if period not in BUDGET_PERIODS:
-        raise CreditsConfigError(f"budget_period must be one of {', '.join(BUDGET_PERIODS)}, got {period!r}")
+    from airflow_provider_credits.models import as_utc, utcnow
+
+    check_period(period)
     moment = as_utc(now) if now is not None else utcnow()
     assert moment is not None
     day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -225,6 +233,7 @@ def spend_by_dag(
     """
     import sqlalchemy as sa
 
+    from airflow_provider_credits.models import as_utc, utcnow
     from airflow_provider_credits.reservations import DEFAULT_TABLE
 
     if by not in ("dag_id", "budget_key"):
@@ -327,6 +336,7 @@ def entries(
     """
     import sqlalchemy as sa
 
+    from airflow_provider_credits.models import as_utc
     from airflow_provider_credits.reservations import DEFAULT_TABLE
 
     _, ledger = _tables(reservation_table or DEFAULT_TABLE)
@@ -382,7 +392,7 @@ class Budget:
             return None
         amount = parse_spend(budget, name="budget")
         period = budget_period.strip().lower() if isinstance(budget_period, str) else budget_period
-        period_bounds(period)  # raises on an unknown period
+        check_period(period)
         if budget_key is not None and not isinstance(budget_key, str):
             raise CreditsConfigError(f"budget_key must be a string, got {budget_key!r}")
         if budget_refusal not in BUDGET_REFUSALS:

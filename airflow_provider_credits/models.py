@@ -15,6 +15,7 @@ from typing import Annotated, Any, overload
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
+from airflow_provider_credits.amounts import MAX_CREDITS
 from airflow_provider_credits.exceptions import UnknownCreditPoolError
 
 
@@ -23,10 +24,6 @@ def _number_to_json(value: Decimal | None) -> int | float | None:
         return None
     return int(value) if value == value.to_integral_value() else float(value)
 
-
-#: Larger amounts are refused: no account holds them, NUMERIC(18,4) columns cannot store them,
-#: and a value like ``1e999999999`` would turn into a billion-digit int in JSON (XCom).
-MAX_CREDITS = Decimal(10) ** 14
 
 Credits = Annotated[
     Decimal,
@@ -145,6 +142,31 @@ class UsageRecord(_Model):
     period_end: datetime
     amount: Credits
     unit: str = "credits"
+
+
+class ThresholdDecision(BaseModel):
+    """Whether one pool has enough credits, with the numbers that led there (JSON-ready): what the
+    gate (:mod:`airflow_provider_credits.gate`, which also names this class) decides on a balance.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    met: bool
+    """True when ``remaining - reserved >= needed``."""
+    pool: str
+    """The pool's name."""
+    unit: str
+    """The pool's unit (credits, requests, ...)."""
+    remaining: Credits
+    """Credits the vendor reports as remaining."""
+    limit: Credits | None
+    """The pool's limit, when the vendor says."""
+    reserved: Credits
+    """Credits already reserved by others, not available to this task."""
+    needed: Credits
+    """The credits that must be available."""
+    message: str
+    """The decision in one human line."""
 
 
 def daily_usage(

@@ -107,9 +107,10 @@ class UsageToSqlOperator(RejectEmptyTemplates, BaseSQLOperator):
 
     :param credits_conn_id: a vendor connection id, or a list of them.
     :param sql_conn_id: any common-sql database connection (SQLite, PostgreSQL, MySQL/MariaDB...),
-        templated; required, and not empty. ``conn_id`` reads the same value (common-sql's base
-        class looks it up there); passing ``conn_id=`` is refused as ambiguous beside
-        ``credits_conn_id``.
+        templated; required, and not empty (``default_args`` may give it, as ``sql_conn_id``).
+        ``conn_id`` reads the same value (common-sql's base class looks it up there); passing
+        ``conn_id=`` is refused as ambiguous beside ``credits_conn_id``, and a ``conn_id`` in
+        ``default_args`` (meant for common-sql's operators) is not read.
     :param start: start of the usage window (datetime or ISO string, templated); defaults to the
         run's data interval start.
     :param end: end of the usage window, exclusive (templated); defaults to the data interval end.
@@ -352,7 +353,11 @@ def _refusing_conn_id(init: Callable[..., None]) -> Callable[..., None]:
 
     Airflow's wrapper checks the required arguments before ``__init__`` runs: the likely mistake,
     ``conn_id=`` written for ``sql_conn_id=``, would be reported as "missing keyword argument
-    'sql_conn_id'". The signature stays the wrapped one (``functools.wraps``).
+    'sql_conn_id'". ``default_args`` (the DAG's, the task group's, the task's) fill in only the
+    arguments a class's ``__init__`` names: a ``conn_id`` there is not one of this operator's,
+    and ``BaseSQLOperator``, whose it is, gets ``conn_id=sql_conn_id``. So it is never used (it
+    serves common-sql's operators in the same DAG), and when ``sql_conn_id`` is missing the
+    wrapper's ``TypeError`` says that too. The signature stays the wrapped one (``functools.wraps``).
     """
 
     @wraps(init)
@@ -361,7 +366,15 @@ def _refusing_conn_id(init: Callable[..., None]) -> Callable[..., None]:
             raise _config_error(
                 "UsageToSqlOperator takes credits_conn_id (the vendor) and sql_conn_id (the database), not conn_id"
             )
-        init(self, *args, **kwargs)
+        try:
+            init(self, *args, **kwargs)
+        except TypeError as exc:  # "missing keyword argument(s) ... 'sql_conn_id'", from Airflow's wrapper
+            if "sql_conn_id" in kwargs or "'sql_conn_id'" not in str(exc):
+                raise
+            raise TypeError(
+                f"{exc} (the database connection; in default_args too it is sql_conn_id: "
+                "UsageToSqlOperator does not read conn_id, common-sql's name for it)"
+            ) from None
 
     return __init__
 

@@ -28,7 +28,6 @@ from airflow_provider_credits.notifications import (
     WAIT_UNAVAILABLE,
     GateNotifications,
 )
-from airflow_provider_credits.reservations import DEFAULT_TABLE, DEFAULT_TTL
 from airflow_provider_credits.templating import RejectEmptyTemplates
 from airflow_provider_credits.version_compat import (
     AirflowSensorTimeout,
@@ -162,8 +161,9 @@ class CreditThresholdSensor(GateNotifications, RejectEmptyTemplates, BaseSensorO
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         reserve: Any = None,
         reservation_conn_id: str | None = None,
-        reservation_ttl: timedelta | float = DEFAULT_TTL,
-        reservation_table: str = DEFAULT_TABLE,
+        # reservations.DEFAULT_TTL and DEFAULT_TABLE, written out: that module is not imported at parse
+        reservation_ttl: timedelta | float = timedelta(hours=2),
+        reservation_table: str = "credit_reservations",
         budget: Any = None,
         budget_period: str = "month",
         budget_key: str | None = None,
@@ -237,6 +237,8 @@ class CreditThresholdSensor(GateNotifications, RejectEmptyTemplates, BaseSensorO
         :raises CreditsConfigError: an unusable budget, period, refusal or runway, or a budget
             below an explicit ``reserve`` amount.
         """
+        if self.budget is None and self.min_runway is None:
+            return None, None  # most gates: the ledger module is not imported at parse
         from airflow_provider_credits.ledger import Budget, parse_min_runway
 
         def given(value: Any) -> Any:
@@ -538,8 +540,7 @@ def _event_problem(event: Any) -> str | None:
     """What makes ``event`` not one :class:`CreditThresholdTrigger` sends; None when it is one."""
     from pydantic import ValidationError
 
-    from airflow_provider_credits.gate import ThresholdDecision
-    from airflow_provider_credits.models import CreditBalance
+    from airflow_provider_credits.models import CreditBalance, ThresholdDecision
 
     status = event.get("status") if isinstance(event, dict) else None
     if not isinstance(status, str) or status not in EVENT_KEYS:

@@ -15,6 +15,7 @@ processors applied a column at a time: the write stays within reach of the raw d
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -38,14 +39,18 @@ MAX_PARAMS_PER_STATEMENT = 999
 #: SQLite: how long a writer waits for the database lock before giving up (seconds)
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
-#: how long creating or upgrading a table waits for a lock (seconds): on MySQL/MariaDB for another run
-#: doing the same (``GET_LOCK``), on PostgreSQL for any session's lock on the table (``lock_timeout``);
-#: then it fails with a CreditsStorageError naming the table
+#: how long creating or upgrading a table waits for a lock (seconds): for any session's lock on the
+#: table (PostgreSQL: ``lock_timeout``; MySQL/MariaDB: ``lock_wait_timeout``, whole seconds, for its
+#: metadata lock) and, on MySQL/MariaDB, for another run doing the same (``GET_LOCK``); then it
+#: fails with a CreditsStorageError naming the table
 DDL_LOCK_TIMEOUT_S = 600
 
 #: PostgreSQL: how long a write waits for another writer's lock on its table (seconds); then it
 #: fails with a CreditsStorageError instead of hanging until the task's own timeout
 WRITE_LOCK_TIMEOUT_S = 600
+
+#: MySQL/MariaDB's error "Lock wait timeout exceeded" (ER_LOCK_WAIT_TIMEOUT)
+MYSQL_LOCK_WAIT_TIMEOUT = 1205
 
 _SERVER_DIALECTS = ("postgresql", "mysql", "mariadb")
 _IMMEDIATE = "credits_immediate"  # execution option read by the SQLite "begin" listener
@@ -253,27 +258,20 @@ class Database:
         statement on its own, so without it a concurrent run could see the table halfway through
         an upgrade (e.g. between DROP and ADD PRIMARY KEY) and start the upgrade again, or find no
         key. PostgreSQL and SQLite run the DDL in one transaction, holding the table's lock until
-        the commit. On PostgreSQL the DDL waits for other sessions' locks on the table (an open
-        transaction that read or wrote it) at most ``DDL_LOCK_TIMEOUT_S`` (``lock_timeout``): an
-        ``ALTER TABLE`` waiting for its ACCESS EXCLUSIVE lock makes every new reader of the table
-        queue behind it, so it must not wait without end.
+        the commit. On PostgreSQL and MySQL/MariaDB the DDL waits for other sessions' locks on the
+        table (an open transaction that read or wrote it) at most ``DDL_LOCK_TIMEOUT_S``
+        (PostgreSQL: ``lock_timeout`` for the transaction; MySQL/MariaDB: the session's
+        ``lock_wait_timeout`` for the metadata lock, set back afterwards): an ``ALTER TABLE`` or
+        ``CREATE INDEX`` waiting for its exclusive lock makes every new reader of the table queue
+        behind it, so it must not wait without end (the servers' defaults: none on PostgreSQL, a day
+        on MariaDB, a year on MySQL).
 
-        :raises CreditsStorageError: the lock was not granted within ``DDL_LOCK_TIMEOUT_S``.
+        :raises CreditsStorageError: a lock was not granted within ``DDL_LOCK_TIMEOUT_S``.
         """
         if self.name == "postgresql":
             _set_lock_timeout(conn, DDL_LOCK_TIMEOUT_S)
-            try:
+            with self._ddl_waits(t):
                 yield
-            except sa.exc.DBAPIError as exc:
-                if not _lock_wait_ran_out(exc):
-                    raise
-                statement = " ".join(str(exc.statement or "DDL").split()[:2]).upper()
-                raise CreditsStorageError(
-                    f"creating or upgrading table {t.fullname} ({self.name}, connection "
-                    f"{self.hook.get_conn_id()!r}): {statement} waited more than {DDL_LOCK_TIMEOUT_S:g} s "
-                    "for a lock that another session holds on the table (e.g. a transaction left open); "
-                    "nothing was changed"
-                ) from exc.orig
             return
         if self.name not in ("mysql", "mariadb"):
             yield
@@ -291,10 +289,41 @@ class Database:
                 f"for more than {DDL_LOCK_TIMEOUT_S:g} s"
             ) from TimeoutError(f"GET_LOCK waited {DDL_LOCK_TIMEOUT_S:g} s")
         try:
-            yield
+            before = int(conn.exec_driver_sql("SELECT @@SESSION.lock_wait_timeout").scalar_one())
+            conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {max(1, math.ceil(DDL_LOCK_TIMEOUT_S))}")
+            try:
+                with self._ddl_waits(t):
+                    yield
+            finally:
+                with suppress(sa.exc.DBAPIError):  # a lost connection is not reused
+                    conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {before}")
         finally:
             with suppress(sa.exc.DBAPIError):  # a lost connection released the lock already
                 conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+
+    @contextmanager
+    def _ddl_waits(self, t: sa.Table) -> Iterator[None]:
+        """Turn a DDL statement's lock wait that ran out (see :meth:`ddl_lock`) into a
+        :class:`CreditsStorageError` naming ``t``.
+
+        :raises CreditsStorageError: a statement waited more than ``DDL_LOCK_TIMEOUT_S``.
+        """
+        try:
+            yield
+        except sa.exc.DBAPIError as exc:
+            if not _lock_wait_ran_out(exc):
+                raise
+            statement = " ".join(str(exc.statement or "DDL").split()[:2]).upper()
+            outcome = (
+                "nothing was changed"
+                if self.name == "postgresql"
+                else "it was not run (MySQL commits each DDL statement: the next run goes on from there)"
+            )
+            raise CreditsStorageError(
+                f"creating or upgrading table {t.fullname} ({self.name}, connection "
+                f"{self.hook.get_conn_id()!r}): {statement} waited more than {DDL_LOCK_TIMEOUT_S:g} s "
+                f"for a lock that another session holds on the table (e.g. a transaction left open); {outcome}"
+            ) from exc.orig
 
     @staticmethod
     def _check(inspector: sa.Inspector, t: sa.Table, exists: bool) -> None:
@@ -468,16 +497,20 @@ def _lock_wait_ran_out(exc: BaseException) -> bool:
     """Whether ``exc``, or the error it was raised from, is a bounded lock wait that ran out.
 
     PostgreSQL's ``lock_not_available`` (SQLSTATE 55P03, from ``lock_timeout``; psycopg 3 names it
-    ``sqlstate``, psycopg2 ``pgcode``), or ``GET_LOCK``'s timeout. Such a wait is not tried again:
-    the bound would multiply.
+    ``sqlstate``, psycopg2 ``pgcode``), MySQL/MariaDB's "Lock wait timeout exceeded" (error 1205,
+    from ``lock_wait_timeout`` or ``innodb_lock_wait_timeout``; mysqlclient and PyMySQL give it as
+    the first argument, mysql-connector as ``errno``), or ``GET_LOCK``'s timeout. Such a wait is
+    not tried again: the bound would multiply.
     """
     for error in (exc, getattr(exc, "orig", None), exc.__cause__):
+        if error is None:
+            continue
         if isinstance(error, TimeoutError):
             return True
-        if error is not None and "55P03" in (
-            getattr(error, "sqlstate", None),
-            getattr(error, "pgcode", None),
-        ):
+        if "55P03" in (getattr(error, "sqlstate", None), getattr(error, "pgcode", None)):
+            return True
+        args = getattr(error, "args", ())
+        if getattr(error, "errno", None) == MYSQL_LOCK_WAIT_TIMEOUT or args[:1] == (MYSQL_LOCK_WAIT_TIMEOUT,):
             return True
     return False
 

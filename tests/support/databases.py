@@ -65,14 +65,16 @@ class Database:
     def session_holding(self, sql: str) -> Iterator[None]:
         """Another session that runs ``sql`` and keeps its transaction, and its locks, until the block ends.
 
-        On PostgreSQL the session is ended after 30 s idle: code waiting for it without a bound then
-        goes on, and its test fails instead of hanging.
+        The server ends the session after 30 s idle: code waiting for it without a bound then goes
+        on, and its test fails instead of hanging.
         """
         conn = self.hook().get_conn()
         try:
             cursor = conn.cursor()
             if self.kind == "postgres":
                 cursor.execute("SET idle_in_transaction_session_timeout = '30s'")
+            elif self.kind == "mysql":
+                cursor.execute("SET SESSION wait_timeout = 30")
             cursor.execute(sql)
             yield
         finally:

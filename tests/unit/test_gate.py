@@ -369,3 +369,14 @@ def test_amounts_of_ten_to_the_fourteen_or_more_are_refused_at_parse_time(
     kwargs = {"min_remaining": 1, argument: amount}
     with pytest.raises(CreditsConfigError, match="below 10\\^14"):
         Gate.build(**kwargs)
+
+
+def test_threshold_decision_is_the_models_and_other_names_are_attribute_errors() -> None:
+    """The decision is a pydantic model in ``models`` (the gate builds none at import); the gate
+    still names it."""
+    import airflow_provider_credits.gate as gate_module
+    from airflow_provider_credits.models import ThresholdDecision
+
+    assert gate_module.ThresholdDecision is ThresholdDecision
+    with pytest.raises(AttributeError, match="has no attribute 'Decision'"):
+        gate_module.Decision  # noqa: B018

@@ -64,22 +64,27 @@ def test_tables_under_other_names_get_their_own_index_names(
     assert all(str(i.name).startswith(f"ix_{first.name}_") for i in first.indexes)
 
 
-@pytest.mark.postgres
 @pytest.mark.integration
+@pytest.mark.parametrize(
+    "kind",
+    [pytest.param("postgres", marks=pytest.mark.postgres), pytest.param("mysql", marks=pytest.mark.mysql)],
+)
 def test_adding_an_index_waits_for_another_sessions_lock_only_so_long(
-    postgres_db: databases.Database, monkeypatch: pytest.MonkeyPatch
+    kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """PostgreSQL: ``CREATE INDEX`` (SHARE lock) on a table that an open transaction wrote waits at
-    most ``DDL_LOCK_TIMEOUT_S``, once (not again: that would multiply the bound), then fails naming
-    the table; nothing is left half done."""
+    """``CREATE INDEX`` on a table that an open transaction wrote (PostgreSQL: SHARE lock; MySQL and
+    MariaDB: the table's metadata lock, bounded by the server's ``lock_wait_timeout`` otherwise, a
+    day or a year) waits at most ``DDL_LOCK_TIMEOUT_S``, once (not again: that would multiply the
+    bound), then fails naming the table; no index is left behind."""
     from airflow_provider_credits.exceptions import CreditsStorageError
     from airflow_provider_credits.storage import database as storage
 
-    db = Database(postgres_db.hook())
-    t = table(USAGE, TableName.parse(postgres_db.table("ix")))
+    server: databases.Database = request.getfixturevalue(f"{kind}_db")
+    db = Database(server.hook())
+    t = table(USAGE, TableName.parse(server.table("ix")))
     with db.begin() as conn:
         _without_indexes(t).create(conn)
-    monkeypatch.setattr(storage, "DDL_LOCK_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(storage, "DDL_LOCK_TIMEOUT_S", 1)
     creates: list[str] = []
     sa.event.listen(
         db.engine,
@@ -87,12 +92,38 @@ def test_adding_an_index_waits_for_another_sessions_lock_only_so_long(
         lambda conn, cursor, sql, *args: creates.append(sql) if sql.startswith("CREATE INDEX") else None,
     )
     with (
-        postgres_db.session_holding(f"DELETE FROM {t.name} WHERE false"),  # ROW EXCLUSIVE, left open
-        pytest.raises(CreditsStorageError, match=rf"upgrading table {t.name} .*lock"),
+        server.session_holding(f"DELETE FROM {t.name} WHERE 1 = 0"),  # a write lock, left open
+        pytest.raises(
+            CreditsStorageError, match=rf"upgrading table {t.name} .*CREATE INDEX waited more than 1 s"
+        ),
     ):
         db.prepare([t], create=True)
     assert len(creates) == 1  # the first index waited, and nothing was tried again
     assert not {str(i.name) for i in t.indexes} & _index_names(db, t)
     db.prepare([t], create=True)
     assert {str(i.name) for i in t.indexes} <= _index_names(db, t)
+    db.dispose()
+
+
+@pytest.mark.mysql
+@pytest.mark.integration
+def test_the_ddl_bound_is_the_sessions_only_while_the_ddl_runs(
+    mysql_db: databases.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MySQL/MariaDB: ``lock_wait_timeout`` is a session setting: a connection that goes back to a
+    pool after the DDL waits as the server says again."""
+    from airflow_provider_credits.storage import database as storage
+
+    db = Database(mysql_db.hook())
+    t = table(USAGE, TableName.parse(mysql_db.table("ix")))
+    monkeypatch.setattr(storage, "DDL_LOCK_TIMEOUT_S", 2.5)
+
+    def bound(conn: sa.Connection) -> int:
+        return int(conn.exec_driver_sql("SELECT @@SESSION.lock_wait_timeout").scalar_one())
+
+    with db.begin() as conn:
+        server_default = bound(conn)
+        with db.ddl_lock(conn, t):
+            assert bound(conn) == 3  # whole seconds, rounded up
+        assert bound(conn) == server_default != 3
     db.dispose()

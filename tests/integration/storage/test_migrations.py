@@ -169,24 +169,32 @@ def test_concurrent_runs_upgrade_an_old_table_once_and_all_succeed(old, vendors)
     assert old.db.count(old.balances) == 2 + 2 * runs
 
 
-@pytest.mark.postgres
 @pytest.mark.integration
+@pytest.mark.parametrize(
+    "kind",
+    [pytest.param("postgres", marks=pytest.mark.postgres), pytest.param("mysql", marks=pytest.mark.mysql)],
+)
 def test_an_upgrade_waits_for_another_sessions_lock_only_so_long_then_readers_go_on(
-    postgres_db: Database, vendors, monkeypatch
+    kind, request, vendors, monkeypatch
 ):
-    """PostgreSQL: the upgrade's ALTER TABLE (ACCESS EXCLUSIVE) waits for an open transaction that
-    read the old table (a BI session) at most ``DDL_LOCK_TIMEOUT_S``; readers queue behind a waiting
-    ALTER, so an unbounded wait would block them too. Then the run fails naming the table."""
+    """The upgrade's ALTER TABLE (PostgreSQL: ACCESS EXCLUSIVE; MySQL/MariaDB: an exclusive metadata
+    lock, bounded by the server's ``lock_wait_timeout`` otherwise, a day or a year) waits for an open
+    transaction that read the old table (a BI session) at most ``DDL_LOCK_TIMEOUT_S``; readers queue
+    behind a waiting ALTER, so an unbounded wait would block them too. Then the run fails naming the
+    table."""
     import airflow_provider_credits.storage.database as storage
     from airflow_provider_credits.exceptions import CreditsStorageError
 
-    target = Target(postgres_db)
-    postgres_db.run(old_balances_ddl("postgres", target.balances))
-    monkeypatch.setattr(storage, "DDL_LOCK_TIMEOUT_S", 0.5)
-    with postgres_db.session_holding(f"SELECT COUNT(*) FROM {target.balances}"):  # ACCESS SHARE, left open
-        with pytest.raises(CreditsStorageError, match=rf"upgrading table {target.balances} .*lock"):
+    server: Database = request.getfixturevalue(f"{kind}_db")
+    target = Target(server)
+    server.run(old_balances_ddl(kind, target.balances))
+    monkeypatch.setattr(storage, "DDL_LOCK_TIMEOUT_S", 1)
+    with server.session_holding(f"SELECT COUNT(*) FROM {target.balances}"):  # a read lock, left open
+        with pytest.raises(
+            CreditsStorageError, match=rf"upgrading table {target.balances} .*waited more than 1 s"
+        ):
             target.run(JAN1, JAN1 + DAY)
-        assert postgres_db.count(target.balances) == 0  # another reader is not queued any more
-    assert primary_key(postgres_db, target.balances) == {"connection_id", "pool", "logical_date"}
+        assert server.count(target.balances) == 0  # another reader is not queued any more
+    assert primary_key(server, target.balances) == {"connection_id", "pool", "logical_date"}
     target.run(JAN1, JAN1 + DAY)  # the next run upgrades it
-    assert primary_key(postgres_db, target.balances) == {"connection_id", "pool", "fetched_at"}
+    assert primary_key(server, target.balances) == {"connection_id", "pool", "fetched_at"}

@@ -11,6 +11,7 @@ import pytest
 from airflow_provider_credits.exceptions import CreditsConfigError, TableSchemaError
 from airflow_provider_credits.models import UsageRecord
 from airflow_provider_credits.operators.usage_to_sql import UsageToSqlOperator
+from tests.support.parse_imports import modules_a_parse_imports, run_time_only
 from tests.support.usage_fakes import DAY, JAN1, context
 
 
@@ -40,6 +41,36 @@ def test_sql_conn_id_stays_required():
     assert inspect.signature(UsageToSqlOperator).parameters["sql_conn_id"].default is inspect.Parameter.empty
     with pytest.raises(TypeError, match="missing keyword argument 'sql_conn_id'"):
         UsageToSqlOperator(task_id="t", credits_conn_id="a")
+
+
+@pytest.mark.parametrize("where", ["dag", "task_group", "task"])
+def test_a_conn_id_in_default_args_is_not_read_and_the_error_says_so(where):
+    """common-sql's operators take ``conn_id`` from ``default_args``; this one reads ``sql_conn_id``
+    only. Without it, the parse fails saying that ``conn_id`` is not read (not just "missing")."""
+    from airflow.sdk import DAG, TaskGroup
+
+    defaults = {"default_args": {"conn_id": "warehouse"}}
+    with (
+        DAG("d", schedule=None, **(defaults if where == "dag" else {})),
+        TaskGroup("g", **(defaults if where == "task_group" else {})),
+        pytest.raises(TypeError, match=r"missing keyword argument 'sql_conn_id' .*does not read conn_id"),
+    ):
+        UsageToSqlOperator(task_id="t", credits_conn_id="a", **(defaults if where == "task" else {}))
+
+
+def test_a_default_conn_id_serves_common_sql_operators_and_default_sql_conn_id_this_one():
+    """One DAG's ``default_args``: ``conn_id`` for its SQLExecuteQueryOperator tasks, ``sql_conn_id``
+    (or the argument itself) for this operator; neither is taken for the other."""
+    from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+    from airflow.sdk import DAG
+
+    with DAG("d", schedule=None, default_args={"conn_id": "warehouse", "sql_conn_id": "usage_db"}):
+        by_default = UsageToSqlOperator(task_id="t", credits_conn_id="a")
+        explicit = UsageToSqlOperator(task_id="u", credits_conn_id="a", sql_conn_id="other_db")
+        query = SQLExecuteQueryOperator(task_id="q", sql="SELECT 1")
+    assert (by_default.sql_conn_id, by_default.conn_id) == ("usage_db", "usage_db")
+    assert (explicit.sql_conn_id, explicit.conn_id) == ("other_db", "other_db")
+    assert query.conn_id == "warehouse"
 
 
 def test_a_missing_database_connection_fails_before_any_vendor_call(vendors, monkeypatch):
@@ -206,3 +237,14 @@ def test_openlineage_on_start_is_empty_lineage_not_none(monkeypatch):
     assert op.get_openlineage_facets_on_start() == OperatorLineage()
     monkeypatch.setitem(sys.modules, "airflow.providers.openlineage.extractors", None)  # not installed
     assert op.get_openlineage_facets_on_start() is None
+
+
+def test_a_dag_parse_imports_no_run_time_module():
+    """Importing and building the operator (every DAG parse) imports no models, storage tables or SQLAlchemy."""
+    imported = modules_a_parse_imports(
+        "from airflow_provider_credits.operators.usage_to_sql import UsageToSqlOperator\n"
+        "with DAG('parse', schedule=None):\n"
+        "    UsageToSqlOperator(task_id='u', credits_conn_id=['a', 'b'], sql_conn_id='db', usage_table='s.usage')\n"
+    )
+    assert "airflow_provider_credits.operators.usage_to_sql" in imported
+    assert run_time_only(imported) == []

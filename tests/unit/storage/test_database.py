@@ -111,3 +111,39 @@ def test_a_password_is_redacted_as_airflow_masks_secrets(
         raise sa.exc.OperationalError("LOCK TABLE credit_balances", None, driver_error)
 
     assert str(excinfo.value).endswith(f"RuntimeError: {shown}")
+
+
+class _MysqlclientError(Exception):
+    """What mysqlclient and PyMySQL raise: the error number first."""
+
+
+class _ConnectorError(Exception):
+    """What mysql-connector raises: the number as ``errno``."""
+
+    def __init__(self, errno: int, msg: str) -> None:
+        super().__init__(msg)
+        self.errno = errno
+
+
+@pytest.mark.parametrize(
+    ("driver_error", "ran_out"),
+    [
+        (_MysqlclientError(1205, "Lock wait timeout exceeded; try restarting transaction"), True),
+        (_ConnectorError(1205, "Lock wait timeout exceeded; try restarting transaction"), True),
+        (_MysqlclientError(1213, "Deadlock found when trying to get lock"), False),
+        (_MysqlclientError("1205 is not an error number here"), False),
+        (RuntimeError("connection refused"), False),
+    ],
+    ids=["mysqlclient", "mysql-connector", "deadlock", "text", "other"],
+)
+def test_a_mysql_lock_wait_that_ran_out_is_known_by_every_driver(
+    driver_error: Exception, ran_out: bool
+) -> None:
+    """MySQL/MariaDB error 1205: a bounded lock wait that ran out is not tried again (the bound would
+    multiply), seen in SQLAlchemy's error or in the CreditsStorageError raised from the driver's."""
+    assert (
+        storage._lock_wait_ran_out(sa.exc.OperationalError("CREATE INDEX ix", None, driver_error)) is ran_out
+    )
+    wrapped = CreditsStorageError("creating or upgrading table t ...")
+    wrapped.__cause__ = driver_error
+    assert storage._lock_wait_ran_out(wrapped) is ran_out
