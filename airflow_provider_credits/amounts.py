@@ -18,9 +18,9 @@ __all__ = ["MAX_CREDITS", "fmt", "parse_amount"]
 MAX_CREDITS = Decimal(10) ** 14
 
 
-def fmt(amount: Decimal) -> str:
+def fmt(amount: Decimal | int) -> str:
     """Show an amount without exponent or trailing zeros (``"1000.00"`` -> ``"1000"``)."""
-    return format(amount.normalize(), "f")
+    return format(Decimal(amount).normalize(), "f")
 
 
 def parse_amount(name: str, value: Any, *, maximum: Decimal | None = None) -> Decimal | None:

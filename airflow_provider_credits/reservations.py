@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from airflow_provider_credits.amounts import fmt
 from airflow_provider_credits.exceptions import CreditsConfigError
 from airflow_provider_credits.models import Credits, _number_to_json, as_utc, utcnow
 from airflow_provider_credits.storage.names import TableName
@@ -805,20 +806,20 @@ class ReservationStore:
             return None
         left = max(budget.amount - spent - held, Decimal(0))
         message = (
-            f"budget {key!r}: {_fmt(spent)} spent this {budget.period} (since {period[0]:%Y-%m-%d} UTC) and "
-            f"{_fmt(held)} held by other reservations of {_fmt(budget.amount)}; {_fmt(left)} left, "
-            f"{_fmt(amount)} needed: refused by the budget, not the balance ({budget.refusal}; the period "
+            f"budget {key!r}: {fmt(spent)} spent this {budget.period} (since {period[0]:%Y-%m-%d} UTC) and "
+            f"{fmt(held)} held by other reservations of {fmt(budget.amount)}; {fmt(left)} left, "
+            f"{fmt(amount)} needed: refused by the budget, not the balance ({budget.refusal}; the period "
             f"ends {period[1]:%Y-%m-%d %H:%M} UTC)"
         )
         details = {
             "budget_key": key,
-            "budget": _fmt(budget.amount),
+            "budget": fmt(budget.amount),
             "budget_period": budget.period,
             "period_start": period[0].isoformat(),
             "period_end": period[1].isoformat(),
-            "spent": _fmt(spent),
-            "outstanding": _fmt(held),
-            "needed": _fmt(amount),
+            "spent": fmt(spent),
+            "outstanding": fmt(held),
+            "needed": fmt(amount),
         }
         return Refusal("budget", message, details, budget.refusal)
 
@@ -851,10 +852,6 @@ class ReservationStore:
         return [_reservation(row) for row in rows]
 
 
-def _fmt(amount: Decimal) -> str:
-    return format(Decimal(amount).normalize(), "f")
-
-
 def _short_runway(after: Decimal, runway: RunwayNeed, unit: str) -> Refusal | None:
     """The runway refusal, or None when ``after`` (credits left after reserving) lasts ``runway.days``."""
     if runway.burn_per_day is None:
@@ -863,15 +860,15 @@ def _short_runway(after: Decimal, runway: RunwayNeed, unit: str) -> Refusal | No
     if after >= needed:
         return None
     message = (
-        f"runway: {_fmt(after)} {unit} would be left after this reservation, less than "
-        f"{_fmt(runway.days)} days of burn at {_fmt(round(runway.burn_per_day, 4))} {unit}/day "
-        f"({_fmt(round(needed, 4))} {unit}): refused by the runway, not the balance"
+        f"runway: {fmt(after)} {unit} would be left after this reservation, less than "
+        f"{fmt(runway.days)} days of burn at {fmt(round(runway.burn_per_day, 4))} {unit}/day "
+        f"({fmt(round(needed, 4))} {unit}): refused by the runway, not the balance"
     )
     details = {
-        "min_runway_days": _fmt(runway.days),
-        "burn_per_day": _fmt(runway.burn_per_day),
-        "left_after": _fmt(after),
-        "runway_needed": _fmt(needed),
+        "min_runway_days": fmt(runway.days),
+        "burn_per_day": fmt(runway.burn_per_day),
+        "left_after": fmt(after),
+        "runway_needed": fmt(needed),
     }
     return Refusal("runway", message, details)
 
@@ -880,7 +877,7 @@ def _overspend_note(r: Reservation) -> str | None:
     """A note (and a warning in the log) when ``r`` spent more than it reserved."""
     if r.spent is None or r.spent <= r.amount:
         return None
-    note = f"overspent: {_fmt(r.spent)} spent of {_fmt(r.amount)} reserved"
+    note = f"overspent: {fmt(r.spent)} spent of {fmt(r.amount)} reserved"
     log.warning("reservation %s (%s/%s/%s): %s", r.reservation_id, r.dag_id, r.run_id, r.task_id, note)
     return note
 
