@@ -198,3 +198,23 @@ def test_an_upgrade_waits_for_another_sessions_lock_only_so_long_then_readers_go
     assert primary_key(server, target.balances) == {"connection_id", "pool", "logical_date"}
     target.run(JAN1, JAN1 + DAY)  # the next run upgrades it
     assert primary_key(server, target.balances) == {"connection_id", "pool", "fetched_at"}
+
+
+@pytest.mark.integration
+@pytest.mark.mysql
+def test_a_balances_upgrade_cut_after_drop_primary_key_is_finished_by_the_next_run(mysql_db, vendors):
+    """MySQL/MariaDB commit each DDL statement: an upgrade whose ADD PRIMARY KEY waited too long
+    (or whose worker died) leaves the table with the new columns and no primary key. The next
+    run finishes the upgrade, as the timeout's message promises, instead of failing on a DROP of a
+    key that is gone."""
+    target = Target(mysql_db)
+    mysql_db.run(old_balances_ddl("mysql", target.balances))
+    mysql_db.run(
+        f"ALTER TABLE {target.balances} ADD COLUMN dag_id VARCHAR(250), ADD COLUMN run_id VARCHAR(250)"
+    )
+    mysql_db.run(f"ALTER TABLE {target.balances} DROP PRIMARY KEY")
+    assert primary_key(mysql_db, target.balances) == set()
+
+    target.run(JAN1, JAN1 + DAY)
+
+    assert primary_key(mysql_db, target.balances) == {"connection_id", "pool", "fetched_at"}
