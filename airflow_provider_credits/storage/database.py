@@ -295,11 +295,15 @@ class Database:
                 with self._ddl_waits(t):
                     yield
             finally:
-                with suppress(sa.exc.DBAPIError):  # a lost connection is not reused
-                    conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {before}")
+                # a lost connection (invalidated: using it would raise "Can't reconnect until
+                # invalid transaction is rolled back" over the real error) is not reused
+                if not conn.invalidated:
+                    with suppress(sa.exc.DBAPIError):
+                        conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {before}")
         finally:
-            with suppress(sa.exc.DBAPIError):  # a lost connection released the lock already
-                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+            if not conn.invalidated:  # else the server released the lock with the session
+                with suppress(sa.exc.DBAPIError):
+                    conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
 
     @contextmanager
     def _ddl_waits(self, t: sa.Table) -> Iterator[None]:

@@ -127,3 +127,21 @@ def test_the_ddl_bound_is_the_sessions_only_while_the_ddl_runs(
             assert bound(conn) == 3  # whole seconds, rounded up
         assert bound(conn) == server_default != 3
     db.dispose()
+
+
+@pytest.mark.mysql
+@pytest.mark.integration
+def test_a_connection_lost_during_the_ddl_is_the_error_raised(mysql_db: databases.Database) -> None:
+    """MySQL/MariaDB: after the DDL's connection is lost, setting ``lock_wait_timeout`` back and
+    releasing the named lock are skipped (the server ended both with the session): the error is
+    the lost connection, not SQLAlchemy's "Can't reconnect until invalid transaction is rolled back"."""
+    db, other = Database(mysql_db.hook()), Database(mysql_db.hook())
+    t = table(USAGE, TableName.parse(mysql_db.table("ix")))
+    with pytest.raises(sa.exc.DBAPIError) as raised, db.begin() as conn, db.ddl_lock(conn, t):
+        session = conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar_one()
+        with other.begin() as killer:
+            killer.exec_driver_sql(f"KILL {int(session)}")
+        conn.exec_driver_sql("SELECT 1")
+    assert raised.value.connection_invalidated
+    db.dispose()
+    other.dispose()
