@@ -13,15 +13,15 @@ from tests.support.sensor_modes import MODES, run_sensor
 
 @pytest.mark.parametrize("mode", MODES)
 def test_reservations_of_others_are_the_reason(vendor: Any, sqlite_db: Any, mode: str) -> None:
-    """1,000 credits, 500 held by another task for 1 s, 600 needed: the gate waits because of
-    the reservation (not the balance) and passes once it expires."""
-    from datetime import timedelta
-
+    """1,000 credits, 500 held by another task until the gate's second check, 600 needed: the
+    gate waits because of the reservation (not the balance) and passes once it expired."""
     from airflow_provider_credits.reservations import ReservationStore
-    from tests.support.reservations import hold
+    from tests.support.reservations import expiring, hold
 
-    hold(ReservationStore(sqlite_db.conn_id), 500, "other", ttl=timedelta(seconds=1), connection_id=CONN_ID)
-    vendor.script(credits(1000))
+    store = ReservationStore(sqlite_db.conn_id)
+    other = hold(store, 500, "other", connection_id=CONN_ID).reservation
+    assert other is not None
+    vendor.script(credits(1000), expiring(store, [other.reservation_id]))
     sent: list[dict[str, Any]] = []
     outcome = run_sensor(
         mode,

@@ -2,6 +2,9 @@
 
 ``store``: a :class:`ReservationStore` on fresh tables of SQLite, PostgreSQL and MariaDB in turn
 (the ``database`` fixture of ``tests/support/databases.py``); ``new_store(db)`` builds one on ``db``.
+``expiring(store, ids)``: a fake vendor step (``tests/support/fake_vendor.py``) whose first call
+lets those reservations expire: another task's reservation that runs out while a gate waits,
+at a given check rather than after a short TTL (which a loaded machine could outrun).
 """
 
 from __future__ import annotations
@@ -9,12 +12,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from airflow_provider_credits.gate import Gate, Thresholds
 from airflow_provider_credits.models import CreditBalance, CreditPool
 from airflow_provider_credits.reservations import Attempt, Holder, ReservationStore
 from tests.support.databases import Database
+from tests.support.fake_vendor import Step, credits
 
 CONNECTION = "credits_test"
 POOL = "api_credits"
@@ -77,3 +82,31 @@ def new_store(db: Database) -> ReservationStore:
 def store(database: Database) -> ReservationStore:
     """A reservation store on SQLite, PostgreSQL and MariaDB in turn."""
     return new_store(database)
+
+
+def expire_now(store: ReservationStore, reservation_id: str) -> None:
+    """Let a reservation's TTL run out now, as if it had been granted with a shorter one."""
+    import sqlalchemy as sa
+
+    from airflow_provider_credits.models import utcnow
+    from airflow_provider_credits.storage.tables import RESERVATIONS, table
+
+    t = table(RESERVATIONS, store.table_name)
+    with store.db.begin() as conn:
+        done = conn.execute(
+            sa.update(t).where(t.c.reservation_id == reservation_id).values(expires_at=utcnow())
+        )
+    assert done.rowcount == 1, reservation_id
+
+
+def expiring(store: ReservationStore, reservation_ids: list[str], remaining: int = 1000) -> Step:
+    """A balance of ``remaining`` credits (see ``credits``) whose first read lets ``reservation_ids``
+    expire first: a gate's check that reads it no longer counts them (nor a later one)."""
+    answer, pending = credits(remaining), list(reservation_ids)
+
+    def step() -> httpx.Response:
+        while pending:
+            expire_now(store, pending.pop())
+        return answer()
+
+    return step

@@ -27,11 +27,18 @@ from airflow_provider_credits.hooks.base import CreditsHook
 from airflow_provider_credits.sandbox.server import SandboxServer
 from airflow_provider_credits.triggers.credit_threshold import CreditThresholdTrigger
 from airflow_provider_credits.version_compat import AIRFLOW_V_3_3_PLUS
+from tests.support.sandbox import until_requested
 from tests.support.sessions import Sessions
 
 pytestmark = pytest.mark.integration
 
 CONN_ID = "theirstack_default"
+
+#: seconds the sandbox holds a GET that the test cancels or lets time out: far longer than the
+#: test needs to see it in flight, so that the answer never comes first on a loaded machine
+IN_FLIGHT = 5.0
+#: the client timeout of the ``timeout`` exit: far under ``IN_FLIGHT``
+SHORT_TIMEOUT = 0.3
 
 
 def trigger(**kwargs: Any) -> CreditThresholdTrigger:
@@ -59,13 +66,10 @@ async def test_a_trigger_cancelled_during_its_first_get_closes_the_session(
 ) -> None:
     """Field report (a): cancelled mid-GET, the shared session stayed open, even after the
     next trigger of the same loop succeeded and closed its own hook."""
-    sandbox.add_fault("theirstack", "slow", count=1, delay=2.0)
+    sandbox.add_fault("theirstack", "slow", count=1, delay=IN_FLIGHT)
     task = asyncio.ensure_future(first_event(trigger()))
-    for _ in range(100):  # until the GET is in flight (the sandbox holds it for 2 s)
-        if sessions.created and sandbox.request_count("theirstack") == 1:
-            break
-        await asyncio.sleep(0.05)
-    assert sessions.created and sandbox.request_count("theirstack") == 1  # the GET is in flight
+    await until_requested(sandbox, "theirstack", 1)  # the GET is in flight (the sandbox holds it)
+    assert sessions.created and not task.done()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -92,49 +96,52 @@ async def test_a_401_on_the_first_check_closes_the_session(
 # --------------------------------------------------------------------------------- the hook
 
 
-async def _succeed(hook: CreditsHook) -> None:
+async def _succeed(hook: CreditsHook, sandbox: SandboxServer) -> None:
     await hook.aget_balance()
 
 
-async def _fail(hook: CreditsHook) -> None:
+async def _fail(hook: CreditsHook, sandbox: SandboxServer) -> None:
     with pytest.raises(CreditsAuthError):
         await hook.aget_balance()
 
 
-async def _time_out(hook: CreditsHook) -> None:
+async def _time_out(hook: CreditsHook, sandbox: SandboxServer) -> None:
     with pytest.raises(CreditsTransportError, match="timed out"):
         await hook.aget_balance()
 
 
-async def _be_cancelled(hook: CreditsHook) -> None:
+async def _be_cancelled(hook: CreditsHook, sandbox: SandboxServer) -> None:
     task = asyncio.ensure_future(hook.aget_balance())
-    await asyncio.sleep(0.3)
+    await until_requested(sandbox, "theirstack", 1)  # the GET is in flight (the sandbox holds it)
+    assert not task.done()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
 
 
-EXITS: dict[str, tuple[str | None, Callable[[CreditsHook], Awaitable[None]]]] = {
-    "success": (None, _succeed),
-    "error": ("unauthorized", _fail),
-    "timeout": ("slow", _time_out),
-    "cancel": ("slow", _be_cancelled),
+#: exit path: (sandbox fault, client timeout, what the hook is put through); the paths that must
+#: get an answer keep a generous timeout, so that a slow answer on a loaded machine is no timeout
+EXITS: dict[str, tuple[str | None, float, Callable[[CreditsHook, SandboxServer], Awaitable[None]]]] = {
+    "success": (None, 30.0, _succeed),
+    "error": ("unauthorized", 30.0, _fail),
+    "timeout": ("slow", SHORT_TIMEOUT, _time_out),
+    "cancel": ("slow", 30.0, _be_cancelled),
 }
 
 
-def _arrange(sandbox: SandboxServer, fault: str | None) -> CreditsHook:
+def _arrange(sandbox: SandboxServer, fault: str | None, timeout: float) -> CreditsHook:
     if fault is not None:
-        sandbox.add_fault("theirstack", fault, count=1, **({"delay": 1.0} if fault == "slow" else {}))
-    return get_credits_hook(CONN_ID, max_retries=0, timeout=0.3)
+        sandbox.add_fault("theirstack", fault, count=1, **({"delay": IN_FLIGHT} if fault == "slow" else {}))
+    return get_credits_hook(CONN_ID, max_retries=0, timeout=timeout)
 
 
 @pytest.mark.parametrize("exit_path", sorted(EXITS))
 async def test_async_with_closes_the_session_on_every_exit(
     sandbox: SandboxServer, sessions: Sessions, exit_path: str
 ) -> None:
-    fault, scenario = EXITS[exit_path]
-    async with _arrange(sandbox, fault) as hook:
-        await scenario(hook)
+    fault, timeout, scenario = EXITS[exit_path]
+    async with _arrange(sandbox, fault, timeout) as hook:
+        await scenario(hook, sandbox)
         assert sessions.created
     assert sessions.open() == []
 
@@ -144,9 +151,9 @@ def test_loop_shutdown_closes_the_session_of_a_hook_never_closed(
     sandbox: SandboxServer, sessions: Sessions, exit_path: str
 ) -> None:
     """``asyncio.run`` ending closes what a forgotten ``aclose`` left open."""
-    fault, scenario = EXITS[exit_path]
-    hook = _arrange(sandbox, fault)
-    asyncio.run(scenario(hook))
+    fault, timeout, scenario = EXITS[exit_path]
+    hook = _arrange(sandbox, fault, timeout)
+    asyncio.run(scenario(hook, sandbox))
     assert sessions.created and sessions.open() == []
 
 

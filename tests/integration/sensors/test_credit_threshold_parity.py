@@ -17,19 +17,27 @@ from tests.support.fake_vendor import (
     FakeVendor,
     credits,
 )
-from tests.support.reservations import hold
+from tests.support.reservations import expiring, hold
 from tests.support.sensor_modes import MODES, Outcome, run_sensor
 
 FAST = {"poke_interval": 0.05, "timeout": 10}
 
 
-TIMING_OUT = {"poke_interval": 0.05, "timeout": 0.3}
+#: a gate that waits until its timeout: long enough for the first check (with its reservation
+#: transaction, on a loaded machine) to end well before it, so that a second check always comes
+TIMING_OUT = {"poke_interval": 0.05, "timeout": 2}
+
+#: the TTL of another task's reservation that expires while the gate waits: held (for an hour)
+#: through the gate's first balance read, expired at its second one. Not a real short TTL: on a
+#: loaded machine the gate's first check could come after it ran out, and never wait.
+UNTIL_SECOND_READ = None
 
 
 @dataclass
 class ReservationScenario:
-    #: other tasks' reservations before the sensor starts: (task_id, amount, ttl seconds)
-    others: tuple[tuple[str, int, float], ...]
+    #: other tasks' reservations before the sensor starts: (task_id, amount, ttl seconds or
+    #: UNTIL_SECOND_READ)
+    others: tuple[tuple[str, int, float | None], ...]
     kwargs: dict[str, Any] = field(default_factory=dict)
     #: on success: the final decision's (reserved, needed), the amount reserved, the tasks counted
     decided: tuple[int, int, int, list[str]] | None = None
@@ -48,10 +56,7 @@ RESERVATION_SCENARIOS = {
         decided=(200, 700, 700, ["other"]),
     ),
     "waits_until_others_expire": ReservationScenario(
-        # long enough that a loaded machine's first check still finds it held
-        (("killed_run", 500, 2.0),),
-        decided=(0, 600, 600, []),
-        requests=None,
+        (("killed_run", 500, UNTIL_SECOND_READ),), decided=(0, 600, 600, []), requests=2
     ),
     "times_out_while_others_hold_the_credits": ReservationScenario(
         (("other", 500, 3600),), TIMING_OUT, error=AirflowSensorTimeout, requests=None
@@ -83,9 +88,13 @@ def test_reservations_end_the_same_in_every_mode(
 ) -> None:
     scenario = RESERVATION_SCENARIOS[name]
     store = ReservationStore(sqlite_db.conn_id)
+    expire = []
     for task_id, amount, ttl in scenario.others:
-        hold(store, amount, task_id, ttl=timedelta(seconds=ttl), connection_id=CONN_ID)
-    script = vendor.script(credits(1000))
+        held = hold(store, amount, task_id, ttl=timedelta(seconds=ttl or 3600), connection_id=CONN_ID)
+        if ttl is UNTIL_SECOND_READ:
+            assert held.reservation is not None
+            expire.append(held.reservation.reservation_id)
+    script = vendor.script(credits(1000), expiring(store, expire))
 
     outcome, mine = run_reserving(mode, store, scenario.kwargs)
     if scenario.error is not None:
@@ -113,8 +122,9 @@ def test_reservations_end_the_same_in_every_mode(
 
 @dataclass
 class LedgerScenario:
-    #: this DAG's other runs before the sensor starts: (amount reserved, ttl seconds, spent and released?)
-    others: tuple[tuple[int, float, int | None], ...] = ()
+    #: this DAG's other runs before the sensor starts: (amount reserved, ttl seconds or
+    #: UNTIL_SECOND_READ, spent and released?)
+    others: tuple[tuple[int, float | None, int | None], ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     #: the pool's burn per day in the stored history (None: no history at all)
     burn: int | None = None
@@ -136,7 +146,7 @@ SCRIPTED_RUNWAY = {"min_runway": timedelta(days=7)}
 LEDGER_SCENARIOS = {
     "within_budget": LedgerScenario(((100, 3600, None),), BUDGET),
     "budget_waits_until_others_expire": LedgerScenario(
-        ((300, 2.0, None),), BUDGET, blocked_by="budget", requests=None
+        ((300, UNTIL_SECOND_READ, None),), BUDGET, blocked_by="budget", requests=2
     ),
     "budget_wait_times_out": LedgerScenario(
         ((300, 3600, None),),
@@ -231,6 +241,7 @@ def test_budgets_and_runway_end_the_same_in_every_mode(
 
     scenario = LEDGER_SCENARIOS[name]
     store = ReservationStore(sqlite_db.conn_id)
+    expire = []
     for n, (amount, ttl, spent) in enumerate(scenario.others):
         other = Holder("parity_dag", f"run_0{n}", "wait")
         attempt = store.reserve(
@@ -238,15 +249,17 @@ def test_budgets_and_runway_end_the_same_in_every_mode(
             balance=balance(10**9),
             connection_id=CONN_ID,
             holder=other,
-            ttl=timedelta(seconds=ttl),
+            ttl=timedelta(seconds=ttl or 3600),
             budget=Budget.build(10**6, "day"),
         )
-        assert attempt.granted
+        assert attempt.granted and attempt.reservation is not None
         if spent is not None:
             store.release(dag_id=other.dag_id, run_id=other.run_id, spent=spent)
+        if ttl is UNTIL_SECOND_READ:
+            expire.append(attempt.reservation.reservation_id)
     if scenario.burn is not None:
         _history(sqlite_db, scenario.burn)
-    script = vendor.script(credits(1000))
+    script = vendor.script(credits(1000), expiring(store, expire))
 
     outcome, mine = run_reserving(mode, store, scenario.kwargs)
     assert outcome.error_type is scenario.error, outcome.error

@@ -14,6 +14,7 @@ import pytest
 from airflow_provider_credits.models import CreditBalance, CreditPool
 from airflow_provider_credits.triggers.credit_topup import BELOW, CreditTopupTrigger
 from tests.support.fake_vendor import CONN_ID, credits, http
+from tests.support.sandbox import until_requested
 
 
 def balance(remaining: float, limit: float = 5000) -> CreditBalance:
@@ -190,8 +191,10 @@ def test_killed_and_rebuilt_watchers_on_the_sandbox(sandbox: Any, sqlite_db: Any
             poke_interval=0.05,
         )
 
-    async def events_within(trigger: CreditTopupTrigger, seconds: float, action: Any = None) -> list[Any]:
-        """Run the trigger for ``seconds`` (after ``action``), then cancel it as a killed triggerer would."""
+    async def events_within(trigger: CreditTopupTrigger, reads: int, action: Any = None) -> list[Any]:
+        """Run the trigger until it has judged ``reads`` balance reads made after ``action`` (counted
+        by the sandbox, not timed: as many on a loaded machine), then cancel it as a killed
+        triggerer would."""
         got: list[Any] = []
 
         async def consume() -> None:
@@ -206,7 +209,9 @@ def test_killed_and_rebuilt_watchers_on_the_sandbox(sandbox: Any, sqlite_db: Any
         assert trigger._side is not None, "the watcher never read the balance"
         if action is not None:
             await asyncio.to_thread(action)
-        await asyncio.sleep(seconds)
+        # the trigger reads one at a time: once the sandbox has the read after the last one
+        # counted, every event of those reads has been yielded
+        await until_requested(sandbox, "theirstack", sandbox.request_count("theirstack") + reads + 1)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -214,11 +219,11 @@ def test_killed_and_rebuilt_watchers_on_the_sandbox(sandbox: Any, sqlite_db: Any
 
     sandbox.set_balance("theirstack", "api_credits", 1000)
     first = watcher()
-    events = asyncio.run(events_within(first, 1.5, lambda: sandbox.topup("theirstack", 5000, "api_credits")))
+    events = asyncio.run(events_within(first, 10, lambda: sandbox.topup("theirstack", 5000, "api_credits")))
     assert [(e["crossing"], e["remaining"]) for e in events] == [("up", 6000)]
-    assert asyncio.run(events_within(rebuild(first), 1.0)) == [], "restarted while above: nothing"
+    assert asyncio.run(events_within(rebuild(first), 10)) == [], "restarted while above: nothing"
     sandbox.spend("theirstack", 3000, "api_credits")
-    assert asyncio.run(events_within(rebuild(first), 1.0)) == [], "a fall is no top-up"
+    assert asyncio.run(events_within(rebuild(first), 10)) == [], "a fall is no top-up"
     sandbox.topup("theirstack", 4000, "api_credits")  # while no watcher runs
-    events = asyncio.run(events_within(rebuild(first), 1.0))
+    events = asyncio.run(events_within(rebuild(first), 10))
     assert [(e["crossing"], e["remaining"]) for e in events] == [("up", 7000)]

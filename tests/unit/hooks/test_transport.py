@@ -84,7 +84,8 @@ async def raw_server(reply: Reply, close_after_reply: bool = False) -> AsyncIter
 
 @asynccontextmanager
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=AiohttpTransport(shared_ssl_context()), timeout=2) as c:
+    """A client on the transport; its timeout is generous (a test of timing out sets its own)."""
+    async with httpx.AsyncClient(transport=AiohttpTransport(shared_ssl_context()), timeout=30) as c:
         yield c
 
 

@@ -36,7 +36,9 @@ class Scenario:
 
 
 FAST = {"poke_interval": 0.05, "timeout": 10}
-TIMING_OUT = {"poke_interval": 0.05, "timeout": 0.3}
+#: a sensor that waits until its timeout: long enough for its first check to end well before it
+#: on a loaded machine (a check takes milliseconds), so that a second check always comes
+TIMING_OUT = {"poke_interval": 0.05, "timeout": 1}
 
 SCENARIOS = {
     "enough": Scenario((credits(800),), decided=("api_credits", 800, 500), requests=1),
