@@ -324,9 +324,9 @@ async def test_checks_released_together_take_turns_of_the_loop(
     for reading, n in checked:
         released.setdefault(id(reading), []).append(n)
     assert [len(iterations) for iterations in released.values()] == [10, 10]  # two reads, ten checks each
-    # the checks one read released, each in a loop iteration of its own (on a loaded machine
-    # the next read's first check may share the iteration of this read's last one)
-    assert all(len(set(iterations)) == 10 for iterations in released.values()), released
+    # each check in a loop iteration of its own: those one read released, and a next read's
+    # first one too, however late a loaded machine lets the two rounds come
+    assert len({n for _, n in checked}) == 20, released
 
 
 async def test_a_check_arriving_where_released_turns_ran_waits_for_the_next_turn(
