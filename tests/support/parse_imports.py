@@ -58,6 +58,18 @@ def modules_a_parse_imports(dag_code: str) -> list[str]:
     return list(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
+#: what Airflow's providers manager imports when something makes it discover the providers
+#: during a parse (common-sql's hooks module does at import, in the versions of Airflow 3.1): it
+#: calls our ``get_provider_info``, which reads the vendor registry. Not ours to avoid.
+PROVIDER_DISCOVERY = {"airflow_provider_credits.get_provider_info": ("airflow_provider_credits.vendors",)}
+
+
 def run_time_only(modules: list[str]) -> list[str]:
-    """Those of ``modules`` that are (in) :data:`RUN_TIME_ONLY`."""
-    return [m for m in modules if any(m == r or m.startswith(f"{r}.") for r in RUN_TIME_ONLY)]
+    """Those of ``modules`` that are (in) :data:`RUN_TIME_ONLY`, but for those that Airflow's
+    provider discovery imported (:data:`PROVIDER_DISCOVERY`)."""
+    discovered = {m for trigger, pulled in PROVIDER_DISCOVERY.items() if trigger in modules for m in pulled}
+    return [
+        m
+        for m in modules
+        if m not in discovered and any(m == r or m.startswith(f"{r}.") for r in RUN_TIME_ONLY)
+    ]
