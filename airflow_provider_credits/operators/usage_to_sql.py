@@ -52,8 +52,6 @@ def _table_names(balances_table: str, usage_table: str) -> tuple[TableName, Tabl
     :raises CreditsConfigError: both may be one table, or one is named ``counts``, ``start`` or ``end``.
     """
     balances, usage = TableName.parse(balances_table), TableName.parse(usage_table)
-    if str(balances) == str(usage):
-        raise _config_error(f"balances_table and usage_table are both {str(balances)!r}: name two tables")
     if balances.table.lower() == usage.table.lower() and (
         balances.schema is None or usage.schema is None or balances.schema.lower() == usage.schema.lower()
     ):
