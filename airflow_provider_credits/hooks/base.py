@@ -86,6 +86,9 @@ __all__ = [  # names that moved out of this module stay importable from it
 ]
 
 ResponseT = TypeVar("ResponseT", bound=BaseModel)
+
+#: query parameters of a request (None: none).
+QueryParams = Mapping[str, Any] | None
 T = TypeVar("T")
 HookT = TypeVar("HookT", bound="CreditsHook")
 
@@ -368,13 +371,7 @@ class CreditsHook(BaseHook):
     # ------------------------------------------------------------------ requests
 
     def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json_body: Any = None,
-        renew_auth: bool = True,
+        self, method: str, path: str, *, params: QueryParams = None, json_body: Any = None, renew_auth: bool = True
     ) -> ApiResponse:
         """Send a request with auth, retries (:mod:`.retry`) and error mapping; return the 2xx response.
 
@@ -386,8 +383,8 @@ class CreditsHook(BaseHook):
             (False for the sign-in request itself).
         :raises CreditsApiError: a subclass naming what failed.
         """
-        client = self.get_conn()
         attempts = self._attempts(renew_auth)
+        client = self.get_conn()
         response: ApiResponse | None
         error: CreditsApiError | None
         while True:
@@ -405,13 +402,7 @@ class CreditsHook(BaseHook):
             time.sleep(attempts.wait(error, response, time.monotonic()))
 
     async def arequest(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json_body: Any = None,
-        renew_auth: bool = True,
+        self, method: str, path: str, *, params: QueryParams = None, json_body: Any = None, renew_auth: bool = True
     ) -> ApiResponse:
         """Async :meth:`request`; never blocks the event loop.
 
@@ -446,7 +437,7 @@ class CreditsHook(BaseHook):
         self.log.warning("%s: %s; retry %d/%d in %.1fs", self.conn_id, error, attempt, max_retries, delay)
 
     def _build(
-        self, method: str, path: str, params: Mapping[str, Any] | None, json_body: Any
+        self, method: str, path: str, params: QueryParams, json_body: Any
     ) -> httpx.Request:
         """The request for ``path`` below the base URL, with the default, auth and timeout settings."""
         settings = self._settings
@@ -532,7 +523,7 @@ class CreditsHook(BaseHook):
             ) from None
 
     def call(
-        self, endpoint: Endpoint[ResponseT], params: Mapping[str, Any] | None = None, **path_params: Any
+        self, endpoint: Endpoint[ResponseT], params: QueryParams = None, **path_params: Any
     ) -> ResponseT:
         """Call ``endpoint`` and return its validated response model.
 
@@ -547,7 +538,7 @@ class CreditsHook(BaseHook):
         )
 
     async def acall(
-        self, endpoint: Endpoint[ResponseT], params: Mapping[str, Any] | None = None, **path_params: Any
+        self, endpoint: Endpoint[ResponseT], params: QueryParams = None, **path_params: Any
     ) -> ResponseT:
         """Async :meth:`call`."""
         path = endpoint.path.format(**path_params)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import RootModel
@@ -14,6 +14,18 @@ from airflow_provider_credits.hooks.base import ConnectionSettings, CreditsHook,
 from airflow_provider_credits.hooks.settings import connection_form
 from airflow_provider_credits.models import CreditBalance, CreditPool, Credits, UsageRecord, daily_usage
 from airflow_provider_credits.vendors import VENDORS
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+
+class RequestCountFilters(TypedDict, total=False):
+    """Filters of :meth:`TheirStackHook.get_request_counts` (both optional)."""
+
+    #: only requests made with this API key.
+    api_key_id: str | None
+    #: only requests from the web app (True) or the API (False).
+    is_origin_app: bool | None
 
 
 class TheirStackCreditBalance(VendorResponse):
@@ -101,40 +113,27 @@ class TheirStackHook(CreditsHook, spec=VENDORS["theirstack"]):
         return await self.acall(CREDITS_CONSUMPTION, _window_params(start, end, self._zone()))
 
     def get_request_counts(
-        self,
-        start: datetime,
-        end: datetime,
-        *,
-        api_key_id: str | None = None,
-        is_origin_app: bool | None = None,
+        self, start: datetime, end: datetime, **filters: Unpack[RequestCountFilters]
     ) -> TheirStackRequestCounts:
         """Raw daily request counts.
 
         :param start: window start.
         :param end: window end.
-        :param api_key_id: only requests made with this API key.
-        :param is_origin_app: only requests from the web app (True) or the API (False).
+        :param filters: :class:`RequestCountFilters` (``api_key_id``, ``is_origin_app``).
         """
-        return self.call(REQUEST_COUNTS, self._count_params(start, end, api_key_id, is_origin_app))
+        return self.call(REQUEST_COUNTS, self._count_params(start, end, filters))
 
     async def aget_request_counts(
-        self,
-        start: datetime,
-        end: datetime,
-        *,
-        api_key_id: str | None = None,
-        is_origin_app: bool | None = None,
+        self, start: datetime, end: datetime, **filters: Unpack[RequestCountFilters]
     ) -> TheirStackRequestCounts:
         await self.aget_settings()
-        return await self.acall(REQUEST_COUNTS, self._count_params(start, end, api_key_id, is_origin_app))
+        return await self.acall(REQUEST_COUNTS, self._count_params(start, end, filters))
 
-    def _count_params(
-        self, start: datetime, end: datetime, api_key_id: str | None, is_origin_app: bool | None
-    ) -> dict[str, str]:
+    def _count_params(self, start: datetime, end: datetime, filters: RequestCountFilters) -> dict[str, str]:
         params = _window_params(start, end, self._zone())
-        if api_key_id is not None:
+        if (api_key_id := filters.get("api_key_id")) is not None:
             params["api_key_id"] = api_key_id
-        if is_origin_app is not None:
+        if (is_origin_app := filters.get("is_origin_app")) is not None:
             params["is_origin_app"] = str(is_origin_app).lower()
         return params
 

@@ -40,7 +40,7 @@ from airflow_provider_credits.templating import RejectEmptyTemplates
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_credits.models import CreditBalance
+    from airflow_provider_credits.models import CreditBalance, CreditPool
     from airflow_provider_credits.storage.alert_states import StateChange, StoredState
     from airflow_provider_credits.storage.database import Database
 
@@ -137,30 +137,38 @@ class PoolCheck:
 
 @dataclass(frozen=True)
 class Assessment:
-    """What one check found (JSON-ready through :meth:`as_alert`)."""
+    """What one check found (JSON-ready through :func:`alert_of`).
+
+    ``read`` is the pool as read (its name, unit, remaining amount and limit); None when the
+    balance could not be read, or when the vendor answered 402 (then ``remaining`` is 0).
+    """
 
     check: PoolCheck
     state: str
     vendor: str | None = None
     account: str | None = None
-    pool: str | None = None
-    unit: str | None = None
-    remaining: Decimal | None = None
-    limit: Decimal | None = None
+    read: CreditPool | None = None
     runway_days: Decimal | None = None
     runs_out_at: datetime | None = None
     breached: str | None = None
     error: str | None = None
 
+    @property
+    def remaining(self) -> Decimal | None:
+        if self.read is None:
+            return Decimal(0) if self.state == LOW else None  # low without a read: the vendor's 402
+        return self.read.remaining
+
     def message(self) -> str:
-        where = f"{self.vendor or self.check.credits_conn_id} pool {self.pool or self.check.pool_key!r}"
+        read = self.read
+        where = f"{self.vendor or self.check.credits_conn_id} pool {read.name if read else self.check.pool_key!r}"
         if self.state == UNREADABLE:
             return f"{where} (connection {self.check.credits_conn_id!r}) cannot be read: {self.error}"
         amount = "?" if self.remaining is None else fmt(self.remaining)
-        of = f" of {fmt(self.limit)}" if self.limit is not None else ""
+        of = f" of {fmt(read.limit)}" if read and read.limit is not None else ""
         runway = f", about {self.runway_days:.1f} days left" if self.runway_days is not None else ""
         status = f"low: {self.breached}" if self.state == LOW else f"ok ({self.check.describe()})"
-        return f"{where}: {amount}{of} {self.unit or 'credits'} remaining{runway}; {status}"
+        return f"{where}: {amount}{of} {read.unit if read else 'credits'} remaining{runway}; {status}"
 
 
 def assess(
@@ -186,7 +194,6 @@ def assess(
             check,
             LOW,
             vendor=error.vendor,
-            remaining=Decimal(0),
             breached=f"the vendor says the account is out of credits ({error})",
         )
     if balance is None:
@@ -210,10 +217,7 @@ def assess(
         LOW if broken else OK,
         vendor=balance.vendor,
         account=balance.account,
-        pool=pool.name,
-        unit=pool.unit,
-        remaining=pool.remaining,
-        limit=pool.limit,
+        read=pool,
         runway_days=runway_days,
         runs_out_at=runs_out_at,
         breached="; ".join(broken) or None,
@@ -235,10 +239,10 @@ def alert_of(before: StoredState, after: Assessment) -> dict[str, Any]:
         "vendor": after.vendor,
         "account": after.account,
         "connection_id": after.check.credits_conn_id,
-        "pool": after.pool or after.check.pool_key,
-        "unit": after.unit,
+        "pool": after.read.name if after.read else after.check.pool_key,
+        "unit": after.read.unit if after.read else None,
         "remaining": _number(after.remaining),
-        "limit": _number(after.limit),
+        "limit": _number(after.read.limit if after.read else None),
         "runway_days": None if after.runway_days is None else round(float(after.runway_days), 2),
         "runs_out_at": None if after.runs_out_at is None else after.runs_out_at.isoformat(),
         "threshold": after.check.describe(),
@@ -400,7 +404,7 @@ class CreditAlertOperator(RejectEmptyTemplates, BaseOperator):
                         key,
                         a.state,
                         remaining=a.remaining,
-                        limit=a.limit,
+                        limit=a.read.limit if a.read else None,
                         detail=a.error if a.state == UNREADABLE else a.breached,
                     )
                     for key, a in changes.items()
