@@ -88,7 +88,7 @@ __all__ = [  # names that moved out of this module stay importable from it
 ResponseT = TypeVar("ResponseT", bound=BaseModel)
 
 #: query parameters of a request (None: none).
-QueryParams = Mapping[str, Any] | None
+Params = Mapping[str, Any] | None
 T = TypeVar("T")
 HookT = TypeVar("HookT", bound="CreditsHook")
 
@@ -371,7 +371,7 @@ class CreditsHook(BaseHook):
     # ------------------------------------------------------------------ requests
 
     def request(
-        self, method: str, path: str, *, params: QueryParams = None, json_body: Any = None, renew_auth: bool = True
+        self, method: str, path: str, *, params: Params = None, json_body: Any = None, renew_auth: bool = True
     ) -> ApiResponse:
         """Send a request with auth, retries (:mod:`.retry`) and error mapping; return the 2xx response.
 
@@ -402,7 +402,7 @@ class CreditsHook(BaseHook):
             time.sleep(attempts.wait(error, response, time.monotonic()))
 
     async def arequest(
-        self, method: str, path: str, *, params: QueryParams = None, json_body: Any = None, renew_auth: bool = True
+        self, method: str, path: str, *, params: Params = None, json_body: Any = None, renew_auth: bool = True
     ) -> ApiResponse:
         """Async :meth:`request`; never blocks the event loop.
 
@@ -436,9 +436,7 @@ class CreditsHook(BaseHook):
     def _log_retry(self, error: CreditsApiError, attempt: int, max_retries: int, delay: float) -> None:
         self.log.warning("%s: %s; retry %d/%d in %.1fs", self.conn_id, error, attempt, max_retries, delay)
 
-    def _build(
-        self, method: str, path: str, params: QueryParams, json_body: Any
-    ) -> httpx.Request:
+    def _build(self, method: str, path: str, params: Params, json_body: Any) -> httpx.Request:
         """The request for ``path`` below the base URL, with the default, auth and timeout settings."""
         settings = self._settings
         assert settings is not None
@@ -522,9 +520,7 @@ class CreditsHook(BaseHook):
                 path=path or None,
             ) from None
 
-    def call(
-        self, endpoint: Endpoint[ResponseT], params: QueryParams = None, **path_params: Any
-    ) -> ResponseT:
+    def call(self, endpoint: Endpoint[ResponseT], params: Params = None, **path_params: Any) -> ResponseT:
         """Call ``endpoint`` and return its validated response model.
 
         :param endpoint: the endpoint to call.
@@ -538,7 +534,7 @@ class CreditsHook(BaseHook):
         )
 
     async def acall(
-        self, endpoint: Endpoint[ResponseT], params: QueryParams = None, **path_params: Any
+        self, endpoint: Endpoint[ResponseT], params: Params = None, **path_params: Any
     ) -> ResponseT:
         """Async :meth:`call`."""
         path = endpoint.path.format(**path_params)

@@ -161,7 +161,9 @@ class Assessment:
 
     def message(self) -> str:
         read = self.read
-        where = f"{self.vendor or self.check.credits_conn_id} pool {read.name if read else self.check.pool_key!r}"
+        where = (
+            f"{self.vendor or self.check.credits_conn_id} pool {read.name if read else self.check.pool_key!r}"
+        )
         if self.state == UNREADABLE:
             return f"{where} (connection {self.check.credits_conn_id!r}) cannot be read: {self.error}"
         amount = "?" if self.remaining is None else fmt(self.remaining)

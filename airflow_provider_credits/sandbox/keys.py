@@ -12,8 +12,7 @@ CLAY_COOKIE = "sandbox-clay-session-NOT-A-REAL-COOKIE"
 #: Clay workspace id served by the sandbox (the connection's ``workspace_id`` extra).
 CLAY_WORKSPACE_ID = "424242"
 #: Clay sign-in (``POST /v3/auth/login``): email and account password.
-CLAY_EMAIL = "sandbox@example.com"
-CLAY_PASSWORD = "sandbox-clay-password-NOT-REAL"
+CLAY_EMAIL, CLAY_PASSWORD = "sandbox@example.com", "sandbox-clay-password-NOT-REAL"
 #: Clodura ``X-API-KEY``.
 CLODURA_API_KEY = "sandbox-clodura-key-NOT-REAL"
 #: TheirStack Bearer token.

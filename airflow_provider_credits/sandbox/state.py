@@ -177,7 +177,7 @@ class LoggedRequest:
     vendor: str
     method: str
     path: str
-    at: str
+    at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="milliseconds"))
     status: int | None = None
     fault: str | None = None
 
@@ -532,13 +532,7 @@ class SandboxState:
         :param method: HTTP method.
         :param path: request path, without the query string.
         """
-        entry = LoggedRequest(
-            self.next_id(),
-            vendor,
-            method,
-            path,
-            datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-        )
+        entry = LoggedRequest(self.next_id(), vendor, method, path)
         self.log.append(entry)
         self.counts[(vendor, path)] += 1
         return entry
