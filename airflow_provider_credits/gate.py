@@ -607,3 +607,7 @@ def __getattr__(name: str) -> Any:
 
         return ThresholdDecision
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), "ThresholdDecision"])

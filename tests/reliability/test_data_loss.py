@@ -208,9 +208,10 @@ def test_concurrent_overlapping_runs_write_no_duplicates(server_db: Database, tm
         assert w.stdout is not None
         assert "READY" in [line.strip() for line in iter(w.stdout.readline, "READY\n")] + ["READY"]
     go.touch()
-    results = [(w.wait(timeout=120), *w.communicate()) for w in writers]
+    # communicate() drains the pipes while it waits: a writer that logs more than a pipe holds cannot block
+    results = [(*w.communicate(timeout=120), w.returncode) for w in writers]
 
-    failures = [err[-2000:] for code, _, err in results if code != 0]
+    failures = [err[-2000:] for _, err, code in results if code != 0]
     assert failures == [], failures
     usage_keys = server_db.query(
         f"SELECT vendor, account, pool, dimension, period_start, period_end, COUNT(*) FROM {tables.spec.usage} "

@@ -378,5 +378,6 @@ def test_threshold_decision_is_the_models_and_other_names_are_attribute_errors()
     from airflow_provider_credits.models import ThresholdDecision
 
     assert gate_module.ThresholdDecision is ThresholdDecision
+    assert "ThresholdDecision" in dir(gate_module)
     with pytest.raises(AttributeError, match="has no attribute 'Decision'"):
         gate_module.Decision  # noqa: B018
