@@ -8,7 +8,10 @@
   ``executemany`` of the same rows already converted to driver values, one transaction.
 * ``copy`` (PostgreSQL only): ``COPY ... FROM STDIN``, the practical limit.
 
-Each run is a fresh process and a fresh table with the same primary key. Memory: the same
+Each run is a fresh process and a fresh table with the same primary key. Each repeat runs
+``operator`` and ``executemany`` back to back, alternating which goes first, then the others: the
+pair shares the machine's load of the moment (other processes on a shared machine move single
+figures by +-30 %), and its ratio is reported per pair (see :func:`targets`). Memory: the same
 operator path fed by a generator of records at 10k/100k/1M rows on SQLite, peak RSS growth.
 
 Run alone: ``python -m benchmarks.bench_sql [--quick]``.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import time
 import uuid
@@ -36,6 +40,8 @@ CONNS = {
 }
 PORTS = {"postgres": 5432, "mysql": 3306}
 CONN_ID = "bench_sql"
+#: the two paths whose ratio is the target, measured back to back in each repeat
+PAIR = ("operator", "executemany")
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
 
@@ -177,7 +183,7 @@ def measure(kind: str, impl: str, n: int, tmp: Path, lazy: bool = False) -> dict
 
 def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     n = 500 if quick else 100_000
-    repeats = repeats or (1 if quick else 3)
+    repeats = repeats or (1 if quick else 5)
     kinds = [k for k in ("sqlite", "postgres", "mysql") if available(k)]
     if quick:
         kinds = ["sqlite"]
@@ -192,8 +198,9 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         tmp = Path(tmp_name)
         for kind in kinds:
             raw: dict[str, list[dict[str, Any]]] = {impl: [] for impl in impls[kind]}
-            for _ in range(repeats):
-                for impl in impls[kind]:
+            for repeat in range(repeats):
+                pair = PAIR if repeat % 2 == 0 else PAIR[::-1]
+                for impl in [*pair, *(i for i in impls[kind] if i not in PAIR)]:
                     raw[impl].append(measure(kind, impl, n, tmp))
             entry: dict[str, Any] = {}
             for impl, runs in raw.items():
@@ -206,6 +213,10 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
             entry["ratio_vs_executemany"] = ratio(
                 entry["operator"]["rows_per_s"]["median"], entry["executemany"]["rows_per_s"]["median"]
             )
+            pairs = [
+                ratio(o["rows_per_s"], e["rows_per_s"]) for o, e in zip(*(raw[i] for i in PAIR), strict=True)
+            ]
+            entry["paired_ratios"] = pairs  # operator / executemany of each repeat, in order
             results["throughput"][kind] = entry
         sizes = (200, 2000) if quick else (10_000, 100_000, 1_000_000)
         for size in sizes:
@@ -216,15 +227,33 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
 
 
 def targets(results: dict[str, Any]) -> dict[str, bool]:
-    """Throughput on medians and on best runs (robust to others' load), memory from smallest to largest."""
+    """Whether the targets are met: throughput on every database, memory from smallest to largest.
+
+    Throughput: the operator makes at least 0.7x the rows/s of raw ``executemany`` on every
+    database by each of three measures, all required:
+
+    * the median of the per-pair ratios: each repeat runs the two back to back (alternating which
+      goes first), so the load of other processes at that moment weighs on both; the measure least
+      moved by that load, and the one that says how the two paths compare;
+    * the ratio of the medians, and the ratio of the best runs (both required before pairs were
+      measured, kept so the bar is never lower). The best runs follow single runs of either path:
+      a lucky fast run of the baseline alone (round 7: SQLite's raw path spread 77k-129k rows/s)
+      makes this measure miss while the pairs meet the target; the target is then reported missed.
+
+    The worst pair is reported (:func:`render`) but not a target: with more repeats the minimum of
+    noisy pairs only falls, whatever the code does. Results written before pairs were measured
+    (no ``paired_ratios``) are judged by the other two measures.
+    """
     entries = list(results["throughput"].values())
     best = [ratio(e["operator"]["rows_per_s"]["max"], e["executemany"]["rows_per_s"]["max"]) for e in entries]
+    paired = [statistics.median(e["paired_ratios"]) for e in entries if "paired_ratios" in e]
     sizes = sorted(results["memory"], key=int)
     mem = [results["memory"][s]["peak_rss_growth_mb"] for s in sizes]
     medians_ok = all(e["ratio_vs_executemany"] >= 0.7 for e in entries)
     return {
-        "operator >= 0.7x raw executemany (medians and best runs, every database)": medians_ok
-        and all(r >= 0.7 for r in best),
+        "operator >= 0.7x raw executemany (median of paired runs, medians and best runs, every database)": (
+            medians_ok and all(r >= 0.7 for r in best) and all(r >= 0.7 for r in paired)
+        ),
         f"memory flat from {int(sizes[0]):,} to {int(sizes[-1]):,} rows (peak growth within +10 MB)": (
             mem[-1] - mem[0] <= 10
         ),
@@ -278,9 +307,16 @@ def render(results: dict[str, Any]) -> str:
         for kind, e in results["throughput"].items()
     }
     lines.append(
-        "Best runs are less sensitive to the load of other processes than medians; operator vs executemany "
-        "on best runs: " + ", ".join(f"{k} {v:.2f}x" for k, v in best.items()) + ".\n"
+        "Operator vs executemany on best runs: " + ", ".join(f"{k} {v:.2f}x" for k, v in best.items()) + ".\n"
     )
+    paired = {k: e["paired_ratios"] for k, e in results["throughput"].items() if "paired_ratios" in e}
+    if paired:
+        lines.append(
+            "Operator vs executemany per pair (each repeat runs the two back to back, alternating which "
+            "goes first, so both meet the same load): "
+            + ", ".join(f"{k} {Stat.of(v).fmt(2, 'x')}" for k, v in paired.items())
+            + " (median (worst-best) of the pairs' ratios).\n"
+        )
     for what, met in targets(results).items():
         lines.append(f"Target {what}: **{'met' if met else 'MISSED'}**  ")
     return "\n".join(lines) + "\n"

@@ -534,10 +534,9 @@ class _BulkUpsert:
         self.db, self.conn, self.t = db, conn, t
         self.names = [c.name for c in t.columns]
         self.width = len(self.names)
-        # multi-row statements save a round trip per row on a server; SQLite runs in-process and
-        # its one-row statement (prepared once by executemany) is faster than long ones
-        per_statement = 1 if db.name == "sqlite" else MAX_PARAMS_PER_STATEMENT // self.width
-        self.per_statement = max(1, per_statement)
+        # multi-row statements save a round trip per row on a server, and SQLite runs one of 111
+        # rows in about 0.7 of the time of 111 one-row statements (benchmarks/NOTES.md, round 9)
+        self.per_statement = max(1, MAX_PARAMS_PER_STATEMENT // self.width)
         dialect = conn.dialect
         self.processors: list[tuple[int, Callable[[list[Any]], Iterable[Any]]]] = []
         memos: dict[Any, Callable[[Any], Any]] = {}
@@ -591,24 +590,18 @@ class _BulkUpsert:
             try:
                 if {*map(len, chunk)} != {width}:
                     raise KeyError
+                tuples: Iterable[tuple[Any, ...]] = map(get, chunk)
                 if dedupe:
-                    tuples: Iterable[tuple[Any, ...]] = dict(
-                        zip(map(key, chunk), map(get, chunk), strict=True)
-                    ).values()
-                else:
-                    tuples = list(map(get, chunk))
+                    tuples = dict(zip(map(key, chunk), tuples, strict=True)).values()
+                values = list(chain.from_iterable(tuples))  # flattened once, sliced per statement
             except KeyError:
                 raise ValueError(f"every row must hold exactly the columns {', '.join(self.names)}") from None
-            values = list(chain.from_iterable(tuples))  # flattened once, sliced per statement
             for i, convert in self.processors:
                 values[i::width] = convert(values[i::width])
             full = len(values) - len(values) % step
             if full:
                 sql, names = self.statement(self.per_statement)
-                if names is None and step == width:  # one row per statement: group in C
-                    groups: list[Any] = list(zip(*[iter(values)] * width, strict=True))
-                else:
-                    groups = [self.params(names, values[i : i + step]) for i in range(0, full, step)]
+                groups = [self.params(names, values[i : i + step]) for i in range(0, full, step)]
                 affected += send(self.conn, sql, groups)
             if full < len(values):
                 sql, names = self.statement((len(values) - full) // width)

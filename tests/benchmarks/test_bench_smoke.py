@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,9 +48,41 @@ def test_sql_bench_writes_every_row() -> None:
     sqlite = results["throughput"]["sqlite"]
     assert sqlite["operator"]["counts_ok"] and sqlite["executemany"]["counts_ok"]
     assert sqlite["ratio_vs_executemany"] > 0
+    assert sqlite["paired_ratios"] == [
+        pytest.approx(
+            sqlite["operator"]["rows_per_s"]["median"] / sqlite["executemany"]["rows_per_s"]["median"]
+        )
+    ]  # one repeat: one pair
     assert {int(n) for n in results["memory"]} == {200, 2000}
     assert all(r["count"] == r["written"] for r in results["memory"].values())
-    assert "## 3." in bench_sql.render(results)
+    text = bench_sql.render(results)
+    assert "## 3." in text and "per pair" in text
+
+
+def test_sql_throughput_target_needs_the_paired_median_the_medians_and_the_best_runs() -> None:
+    def results(pairs: list[float] | None, medians: tuple[float, float], best: tuple[float, float]) -> Any:
+        def path(median: float, high: float) -> dict[str, Any]:
+            return {"rows_per_s": {"median": median, "min": median, "max": high}}
+
+        entry = {
+            "operator": path(medians[0], best[0]),
+            "executemany": path(medians[1], best[1]),
+            "ratio_vs_executemany": medians[0] / medians[1],
+        }
+        if pairs is not None:
+            entry["paired_ratios"] = pairs
+        memory = {"10": {"peak_rss_growth_mb": 1.0}}
+        return {"throughput": {"sqlite": entry}, "memory": memory}
+
+    def met(*args: Any) -> bool:
+        (throughput, _memory) = bench_sql.targets(results(*args)).values()
+        return throughput
+
+    assert met([0.6, 0.8, 0.9], (80, 100), (90, 120))
+    assert not met([0.6, 0.65, 0.9], (80, 100), (90, 120))  # the pairs' median misses
+    assert not met([0.8, 0.8, 0.8], (69, 100), (90, 120))  # the medians miss
+    assert not met([0.8, 0.8, 0.8], (80, 100), (80, 130))  # the best runs miss (a lucky baseline run)
+    assert met(None, (80, 100), (90, 120))  # results written before pairs: the other two measures
 
 
 def test_check_bench_counts_one_request_per_check() -> None:

@@ -273,6 +273,40 @@ def test_a_repeated_key_ends_with_its_last_row(database, sent):
         assert counts.as_dict() == {"inserted": 1, "updated": 2, "unchanged": 0}
 
 
+def test_a_chunk_longer_than_a_statement_writes_and_counts_each_row_as_row_by_row_upserts(database, sent):
+    """Statements hold 111 rows (999 values of 9 columns) on every database: a chunk of 300 rows is
+    two full statements in one executemany, then the rest. A rerun that changes some rows, leaves
+    the others and repeats a key in a later statement counts and writes each row once, in order."""
+    from airflow_provider_credits.storage.database import Database as Storage
+    from airflow_provider_credits.storage.names import TableName
+    from airflow_provider_credits.storage.tables import USAGE, table
+
+    t = table(USAGE, TableName(database.table("u")))
+    storage = Storage(database.hook())
+    storage.prepare([t], create=True)
+
+    def write(rows: list[dict[str, Any]]) -> dict[str, int]:
+        with storage.begin(exclusive=True) as conn:
+            return storage.upsert_many(conn, t, rows).as_dict()
+
+    assert write([usage_row(str(i), i) for i in range(300)]) == {
+        "inserted": 300,
+        "updated": 0,
+        "unchanged": 0,
+    }
+    assert [len(group) for group in sent[0][1]] == [999, 999] and len(sent[1][1]) == 78 * 9
+    again = [usage_row(str(i), i + 1 if i % 3 == 0 else i) for i in range(300)]  # 100 changed
+    counts = write([*again, usage_row("1", 50)])  # "1" unchanged in the first statement, then changed
+
+    # PostgreSQL sends a repeated key's last row only (see test_a_repeated_key_ends_with_its_last_row)
+    unchanged = 199 if database.kind == "postgres" else 200
+    assert counts == {"inserted": 0, "updated": 101, "unchanged": unchanged}
+    assert len(sent) == 4
+    amounts = {d: as_decimal(a) for d, a in database.query(f"SELECT dimension, amount FROM {t.name}")}
+    assert len(amounts) == 300
+    assert (amounts["0"], amounts["1"], amounts["2"], amounts["3"]) == (1, 50, 2, 4)
+
+
 def test_a_row_of_the_wrong_shape_is_refused_before_its_chunk_is_sent(sqlite_db, sent):
     """A row missing a column, or holding one more, is refused before anything of its chunk is sent."""
     good = usage_row("x")
