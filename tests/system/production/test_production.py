@@ -113,6 +113,30 @@ def reservations(stack: Stack, dag_id: str) -> list[dict[str, Any]]:
     return out
 
 
+def released_reservations(
+    stack: Stack, dag_id: str, count: int, timeout: float = 120.0
+) -> list[dict[str, Any]]:
+    """``dag_id``'s ``count`` reservations once every one is released. A release callback runs in
+    the task's process just after the task reports its state, so a run can be ``success`` a
+    moment before the callback's UPDATE lands; a release that never lands fails with the logs."""
+
+    def all_released() -> list[dict[str, Any]] | None:
+        rows = reservations(stack, dag_id)
+        return rows if len(rows) == count and all(row["released_at"] is not None for row in rows) else None
+
+    def unreleased() -> str:
+        rows = [row for row in reservations(stack, dag_id) if row["released_at"] is None]
+        return f"{rows}\n" + "\n".join(
+            stack.task_logs(dag_id, r) for r in sorted({row["run_id"] for row in rows})
+        )
+
+    rows = stack.wait_for(
+        all_released, timeout, f"{count} released reservations of {dag_id}", last=unreleased
+    )
+    assert rows is not None
+    return rows
+
+
 def most_held_at_once(rows: list[dict[str, Any]]) -> Decimal:
     """The largest sum of reservations that were active (granted, not yet released) at one moment."""
     events = []
@@ -244,12 +268,10 @@ def test_gated_enrichment_pauses_on_low_credits_and_survives_a_triggerer_restart
 
     # Each batch spent its 250 credits exactly once: 600 + 1000 topped up - 4 * 250.
     assert remaining(stack) == 600
-    rows = reservations(stack, GATED)
-    assert len(rows) == 4, rows
+    rows = released_reservations(stack, GATED, 4)
     assert {row["run_id"] for row in rows} == {run_id}
     assert sorted(row["map_index"] for row in rows) == [0, 1, 2, 3]
     assert all(row["amount"] == 250 for row in rows), rows
-    assert all(row["released_at"] is not None for row in rows), "a reservation was not released"
     late = [row for row in rows if row["created_at"].timestamp() > topped_up_at]
     assert len(late) == 2, "the two waiting batches reserved after the top-up"
 
@@ -304,11 +326,9 @@ def test_concurrent_runs_never_reserve_more_than_the_balance(stack: Stack, figur
         stack.wait_for_run(RACE, run_id, RUN_TIMEOUT)
 
     assert remaining(stack) == 0, "2,000 credits topped up, 10 x 200 spent, no overdraft"
-    rows = reservations(stack, RACE)
-    assert len(rows) == runs
+    rows = released_reservations(stack, RACE, runs)
     assert {row["run_id"] for row in rows} == set(run_ids)
     assert all(row["amount"] == cost for row in rows)
-    assert all(row["released_at"] is not None for row in rows), "a reservation was not released"
     assert len([row for row in rows if row["created_at"].timestamp() < second_topup_at]) == runs // 2
     assert most_held_at_once(rows) <= balance, "reservations held at once exceeded the balance"
     # How often a gate whose trigger fired lost the reservation race on the worker and deferred again.
