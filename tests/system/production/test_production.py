@@ -113,28 +113,23 @@ def reservations(stack: Stack, dag_id: str) -> list[dict[str, Any]]:
     return out
 
 
-def released_reservations(
-    stack: Stack, dag_id: str, count: int, timeout: float = 120.0
-) -> list[dict[str, Any]]:
-    """``dag_id``'s ``count`` reservations once every one is released. A release callback runs in
-    the task's process just after the task reports its state, so a run can be ``success`` a
-    moment before the callback's UPDATE lands; a release that never lands fails with the logs."""
+def released_reservations(stack: Stack, dag_id: str, timeout: float = 120.0) -> list[dict[str, Any]]:
+    """``dag_id``'s reservations once none is left unreleased. A release callback runs in the
+    task's process just after the task reports its state, so a run can be ``success`` a moment
+    before the callback's UPDATE lands; a release that never lands fails with the task logs."""
 
-    def all_released() -> list[dict[str, Any]] | None:
+    def all_released() -> list[dict[str, Any]]:
         rows = reservations(stack, dag_id)
-        return rows if len(rows) == count and all(row["released_at"] is not None for row in rows) else None
+        return rows if all(row["released_at"] is not None for row in rows) else []
 
     def unreleased() -> str:
         rows = [row for row in reservations(stack, dag_id) if row["released_at"] is None]
-        return f"{rows}\n" + "\n".join(
-            stack.task_logs(dag_id, r) for r in sorted({row["run_id"] for row in rows})
-        )
+        logs = (stack.task_logs(dag_id, run_id) for run_id in sorted({row["run_id"] for row in rows}))
+        return "\n".join([str(rows), *logs])
 
-    rows = stack.wait_for(
-        all_released, timeout, f"{count} released reservations of {dag_id}", last=unreleased
+    return stack.wait_for(
+        all_released, timeout, f"the reservations of {dag_id} to be released", last=unreleased
     )
-    assert rows is not None
-    return rows
 
 
 def most_held_at_once(rows: list[dict[str, Any]]) -> Decimal:
@@ -268,7 +263,8 @@ def test_gated_enrichment_pauses_on_low_credits_and_survives_a_triggerer_restart
 
     # Each batch spent its 250 credits exactly once: 600 + 1000 topped up - 4 * 250.
     assert remaining(stack) == 600
-    rows = released_reservations(stack, GATED, 4)
+    rows = released_reservations(stack, GATED)
+    assert len(rows) == 4, rows
     assert {row["run_id"] for row in rows} == {run_id}
     assert sorted(row["map_index"] for row in rows) == [0, 1, 2, 3]
     assert all(row["amount"] == 250 for row in rows), rows
@@ -326,7 +322,8 @@ def test_concurrent_runs_never_reserve_more_than_the_balance(stack: Stack, figur
         stack.wait_for_run(RACE, run_id, RUN_TIMEOUT)
 
     assert remaining(stack) == 0, "2,000 credits topped up, 10 x 200 spent, no overdraft"
-    rows = released_reservations(stack, RACE, runs)
+    rows = released_reservations(stack, RACE)
+    assert len(rows) == runs
     assert {row["run_id"] for row in rows} == set(run_ids)
     assert all(row["amount"] == cost for row in rows)
     assert len([row for row in rows if row["created_at"].timestamp() < second_topup_at]) == runs // 2
