@@ -10,13 +10,23 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_credits import vendors
 from airflow_provider_credits.exceptions import CreditsConfigError
-from airflow_provider_credits.vendors import HOOK_CLASS_PATHS
 
 __all__ = ["HOOK_CLASS_PATHS", "aget_credits_hook", "get_credits_hook", "hook_class_for"]
 
 if TYPE_CHECKING:
     from airflow_provider_credits.hooks.base import CreditsHook
+
+#: :data:`airflow_provider_credits.vendors.HOOK_CLASS_PATHS`, read on first use (see ``__getattr__``).
+HOOK_CLASS_PATHS: dict[str, str]
+
+
+def __getattr__(name: str) -> Any:
+    """``HOOK_CLASS_PATHS`` on first use: the registry file is read then, not at import."""
+    if name == "HOOK_CLASS_PATHS":
+        return vendors.HOOK_CLASS_PATHS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def hook_class_for(conn_type: str | None, conn_id: str = "") -> type[CreditsHook]:
@@ -26,11 +36,12 @@ def hook_class_for(conn_type: str | None, conn_id: str = "") -> type[CreditsHook
     :param conn_id: the connection id, only used in the error message.
     :raises CreditsConfigError: the type is not one of this provider's.
     """
-    path = HOOK_CLASS_PATHS.get(conn_type or "")
+    paths = vendors.HOOK_CLASS_PATHS
+    path = paths.get(conn_type or "")
     if path is None:
         raise CreditsConfigError(
             f"connection {conn_id!r} has type {conn_type!r}; a credits connection must have one of "
-            f"the types {', '.join(sorted(HOOK_CLASS_PATHS))}"
+            f"the types {', '.join(sorted(paths))}"
         )
     module_name, class_name = path.rsplit(".", 1)
     return getattr(import_module(module_name), class_name)

@@ -1,24 +1,29 @@
 """The vendor registry: every connection type of the provider, declared once.
 
-A vendor whose balance is one HTTP request with fields found by path is **data**: a
-:class:`VendorSpec` with its base URL, :class:`BalanceRequest`, :class:`Auth`, :class:`PoolSpec`
-list (JMESPath expressions, primary pool first), error shapes and documented rate limit.
+A vendor whose balance is one HTTP request with fields found by path is **data**: an entry of
+``registry.json`` beside this module (:func:`declared` reads it into a :class:`VendorSpec`)
+with its base URL, :class:`BalanceRequest`, :class:`Auth`, :class:`PoolSpec` list (JMESPath
+expressions, primary pool first), error shapes and documented rate limit.
 :class:`~airflow_provider_credits.hooks.registry.RegistryHook` turns such a spec into a hook.
 Vendors that need more (Clay's cookie and sign-in, usage history) keep a code module; the
-registry still holds their names, hosts, hook class and connection form, so that one source
-feeds the hook lookup by connection type (:data:`HOOK_CLASS_PATHS`), the provider info
-(connection types, forms, hook names) and the docs' table of vendors.
+registry still holds their names, hosts, hook class and connection form (below, in Python),
+so that one source feeds the hook lookup by connection type (:data:`HOOK_CLASS_PATHS`), the
+provider info (connection types, forms, hook names) and the docs' table of vendors.
 
-This module is plain data, cheap to import (no ``jmespath``, no hooks): DAG files import it
-through the sensor at every parse. Expressions are compiled on first use by
-:mod:`airflow_provider_credits.vendors.mapping`, and validated by the test suite.
+Importing this module is cheap and reads no file (no ``jmespath``, no hooks): the triggers
+import it through :mod:`airflow_provider_credits.hooks` when a DAG file is parsed.
+``registry.json`` is read on the first use of :data:`VENDORS` or :data:`HOOK_CLASS_PATHS`.
+Expressions are compiled on first use by :mod:`airflow_provider_credits.vendors.mapping`,
+and validated by the test suite.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 #: module holding the hooks built from the registry (each a class attribute of that module).
 REGISTRY_HOOKS_MODULE = "airflow_provider_credits.hooks.registry"
@@ -277,151 +282,53 @@ _CODE_VENDORS = (
 )
 
 # ------------------------------------------------------------- declarative vendors
-# Facts from ../shared/design/more-vendors.md; [inferred] points are listed in ``inferred``.
+
+#: the declarative vendors: a JSON list beside this module, one entry per vendor (see :func:`declared`).
+REGISTRY_FILE = "registry.json"
 
 
-def _used_limit(name: str, base: str, *, unit: str = "credits", **kwargs: Any) -> PoolSpec:
-    """A pool with ``used`` and ``limit`` under ``base`` and remaining = limit - used."""
-    return PoolSpec(name, used=f"{base}.used", limit=f"{base}.available", unit=unit, **kwargs)
+def declared(entry: Mapping[str, Any]) -> VendorSpec:
+    """The :class:`VendorSpec` of one entry of :data:`REGISTRY_FILE`.
+
+    An entry is a JSON object with the field names of :class:`VendorSpec`: ``balance``,
+    ``auth`` and each item of ``pools`` and ``errors`` hold the fields of
+    :class:`BalanceRequest`, :class:`Auth`, :class:`PoolSpec` and :class:`ErrorShape`;
+    ``balance_rate_limit`` is ``{"requests": ..., "seconds": ...}``. Left out: ``auth`` is
+    Bearer, ``hook_name`` is ``"<name> (credits)"``, ``docs`` is ``connections/<conn_type>.md``.
+    Facts come from ``../shared/design/more-vendors.md``; points the vendor does not confirm
+    are listed in ``inferred`` (the docs show them).
+
+    :raises ValueError: the entry is not of that shape (names the entry and the field).
+    """
+    fields = dict(entry)
+    where = "conn_type, name, default_base_url, hook_class_name"
+    try:
+        ids = tuple(fields.pop(key) for key in ("conn_type", "name", "default_base_url", "hook_class_name"))
+        kinds: dict[str, type] = {
+            "balance": BalanceRequest,
+            "auth": Auth,
+            "pools": PoolSpec,
+            "errors": ErrorShape,
+        }
+        for where in ("balance", "auth"):
+            if where in fields or where == "balance":
+                fields[where] = kinds[where](**fields[where])
+        for where in ("pools", "errors"):
+            fields[where] = tuple(kinds[where](**item) for item in fields.get(where, ()))
+        if "balance_rate_limit" in fields:
+            where, limit = "balance_rate_limit", fields["balance_rate_limit"]
+            fields[where] = (int(limit["requests"]), float(limit["seconds"]))
+        fields["inferred"] = tuple(fields.get("inferred", ()))
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"vendor registry entry {entry.get('conn_type')!r}, {where}: {error!r}") from error
+    return _vendor(cast("tuple[str, str, str, str]", ids), **fields)
 
 
-_HUNTER_RESET = "data.reset_date"
+def _read_registry() -> list[VendorSpec]:
+    """Every entry of :data:`REGISTRY_FILE`, in its order."""
+    text = (Path(__file__).parent / REGISTRY_FILE).read_text(encoding="utf-8")
+    return [declared(entry) for entry in json.loads(text)]
 
-_DECLARATIVE_VENDORS = (
-    _vendor(
-        ("hunter", "Hunter.io", "https://api.hunter.io", "HunterHook"),
-        key_placeholder="Hunter API key (api_key)",
-        balance=BalanceRequest("/v2/account"),
-        auth=Auth("query", "api_key"),
-        pools=tuple(
-            _used_limit(
-                name,
-                f"data.requests.{name}",
-                period_end=_HUNTER_RESET,
-                present=f"data.requests.{name}",
-            )
-            for name in ("credits", "searches", "verifications")
-        ),
-        error_message="errors[0].details",
-        error_code="errors[0].id",
-        inferred=(
-            "`available` is the allowance of the current period (so remaining = available - used); "
-            "Hunter does not say whether it already excludes what was used.",
-        ),
-    ),
-    _vendor(
-        ("lusha", "Lusha", "https://api.lusha.com", "LushaHook"),
-        key_placeholder="Lusha API key (api_key header)",
-        balance=BalanceRequest("/v3/account/usage"),
-        auth=Auth("header", "api_key"),
-        pools=(
-            PoolSpec("credits", remaining="credits.remaining", limit="credits.total", used="credits.used"),
-        ),
-        balance_rate_limit=(5, 60.0),
-    ),
-    _vendor(
-        ("zerobounce", "ZeroBounce", "https://api.zerobounce.net", "ZeroBounceHook"),
-        key_placeholder="ZeroBounce API key (api_key)",
-        balance=BalanceRequest("/v2/getcredits"),
-        auth=Auth("query", "api_key"),
-        pools=(PoolSpec("credits", remaining="Credits"),),
-        errors=(
-            ErrorShape(
-                "to_number(Credits) == `-1`",
-                "auth",
-                "ZeroBounce answers Credits = -1 when the API key is not valid",
-            ),
-        ),
-    ),
-    _vendor(
-        ("prospeo", "Prospeo", "https://api.prospeo.io", "ProspeoHook"),
-        key_placeholder="Prospeo API key (X-KEY)",
-        balance=BalanceRequest("/account-information"),
-        auth=Auth("header", "X-KEY"),
-        pools=(
-            PoolSpec(
-                "credits",
-                remaining="response.remaining_credits",
-                used="response.used_credits",
-                period_end="response.next_quota_renewal_date",
-            ),
-        ),
-        errors=(
-            ErrorShape(
-                "error == `true` && contains(['INVALID_API_KEY', 'MISSING_API_KEY'], error_code)",
-                "auth",
-                "Prospeo refused the API key",
-            ),
-            ErrorShape("error == `true`", "request", "Prospeo answered with an error"),
-        ),
-        error_message="message || error_code",
-        error_code="error_code",
-        inferred=(
-            "the error codes that mean a bad key (`INVALID_API_KEY`, `MISSING_API_KEY`) are read from "
-            "Prospeo's examples; any other `error_code` is taken for a rejected request.",
-        ),
-    ),
-    _vendor(
-        ("serpapi", "SerpApi", "https://serpapi.com", "SerpApiHook"),
-        reads="searches",
-        key_placeholder="SerpApi API key (api_key)",
-        balance=BalanceRequest("/account.json"),
-        auth=Auth("query", "api_key"),
-        pools=(
-            PoolSpec(
-                "searches",
-                remaining="total_searches_left",
-                limit="searches_per_month",
-                used="this_month_usage",
-                unit="searches",
-            ),
-            PoolSpec("extra_credits", remaining="extra_credits", unit="searches"),
-        ),
-    ),
-    _vendor(
-        ("apify", "Apify", "https://api.apify.com", "ApifyHook"),
-        reads="usage in USD",
-        key_placeholder="Apify API token",
-        balance=BalanceRequest("/v2/users/me/limits"),
-        pools=(
-            PoolSpec(
-                "usage_usd",
-                limit="data.limits.maxMonthlyUsageUsd",
-                used="data.current.monthlyUsageUsd",
-                unit="usd",
-                period_start="data.monthlyUsageCycle.startAt",
-                period_end="data.monthlyUsageCycle.endAt",
-            ),
-        ),
-        error_message="error.message",
-        error_code="error.type",
-    ),
-    _vendor(
-        ("firecrawl", "Firecrawl", "https://api.firecrawl.dev", "FirecrawlHook"),
-        key_placeholder="fc-...",
-        balance=BalanceRequest("/v2/team/credit-usage"),
-        pools=(
-            PoolSpec(
-                "credits",
-                remaining="data.remainingCredits",
-                limit="data.planCredits",
-                period_start="data.billingPeriodStart",
-                period_end="data.billingPeriodEnd",
-            ),
-        ),
-    ),
-    _vendor(
-        ("tavily", "Tavily", "https://api.tavily.com", "TavilyHook"),
-        key_placeholder="tvly-...",
-        balance=BalanceRequest("/usage"),
-        pools=(
-            PoolSpec("plan", used="account.plan_usage", limit="account.plan_limit"),
-            PoolSpec("key", used="key.usage", limit="key.limit"),
-            PoolSpec("paygo", used="account.paygo_usage", limit="account.paygo_limit"),
-        ),
-        error_message="detail.error",
-    ),
-)
 
 #: the generic connection type: the same fields as a registry entry, from the connection's extras.
 CREDITS_HTTP = _vendor(
@@ -469,18 +376,36 @@ CREDITS_HTTP = _vendor(
     },
 )
 
-#: every connection type of the provider, in the order the docs and the UI list them.
-VENDORS: dict[str, VendorSpec] = {
-    spec.conn_type: spec for spec in (*_CODE_VENDORS, *_DECLARATIVE_VENDORS, CREDITS_HTTP)
-}
+#: every connection type of the provider, in the order the docs and the UI list them: the
+#: vendors in code, those of :data:`REGISTRY_FILE`, then ``credits_http``. Built on first use
+#: (the file is read then, not when this module is imported), then a plain dict.
+VENDORS: dict[str, VendorSpec]
 
-#: connection type -> importable hook class path (the hook lookup and the provider info use it).
-HOOK_CLASS_PATHS: dict[str, str] = {t: spec.hook_class_path for t, spec in VENDORS.items()}
+#: connection type -> importable hook class path (the hook lookup and the provider info use it);
+#: built with :data:`VENDORS`.
+HOOK_CLASS_PATHS: dict[str, str]
+
+
+def __getattr__(name: str) -> Any:
+    """:data:`VENDORS` and :data:`HOOK_CLASS_PATHS` on first use; they are module globals from then on."""
+    if name not in ("VENDORS", "HOOK_CLASS_PATHS"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    vendors = globals().get("VENDORS")
+    if vendors is None:
+        specs = (*_CODE_VENDORS, *_read_registry(), CREDITS_HTTP)
+        vendors = globals().setdefault("VENDORS", {spec.conn_type: spec for spec in specs})  # one wins a race
+    globals().setdefault("HOOK_CLASS_PATHS", {t: spec.hook_class_path for t, spec in vendors.items()})
+    return globals()[name]
+
+
+def _vendors() -> dict[str, VendorSpec]:
+    """:data:`VENDORS` (a function of this module does not reach ``__getattr__`` by the bare name)."""
+    return cast("dict[str, VendorSpec]", globals().get("VENDORS") or __getattr__("VENDORS"))
 
 
 def declarative_vendors() -> list[VendorSpec]:
     """The registry entries whose hook is built from data (not ``credits_http``)."""
-    return [spec for spec in VENDORS.values() if spec.declarative]
+    return [spec for spec in _vendors().values() if spec.declarative]
 
 
 def spec_for_hook_class(class_name: str) -> VendorSpec | None:
@@ -494,7 +419,7 @@ def docs_table() -> str:
         "| connection type | vendor | pools (primary first) or what is read | page |",
         "|---|---|---|---|",
     ]
-    for spec in VENDORS.values():
+    for spec in _vendors().values():
         what = spec.summary or ", ".join(
             f"`{p.name}`" + (f" ({p.unit})" if p.unit != "credits" else "") for p in spec.pools
         )

@@ -119,11 +119,65 @@ def test_inferred_points_are_on_the_vendor_pages() -> None:
 
 
 def test_importing_the_registry_is_cheap() -> None:
-    """The registry is plain data: no jmespath, no hooks, no httpx at import (DAG parse)."""
+    """The registry is plain data: no jmespath, no hooks, no httpx at import (DAG parse), and
+    its file is read on first use, not at import."""
     code = (
-        "import sys, airflow_provider_credits.vendors, airflow_provider_credits.hooks\n"
+        "import builtins, io, sys, airflow_provider_credits.vendors as v, airflow_provider_credits.hooks as h\n"
         "bad = {'jmespath', 'httpx', 'airflow_provider_credits.hooks.registry', 'airflow_provider_credits.vendors.mapping'}\n"
         "assert not bad & set(sys.modules), bad & set(sys.modules)\n"
+        "assert 'VENDORS' not in vars(v) and 'HOOK_CLASS_PATHS' not in vars(v), 'registry.json read at import'\n"
+        "assert h.HOOK_CLASS_PATHS['hunter'].endswith('.HunterHook') and v.VENDORS['hunter'].name == 'Hunter.io'\n"
+        "assert h.HOOK_CLASS_PATHS is v.HOOK_CLASS_PATHS\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_registry_file_entries_read_into_specs() -> None:
+    """An entry of registry.json is a VendorSpec's fields; what it leaves out is filled in."""
+    from airflow_provider_credits.vendors import BEARER, declared
+
+    spec = declared(
+        {
+            "conn_type": "acme",
+            "name": "Acme",
+            "default_base_url": "https://api.acme.example",
+            "hook_class_name": "AcmeHook",
+            "balance": {"path": "/v1/credits", "method": "POST", "body": {"scope": "all"}},
+            "pools": [{"name": "credits", "remaining": "data.left", "unit": "searches"}],
+            "errors": [{"when": "error", "kind": "auth", "hint": "bad key"}],
+            "balance_rate_limit": {"requests": 10, "seconds": 60},
+            "inferred": ["a guess"],
+        }
+    )
+    assert (spec.auth, spec.hook_name, spec.docs) == (BEARER, "Acme (credits)", "connections/acme.md")
+    assert spec.balance is not None and (spec.balance.method, spec.balance.body) == ("POST", {"scope": "all"})
+    assert spec.pools[0].unit == "searches" and spec.pools[0].remaining == "data.left"
+    assert spec.errors[0].kind == "auth" and spec.balance_rate_limit == (10, 60.0)
+    assert spec.inferred == ("a guess",) and spec.declarative
+    assert spec.hook_class_path == "airflow_provider_credits.hooks.registry.AcmeHook"
+
+
+@pytest.mark.parametrize(
+    ("change", "names"),
+    [
+        ({"balance": None}, "balance"),
+        ({"pools": [{"name": "credits", "left": "data.left"}]}, "left"),
+        ({"balance_rate_limit": {"requests": 5}}, "seconds"),
+    ],
+)
+def test_a_malformed_registry_entry_names_itself_and_the_field(change: dict[str, object], names: str) -> None:
+    from airflow_provider_credits.vendors import declared
+
+    entry = {
+        "conn_type": "acme",
+        "name": "Acme",
+        "default_base_url": "https://api.acme.example",
+        "hook_class_name": "AcmeHook",
+        "balance": {"path": "/v1/credits"},
+        "pools": [{"name": "credits", "remaining": "data.left"}],
+        **change,
+    }
+    with pytest.raises(ValueError, match="'acme'") as caught:
+        declared(entry)
+    assert names in str(caught.value)
