@@ -12,7 +12,9 @@ provider info (connection types, forms, hook names) and the docs' table of vendo
 
 Importing this module is cheap and reads no file (no ``jmespath``, no hooks): the triggers
 import it through :mod:`airflow_provider_credits.hooks` when a DAG file is parsed.
-``registry.json`` is read on the first use of :data:`VENDORS` or :data:`HOOK_CLASS_PATHS`.
+``registry.json`` is read on the first use of :data:`VENDORS` or :data:`HOOK_CLASS_PATHS`
+(in an Airflow process, usually when Airflow's provider discovery calls
+:func:`~airflow_provider_credits.get_provider_info.get_provider_info`), once per process.
 Expressions are compiled on first use by :mod:`airflow_provider_credits.vendors.mapping`,
 and validated by the test suite.
 """
@@ -24,6 +26,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
+
+__all__ = [
+    "BEARER",
+    "CREDITS_HTTP",
+    "HOOK_CLASS_PATHS",
+    "REGISTRY_FILE",
+    "REGISTRY_HOOKS_MODULE",
+    "VENDORS",
+    "Auth",
+    "BalanceRequest",
+    "ErrorShape",
+    "PoolSpec",
+    "VendorSpec",
+    "declarative_vendors",
+    "declared",
+    "docs_table",
+    "spec_for_hook_class",
+]
 
 #: module holding the hooks built from the registry (each a class attribute of that module).
 REGISTRY_HOOKS_MODULE = "airflow_provider_credits.hooks.registry"
@@ -287,23 +307,27 @@ _CODE_VENDORS = (
 REGISTRY_FILE = "registry.json"
 
 
-def declared(entry: Mapping[str, Any]) -> VendorSpec:
+def declared(entry: Any) -> VendorSpec:
     """The :class:`VendorSpec` of one entry of :data:`REGISTRY_FILE`.
 
     An entry is a JSON object with the field names of :class:`VendorSpec`: ``balance``,
     ``auth`` and each item of ``pools`` and ``errors`` hold the fields of
     :class:`BalanceRequest`, :class:`Auth`, :class:`PoolSpec` and :class:`ErrorShape`;
-    ``balance_rate_limit`` is ``{"requests": ..., "seconds": ...}``. Left out: ``auth`` is
-    Bearer, ``hook_name`` is ``"<name> (credits)"``, ``docs`` is ``connections/<conn_type>.md``.
-    Facts come from ``../shared/design/more-vendors.md``; points the vendor does not confirm
-    are listed in ``inferred`` (the docs show them).
+    ``balance_rate_limit`` is ``{"requests": ..., "seconds": ...}``; ``inferred`` a list of
+    strings. Left out: ``auth`` is Bearer, ``hook_name`` is ``"<name> (credits)"``, ``docs``
+    is ``connections/<conn_type>.md``. Facts come from ``../shared/design/more-vendors.md``;
+    points the vendor does not confirm are listed in ``inferred`` (the docs show them).
 
     :raises ValueError: the entry is not of that shape (names the entry and the field).
     """
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"a vendor registry entry is a JSON object, not {type(entry).__name__}")
     fields = dict(entry)
     where = "conn_type, name, default_base_url, hook_class_name"
     try:
-        ids = tuple(fields.pop(key) for key in ("conn_type", "name", "default_base_url", "hook_class_name"))
+        ids = tuple(
+            str(fields.pop(key)) for key in ("conn_type", "name", "default_base_url", "hook_class_name")
+        )
         kinds: dict[str, type] = {
             "balance": BalanceRequest,
             "auth": Auth,
@@ -313,21 +337,52 @@ def declared(entry: Mapping[str, Any]) -> VendorSpec:
         for where in ("balance", "auth"):
             if where in fields or where == "balance":
                 fields[where] = kinds[where](**fields[where])
-        for where in ("pools", "errors"):
-            fields[where] = tuple(kinds[where](**item) for item in fields.get(where, ()))
+        for where in ("pools", "errors", "inferred"):
+            items = fields.get(where, [])
+            if not isinstance(items, list):
+                raise TypeError(f"a JSON list, not {type(items).__name__}")
+            fields[where] = tuple(item if where == "inferred" else kinds[where](**item) for item in items)
+            if where == "inferred" and not all(isinstance(point, str) for point in items):
+                raise TypeError("a list of strings")
         if "balance_rate_limit" in fields:
             where, limit = "balance_rate_limit", fields["balance_rate_limit"]
             fields[where] = (int(limit["requests"]), float(limit["seconds"]))
-        fields["inferred"] = tuple(fields.get("inferred", ()))
+            if fields[where][0] < 1 or not fields[where][1] > 0:
+                raise ValueError("requests must be at least 1 and seconds more than 0")
+        where = "the other fields"
+        return _vendor(cast("tuple[str, str, str, str]", ids), **fields)
     except (KeyError, TypeError, ValueError) as error:
-        raise ValueError(f"vendor registry entry {entry.get('conn_type')!r}, {where}: {error!r}") from error
-    return _vendor(cast("tuple[str, str, str, str]", ids), **fields)
+        raise ValueError(f"vendor registry entry {entry.get('conn_type')!r} ({where}): {error!r}") from error
 
 
 def _read_registry() -> list[VendorSpec]:
-    """Every entry of :data:`REGISTRY_FILE`, in its order."""
-    text = (Path(__file__).parent / REGISTRY_FILE).read_text(encoding="utf-8")
-    return [declared(entry) for entry in json.loads(text)]
+    """Every entry of :data:`REGISTRY_FILE`, in its order.
+
+    :raises ValueError: the file is not a JSON list of entries :func:`declared` reads.
+    """
+    entries = json.loads((Path(__file__).parent / REGISTRY_FILE).read_text(encoding="utf-8"))
+    if not isinstance(entries, list):
+        raise ValueError(f"{REGISTRY_FILE} holds a JSON list of vendor entries, not {type(entries).__name__}")
+    specs = []
+    for position, entry in enumerate(entries):
+        try:
+            specs.append(declared(entry))
+        except ValueError as error:
+            raise ValueError(f"{REGISTRY_FILE}, entry {position}: {error}") from error
+    return specs
+
+
+def _by_conn_type(specs: tuple[VendorSpec, ...]) -> dict[str, VendorSpec]:
+    """``specs`` by connection type.
+
+    :raises ValueError: two specs declare the same connection type.
+    """
+    vendors: dict[str, VendorSpec] = {}
+    for spec in specs:
+        if spec.conn_type in vendors:
+            raise ValueError(f"the vendor registry declares connection type {spec.conn_type!r} twice")
+        vendors[spec.conn_type] = spec
+    return vendors
 
 
 #: the generic connection type: the same fields as a registry entry, from the connection's extras.
@@ -393,9 +448,13 @@ def __getattr__(name: str) -> Any:
     vendors = globals().get("VENDORS")
     if vendors is None:
         specs = (*_CODE_VENDORS, *_read_registry(), CREDITS_HTTP)
-        vendors = globals().setdefault("VENDORS", {spec.conn_type: spec for spec in specs})  # one wins a race
+        vendors = globals().setdefault("VENDORS", _by_conn_type(specs))  # one wins a race
     globals().setdefault("HOOK_CLASS_PATHS", {t: spec.hook_class_path for t, spec in vendors.items()})
     return globals()[name]
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), "VENDORS", "HOOK_CLASS_PATHS"})
 
 
 def _vendors() -> dict[str, VendorSpec]:

@@ -7,6 +7,8 @@ from airflow_provider_credits.vendors import CREDITS_HTTP, VENDORS
 
 
 def test_every_vendor_but_the_generic_connection_has_a_secret() -> None:
+    missing = set(VENDORS) - {CREDITS_HTTP.conn_type} - set(keys.SECRETS)
+    assert not missing, f"add a sandbox key for {missing} to airflow_provider_credits/sandbox/keys.py"
     assert set(keys.SECRETS) == set(VENDORS) - {CREDITS_HTTP.conn_type}
     assert tuple(keys.SECRETS) == keys.VENDORS
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -66,12 +67,23 @@ PRIMARY = {
 
 
 def test_primary_pools_are_the_contracts() -> None:
-    """more-vendors.md: pool names and the primary pool (listed first) are public."""
-    assert {s.conn_type: s.pools[0].name for s in DECLARATIVE} == PRIMARY
+    """Pool names and the primary pool (listed first) are public (the design's more-vendors.md):
+    a vendor's primary pool is added to PRIMARY with the vendor, and never changes after."""
+    primary = {s.conn_type: s.pools[0].name for s in DECLARATIVE}
+    new = set(primary) - set(PRIMARY)
+    assert not new, f"a new vendor's primary pool is a public contract: add it to PRIMARY here: {new}"
+    assert primary == PRIMARY
     assert [p.name for p in VENDORS["tavily"].pools] == ["plan", "key", "paygo"]
     assert [p.name for p in VENDORS["hunter"].pools] == ["credits", "searches", "verifications"]
     assert [p.name for p in VENDORS["serpapi"].pools] == ["searches", "extra_credits"]
     assert VENDORS["lusha"].balance_rate_limit == (5, 60.0)
+
+
+def test_a_connection_type_declared_twice_is_refused() -> None:
+    from airflow_provider_credits.vendors import CREDITS_HTTP, _by_conn_type
+
+    with pytest.raises(ValueError, match="declares connection type 'credits_http' twice"):
+        _by_conn_type((VENDORS["clay"], CREDITS_HTTP, CREDITS_HTTP))
 
 
 def test_provider_info_and_hook_lookup_come_from_the_registry() -> None:
@@ -164,6 +176,10 @@ def test_registry_file_entries_read_into_specs() -> None:
         ({"balance": None}, "balance"),
         ({"pools": [{"name": "credits", "left": "data.left"}]}, "left"),
         ({"balance_rate_limit": {"requests": 5}}, "seconds"),
+        ({"balance_rate_limit": {"requests": 0, "seconds": 60}}, "at least 1"),
+        ({"inferred": "one point"}, "a JSON list, not str"),
+        ({"inferred": [1]}, "a list of strings"),
+        ({"error_mesage": "message"}, "error_mesage"),
     ],
 )
 def test_a_malformed_registry_entry_names_itself_and_the_field(change: dict[str, object], names: str) -> None:
@@ -181,3 +197,24 @@ def test_a_malformed_registry_entry_names_itself_and_the_field(change: dict[str,
     with pytest.raises(ValueError, match="'acme'") as caught:
         declared(entry)
     assert names in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('{"vendors": []}', "holds a JSON list of vendor entries, not dict"),
+        ("[null]", "entry 0: a vendor registry entry is a JSON object, not NoneType"),
+        ('[{"conn_type": "acme"}]', "entry 0: vendor registry entry 'acme' (conn_type, name"),
+    ],
+)
+def test_a_malformed_registry_file_says_where(
+    text: str, says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_credits import vendors
+
+    path = tmp_path / "registry.json"
+    path.write_text(text)
+    monkeypatch.setattr(vendors, "REGISTRY_FILE", str(path))  # an absolute path wins over the folder
+    with pytest.raises(ValueError, match="registry.json") as caught:
+        vendors._read_registry()
+    assert says in str(caught.value)

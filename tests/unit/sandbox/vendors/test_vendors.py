@@ -12,6 +12,10 @@ from airflow_provider_credits.vendors import CREDITS_HTTP, VENDORS
 def test_every_registry_vendor_has_a_sandbox_emulation_with_a_key_and_a_route() -> None:
     from airflow_provider_credits.sandbox.vendors import SANDBOX_VENDORS
 
+    missing = set(VENDORS) - {CREDITS_HTTP.conn_type} - set(SANDBOX_VENDORS)
+    assert not missing, (
+        f"add an emulation of {missing} to airflow_provider_credits/sandbox/vendors/registry.py"
+    )
     assert set(SANDBOX_VENDORS) == set(VENDORS) - {CREDITS_HTTP.conn_type}
     assert set(SANDBOX_VENDORS) == set(keys.SECRETS)
     for name, vendor in SANDBOX_VENDORS.items():
