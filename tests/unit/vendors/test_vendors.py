@@ -215,6 +215,6 @@ def test_a_malformed_registry_file_says_where(
     path = tmp_path / "registry.json"
     path.write_text(text)
     monkeypatch.setattr(vendors, "REGISTRY_FILE", str(path))  # an absolute path wins over the folder
-    with pytest.raises(ValueError, match="registry.json") as caught:
+    with pytest.raises(ValueError, match=r"registry\.json") as caught:
         vendors._read_registry()
     assert says in str(caught.value)
