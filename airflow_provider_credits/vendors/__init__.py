@@ -323,52 +323,73 @@ def declared(entry: Any) -> VendorSpec:
     if not isinstance(entry, Mapping):
         raise ValueError(f"a vendor registry entry is a JSON object, not {type(entry).__name__}")
     fields = dict(entry)
-    where = "conn_type, name, default_base_url, hook_class_name"
+    where = "its required fields"
     try:
-        ids = tuple(
-            str(fields.pop(key)) for key in ("conn_type", "name", "default_base_url", "hook_class_name")
-        )
-        kinds: dict[str, type] = {
-            "balance": BalanceRequest,
-            "auth": Auth,
-            "pools": PoolSpec,
-            "errors": ErrorShape,
-        }
+        if missing := [key for key in _REQUIRED if key not in fields]:
+            raise KeyError(f"missing {', '.join(missing)}; it has {', '.join(entry)}")
+        ids = tuple(str(fields.pop(key)) for key in _REQUIRED)
         for where in ("balance", "auth"):
             if where in fields or where == "balance":
-                fields[where] = kinds[where](**fields[where])
+                fields[where] = _PARTS[where](**fields[where])
         for where in ("pools", "errors", "inferred"):
             items = fields.get(where, [])
             if not isinstance(items, list):
                 raise TypeError(f"a JSON list, not {type(items).__name__}")
-            fields[where] = tuple(item if where == "inferred" else kinds[where](**item) for item in items)
             if where == "inferred" and not all(isinstance(point, str) for point in items):
                 raise TypeError("a list of strings")
+            fields[where] = tuple(item if where == "inferred" else _PARTS[where](**item) for item in items)
         if "balance_rate_limit" in fields:
             where, limit = "balance_rate_limit", fields["balance_rate_limit"]
             fields[where] = (int(limit["requests"]), float(limit["seconds"]))
             if fields[where][0] < 1 or not fields[where][1] > 0:
                 raise ValueError("requests must be at least 1 and seconds more than 0")
-        where = "the other fields"
-        return _vendor(cast("tuple[str, str, str, str]", ids), **fields)
+        where = "its other fields"
+        spec = _vendor(cast("tuple[str, str, str, str]", ids), **fields)
+        for name, value, allowed in _choices(spec):
+            if value not in allowed:
+                where = name
+                raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"vendor registry entry {entry.get('conn_type')!r} ({where}): {error!r}") from error
+    return spec
+
+
+_REQUIRED = ("conn_type", "name", "default_base_url", "hook_class_name")
+#: the dataclass of each nested part of an entry.
+_PARTS: dict[str, type] = {"balance": BalanceRequest, "auth": Auth, "pools": PoolSpec, "errors": ErrorShape}
+
+
+def _choices(spec: VendorSpec) -> list[tuple[str, str, tuple[str, ...]]]:
+    """The fields of ``spec`` that take one of a few words, as ``(where, value, allowed)``."""
+    found: list[tuple[str, str, tuple[str, ...]]] = [
+        (f"errors[{i}].kind", e.kind, ("auth", "request", "exhausted")) for i, e in enumerate(spec.errors)
+    ]
+    if spec.balance is not None:
+        found.append(("balance.method", spec.balance.method, ("GET", "POST")))
+    if spec.auth is not None:
+        found.append(("auth.style", spec.auth.style, ("header", "query", "basic")))
+    return found
 
 
 def _read_registry() -> list[VendorSpec]:
     """Every entry of :data:`REGISTRY_FILE`, in its order.
 
-    :raises ValueError: the file is not a JSON list of entries :func:`declared` reads.
+    :raises ValueError: the file is not a JSON list of entries :func:`declared` reads (the
+        message names the file and the entry, counted from 1).
     """
-    entries = json.loads((Path(__file__).parent / REGISTRY_FILE).read_text(encoding="utf-8"))
+    path = Path(__file__).parent / REGISTRY_FILE
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:  # json.JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{path}: not valid JSON: {error}") from error
     if not isinstance(entries, list):
-        raise ValueError(f"{REGISTRY_FILE} holds a JSON list of vendor entries, not {type(entries).__name__}")
+        raise ValueError(f"{path} holds a JSON list of vendor entries, not {type(entries).__name__}")
     specs = []
-    for position, entry in enumerate(entries):
+    for number, entry in enumerate(entries, start=1):
         try:
             specs.append(declared(entry))
         except ValueError as error:
-            raise ValueError(f"{REGISTRY_FILE}, entry {position}: {error}") from error
+            raise ValueError(f"{path}, entry {number} of {len(entries)}: {error}") from error
     return specs
 
 
@@ -380,7 +401,10 @@ def _by_conn_type(specs: tuple[VendorSpec, ...]) -> dict[str, VendorSpec]:
     vendors: dict[str, VendorSpec] = {}
     for spec in specs:
         if spec.conn_type in vendors:
-            raise ValueError(f"the vendor registry declares connection type {spec.conn_type!r} twice")
+            raise ValueError(
+                f"the vendor registry declares connection type {spec.conn_type!r} twice "
+                f"(the vendors in code, {REGISTRY_FILE} and credits_http share one list of types)"
+            )
         vendors[spec.conn_type] = spec
     return vendors
 

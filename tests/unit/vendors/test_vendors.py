@@ -27,7 +27,10 @@ def test_names_are_unique() -> None:
 @pytest.mark.parametrize("spec", DECLARATIVE, ids=lambda s: s.conn_type)
 def test_every_expression_compiles(spec: VendorSpec) -> None:
     for where, expression in spec.expressions().items():
-        assert compile_expression(expression) is not None, where
+        try:
+            compile_expression(expression)
+        except Exception as error:
+            pytest.fail(f"{spec.conn_type}: {where} = {expression!r} does not compile: {error}")
 
 
 @pytest.mark.parametrize("spec", DECLARATIVE, ids=lambda s: s.conn_type)
@@ -51,7 +54,7 @@ def test_the_request_and_auth_are_well_formed(spec: VendorSpec) -> None:
     if spec.balance_rate_limit is not None:
         count, seconds = spec.balance_rate_limit
         assert count > 0 and seconds > 0
-    assert (ROOT / "docs" / spec.docs).is_file(), spec.docs
+    assert (ROOT / "docs" / spec.docs).is_file(), f"write docs/{spec.docs} (see docs/connections/lusha.md)"
 
 
 PRIMARY = {
@@ -120,12 +123,14 @@ def test_readme_vendor_table_is_the_registrys() -> None:
 def test_mkdocs_nav_has_every_vendor_page() -> None:
     nav = (ROOT / "mkdocs.yml").read_text()
     for spec in VENDORS.values():
-        assert spec.docs in nav, spec.docs
+        assert spec.docs in nav, f"add {spec.docs} to the nav of mkdocs.yml"
 
 
 def test_inferred_points_are_on_the_vendor_pages() -> None:
     for spec in DECLARATIVE:
-        page = (ROOT / "docs" / spec.docs).read_text()
+        path = ROOT / "docs" / spec.docs
+        assert path.is_file(), f"write docs/{spec.docs}, with its inferred points"
+        page = path.read_text()
         for point in spec.inferred:
             assert point in page, (spec.conn_type, point)
 
@@ -170,6 +175,9 @@ def test_registry_file_entries_read_into_specs() -> None:
     assert spec.hook_class_path == "airflow_provider_credits.hooks.registry.AcmeHook"
 
 
+DROP = object()  # a field a case leaves out
+
+
 @pytest.mark.parametrize(
     ("change", "names"),
     [
@@ -180,6 +188,10 @@ def test_registry_file_entries_read_into_specs() -> None:
         ({"inferred": "one point"}, "a JSON list, not str"),
         ({"inferred": [1]}, "a list of strings"),
         ({"error_mesage": "message"}, "error_mesage"),
+        ({"default_base_url": DROP, "defualt_base_url": "x"}, "missing default_base_url; it has conn_type"),
+        ({"errors": [{"when": "error", "kind": "Auth", "hint": "bad key"}]}, "errors[0].kind"),
+        ({"balance": {"path": "/v1/credits", "method": "get"}}, "balance.method"),
+        ({"auth": {"style": "bearer"}}, "'bearer' is not one of header, query, basic"),
     ],
 )
 def test_a_malformed_registry_entry_names_itself_and_the_field(change: dict[str, object], names: str) -> None:
@@ -194,6 +206,7 @@ def test_a_malformed_registry_entry_names_itself_and_the_field(change: dict[str,
         "pools": [{"name": "credits", "remaining": "data.left"}],
         **change,
     }
+    entry = {key: value for key, value in entry.items() if value is not DROP}
     with pytest.raises(ValueError, match="'acme'") as caught:
         declared(entry)
     assert names in str(caught.value)
@@ -203,8 +216,9 @@ def test_a_malformed_registry_entry_names_itself_and_the_field(change: dict[str,
     ("text", "says"),
     [
         ('{"vendors": []}', "holds a JSON list of vendor entries, not dict"),
-        ("[null]", "entry 0: a vendor registry entry is a JSON object, not NoneType"),
-        ('[{"conn_type": "acme"}]', "entry 0: vendor registry entry 'acme' (conn_type, name"),
+        ("[null]", "entry 1 of 1: a vendor registry entry is a JSON object, not NoneType"),
+        ('[{"conn_type": "acme"}]', "entry 1 of 1: vendor registry entry 'acme' (its required fields)"),
+        ('[{"conn_type": "acme"},]', "not valid JSON"),
     ],
 )
 def test_a_malformed_registry_file_says_where(

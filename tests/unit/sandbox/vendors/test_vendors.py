@@ -23,6 +23,16 @@ def test_every_registry_vendor_has_a_sandbox_emulation_with_a_key_and_a_route() 
         assert vendor.routes, name
 
 
+def test_every_sandbox_vendor_has_a_seeded_account() -> None:
+    from airflow_provider_credits.sandbox.state import SEED_POOLS
+
+    accounts = {account.split(":", 1)[0] for account in SEED_POOLS}
+    missing = set(keys.VENDORS) - accounts
+    assert not missing, (
+        f"add the sandbox account of {missing} to SEED_POOLS in airflow_provider_credits/sandbox/state.py"
+    )
+
+
 def test_vendor_modules_import_without_starlette() -> None:
     """Starlette is imported by the app only; the vendor modules name it in type hints alone."""
     code = (
