@@ -139,7 +139,7 @@ def test_importing_the_registry_is_cheap() -> None:
     """The registry is plain data: no jmespath, no hooks, no httpx at import (DAG parse), and
     its file is read on first use, not at import."""
     code = (
-        "import builtins, io, sys, airflow_provider_credits.vendors as v, airflow_provider_credits.hooks as h\n"
+        "import sys, airflow_provider_credits.vendors as v, airflow_provider_credits.hooks as h\n"
         "bad = {'jmespath', 'httpx', 'airflow_provider_credits.hooks.registry', 'airflow_provider_credits.vendors.mapping'}\n"
         "assert not bad & set(sys.modules), bad & set(sys.modules)\n"
         "assert 'VENDORS' not in vars(v) and 'HOOK_CLASS_PATHS' not in vars(v), 'registry.json read at import'\n"
