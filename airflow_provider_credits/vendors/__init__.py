@@ -328,16 +328,17 @@ def declared(entry: Any) -> VendorSpec:
         if missing := [key for key in _REQUIRED if key not in fields]:
             raise KeyError(f"missing {', '.join(missing)}; it has {', '.join(entry)}")
         ids = tuple(str(fields.pop(key)) for key in _REQUIRED)
-        for where in ("balance", "auth"):
-            if where in fields or where == "balance":
-                fields[where] = _PARTS[where](**fields[where])
-        for where in ("pools", "errors", "inferred"):
-            items = fields.get(where, [])
-            if not isinstance(items, list):
-                raise TypeError(f"a JSON list, not {type(items).__name__}")
-            if where == "inferred" and not all(isinstance(point, str) for point in items):
-                raise TypeError("a list of strings")
-            fields[where] = tuple(item if where == "inferred" else _PARTS[where](**item) for item in items)
+        where = "balance"
+        fields["balance"] = BalanceRequest(**fields["balance"])
+        if "auth" in fields:
+            where = "auth"
+            fields["auth"] = Auth(**fields["auth"])
+        for where, part in (("pools", PoolSpec), ("errors", ErrorShape)):
+            fields[where] = tuple(part(**item) for item in _json_list(fields.get(where, [])))
+        where = "inferred"
+        fields["inferred"] = tuple(_json_list(fields.get("inferred", [])))
+        if not all(isinstance(point, str) for point in fields["inferred"]):
+            raise TypeError("a list of strings")
         if "balance_rate_limit" in fields:
             where, limit = "balance_rate_limit", fields["balance_rate_limit"]
             fields[where] = (int(limit["requests"]), float(limit["seconds"]))
@@ -355,8 +356,16 @@ def declared(entry: Any) -> VendorSpec:
 
 
 _REQUIRED = ("conn_type", "name", "default_base_url", "hook_class_name")
-#: the dataclass of each nested part of an entry.
-_PARTS: dict[str, type] = {"balance": BalanceRequest, "auth": Auth, "pools": PoolSpec, "errors": ErrorShape}
+
+
+def _json_list(value: Any) -> list[Any]:
+    """``value``, which must be a JSON list.
+
+    :raises TypeError: it is not.
+    """
+    if not isinstance(value, list):
+        raise TypeError(f"a JSON list, not {type(value).__name__}")
+    return value
 
 
 def _choices(spec: VendorSpec) -> list[tuple[str, str, tuple[str, ...]]]:
